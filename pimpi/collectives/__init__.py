@@ -1,0 +1,1 @@
+"""Classic collective algorithms built from point-to-point messages on NumPy buffers."""

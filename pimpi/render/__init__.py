@@ -1,0 +1,1 @@
+"""Distributed rendering: built-in scenes, any per-frame renderer, chunked video encoding."""

