@@ -1,0 +1,166 @@
+"""A resume journal in the output folder: finished units with checksums, append-only, fsync'd.
+
+A dead MPI rank kills the whole job, so resume cannot depend on MPI: the journal on disk
+says which units are finished. Only rank 0 opens it (it is the rank that writes outputs).
+
+    journal = Journal.open(out_dir, {"scene": "mandelbrot", "size": [640, 480]})
+    if not journal.done("f0007"):
+        ... render, write frame_00007.png atomically ...
+        journal.record("f0007", ["frame_00007.png"])
+
+File format (`.pimpi-journal`, one JSON object per line):
+    {"pimpi-journal": 1, "signature": "<sha256 of the job description>"}
+    {"key": "f0007", "files": {"frame_00007.png": "<sha256>"}}
+A torn last line (the job was killed mid-write) is ignored. A different signature (other
+scene, size or options) starts a fresh journal, so frames of two jobs are never mixed;
+`force=True` does the same on purpose.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+__all__ = ["Journal", "JOURNAL_NAME", "signature_of", "file_sha256"]
+
+JOURNAL_NAME = ".pimpi-journal"
+_VERSION = 1
+
+
+def signature_of(job: Any) -> str:
+    """A stable hash of a JSON-able job description (scene, size, options...)."""
+    if isinstance(job, str):
+        text = job
+    else:
+        text = json.dumps(job, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class Journal:
+    """Finished units of one job in one output folder (see the module docstring)."""
+
+    def __init__(self, out_dir: Path, signature: str, entries: dict[str, dict[str, str]],
+                 fresh: bool) -> None:
+        self.out_dir = out_dir
+        self.path = out_dir / JOURNAL_NAME
+        self.signature = signature
+        self.entries = entries
+        self.fresh = fresh  # True when this job starts over (no journal, new signature, force)
+
+    @classmethod
+    def open(cls, out_dir: str | os.PathLike, job_signature: Any, force: bool = False) -> "Journal":
+        """Open (or start) the journal of `out_dir` for a job; creates `out_dir` if needed."""
+        folder = Path(out_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        signature = signature_of(job_signature)
+        entries: dict[str, dict[str, str]] = {}
+        path = folder / JOURNAL_NAME
+        if not force and path.exists():
+            old_signature, entries = cls._read(path)
+            if old_signature == signature:
+                return cls(folder, signature, entries, fresh=False)
+        journal = cls(folder, signature, {}, fresh=True)
+        journal._start()
+        return journal
+
+    @staticmethod
+    def _read(path: Path) -> tuple[str | None, dict[str, dict[str, str]]]:
+        """(signature, entries) from a journal file; torn or foreign lines are skipped."""
+        signature = None
+        entries: dict[str, dict[str, str]] = {}
+        with open(path, "rb") as handle:
+            lines = handle.read().split(b"\n")
+        for number, raw in enumerate(lines):
+            if not raw.strip():
+                continue
+            try:
+                item = json.loads(raw)
+            except ValueError:
+                continue  # a torn line (killed mid-write)
+            if not isinstance(item, dict):
+                continue
+            if number == 0:
+                if item.get("pimpi-journal") != _VERSION:
+                    return None, {}
+                signature = item.get("signature")
+                continue
+            key, files = item.get("key"), item.get("files")
+            if isinstance(key, str) and isinstance(files, dict):
+                entries[key] = {str(k): str(v) for k, v in files.items()}
+        return signature, entries
+
+    def _start(self) -> None:
+        """Write a new journal with only the header, atomically."""
+        tmp = self.path.with_name(f"{JOURNAL_NAME}.tmp-{os.getpid()}")
+        header = json.dumps({"pimpi-journal": _VERSION, "signature": self.signature})
+        with open(tmp, "w") as handle:
+            handle.write(header + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.path)
+        _fsync_dir(self.out_dir)
+
+    def done(self, key: str) -> bool:
+        """True when `key` was recorded AND each of its files still exists with its checksum."""
+        files = self.entries.get(key)
+        if not files:
+            return False
+        for name, digest in files.items():
+            path = self.out_dir / name
+            try:
+                if file_sha256(path) != digest:
+                    return False
+            except OSError:
+                return False
+        return True
+
+    def record(self, key: str, files: Iterable[str | os.PathLike]) -> None:
+        """Append `key` with the checksums of its finished `files` (paths in or under out_dir)."""
+        sums: dict[str, str] = {}
+        for name in files:
+            path = Path(name)
+            if not path.is_absolute():
+                path = self.out_dir / path
+            sums[os.path.relpath(path, self.out_dir)] = file_sha256(path)
+        line = json.dumps({"key": key, "files": sums}, sort_keys=True) + "\n"
+        with open(self.path, "ab") as handle:
+            if handle.tell() > 0 and not self._ends_with_newline():
+                handle.write(b"\n")  # close a torn last line so this one parses
+            handle.write(line.encode())
+            handle.flush()
+            os.fsync(handle.fileno())
+        self.entries[key] = sums
+
+    def _ends_with_newline(self) -> bool:
+        with open(self.path, "rb") as handle:
+            handle.seek(-1, os.SEEK_END)
+            return handle.read(1) == b"\n"
+
+    def keys(self) -> list[str]:
+        """Recorded keys (not re-verified)."""
+        return list(self.entries)
