@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
+from typing import Any
 
 import click
 
@@ -15,10 +17,92 @@ def hosts() -> None:
     """Check hostfiles (Open MPI `node slots=4` and MPICH `node:4` formats)."""
 
 
+@hosts.command("check")
+@click.argument("path", metavar="FILE", type=click.Path(dir_okay=False))
+@click.option("--resolve", is_flag=True,
+              help="Also check every name resolves, and not to loopback (the 127.0.1.1 trap).")
+def hosts_check(path: str, resolve: bool) -> None:
+    """Check a hostfile: print its hosts and slots; exit 2 on bad syntax, 1 on resolution problems.
+
+    \b
+    pimpi hosts check hostfile             # syntax only, works offline
+    pimpi hosts check hostfile --resolve   # and what each name resolves to here
+    """
+    from pimpi.cluster import facts
+    from pimpi.cluster import hostfile as hostfile_mod
+
+    try:
+        entries = hostfile_mod.read_hostfile(path)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    rows = []
+    for entry in entries:
+        address = "-"
+        if resolve:
+            try:
+                address = ", ".join(facts.lookup(entry.host)) or "unresolved"
+            except OSError:
+                address = "unresolved"
+        rows.append([entry.line, entry.host, _dash(entry.slots), _dash(entry.max_slots), address])
+    click.echo(_table(["line", "host", "slots", "max_slots", "address"], rows))
+    slots = sum(e.slots or 1 for e in entries)
+    fmt = "MPICH" if entries[0].fmt == "mpich" else "Open MPI"
+    click.echo(f"{len(entries)} hosts, {slots} slots ({fmt} format)"
+               + ("" if resolve else "; names not resolved (use --resolve)"))
+    if resolve:
+        problems = hostfile_mod.resolve(entries)
+        for problem in problems:
+            click.echo(f"problem: {problem}", err=True)
+        if problems:
+            raise click.ClickException(f"{len(problems)} problem(s) in {path}")
+
+
 @click.command()
-def doctor() -> None:
-    """Pre-flight check of every rank (run it under mpirun)."""
-    raise click.ClickException("doctor: not implemented yet")
+@click.option("--pingmatrix", is_flag=True, help="Also ping-pong every pair of nodes and flag slow links.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
+              help="Write every rank's record and the problems to this JSON file (rank 0).")
+@click.option("--hot-celsius", type=float, default=80.0, show_default=True,
+              help="A node at or above this temperature is a problem.")
+def doctor(pingmatrix: bool, json_path: str | None, hot_celsius: float) -> None:
+    """Pre-flight check of every rank: run it under mpirun (or alone for this machine).
+
+    \b
+    pimpi run -n 8 --hostfile hostfile -- doctor --pingmatrix
+    mpirun --hostfile hostfile -n 8 pimpi doctor --json doctor.json
+
+    Rank 0 prints one row per rank, then the problems; exit 1 when there is one.
+    """
+    from pimpi.cluster import doctor as doctor_mod
+    from pimpi.mpi import world
+
+    comm = world()
+    if json_path is not None:
+        folder = os.path.dirname(os.path.abspath(json_path))
+        bad = None if comm.rank != 0 or os.path.isdir(folder) else f"--json {json_path!r}: no folder {folder!r}"
+        bad = comm.bcast(bad, root=0)
+        if bad:
+            raise click.UsageError(bad)
+    report = doctor_mod.run_doctor(comm, pingmatrix=pingmatrix, hot_celsius=hot_celsius)
+    error = None
+    if comm.rank == 0:
+        click.echo(_doctor_table(report.records))
+        if report.matrix is not None:
+            click.echo(_matrix_text(report.matrix))
+        for problem in report.problems:
+            click.echo(f"problem: {problem}")
+        if json_path is not None:
+            try:
+                doctor_mod.write_json(report, json_path)
+            except OSError as exc:
+                error = f"cannot write {json_path}: {exc}"
+        if not report.problems:
+            click.echo(f"ok: {len(report.records)} ranks on "
+                       f"{len({r['hostname'] for r in report.records})} node(s), no problems found")
+    error = comm.bcast(error, root=0)
+    if error:
+        raise click.ClickException(error)
+    if report.problems:
+        _exit_all(comm, 1)
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
@@ -73,3 +157,86 @@ def _check_hostfile(path: str) -> None:
         hostfile_mod.read_hostfile(path)
     except (OSError, ValueError) as exc:
         raise click.UsageError(str(exc)) from None
+
+
+def _exit_all(comm: Any, code: int) -> None:
+    """End every rank with `code` together: a plain exit, not an MPI abort of the job.
+
+    `pimpi`'s entry point turns a non-zero exit into MPI_Abort (right for one failing
+    rank); when every rank agrees, finalizing MPI first makes it a clean, quiet exit.
+    """
+    from mpi4py import MPI
+
+    comm.Barrier()
+    if not MPI.Is_finalized():
+        MPI.Finalize()
+    click.get_current_context().exit(code)
+
+
+def _dash(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    """Plain left-aligned columns, two spaces apart."""
+    cells = [[str(c) for c in row] for row in [headers, *rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells)
+
+
+def _doctor_table(records: list[dict[str, Any]]) -> str:
+    rows = []
+    for r in records:
+        sees = r.get("sees") or {}
+        address = records[0].get("sees", {}).get(r.get("hostname")) or sees.get(r.get("hostname"))
+        model = r.get("pi_model") or r.get("cpu_model") or "-"
+        rows.append([
+            r.get("rank"), r.get("hostname") or "-", address or "-", _dash(r.get("cpus")),
+            model if len(model) <= 32 else model[:31] + "…",
+            _bytes(r.get("mem_available")),
+            "-" if r.get("temp_c") is None else f"{r['temp_c']:.0f}°C",
+            _throttle_text(r.get("throttled")),
+            _dash(r.get("python")), _dash(r.get("numpy")), _dash(r.get("mpi4py")),
+            (r.get("mpi_library") or "-").split(",", 1)[0],
+            r.get("cwd") or "(missing)",
+        ])
+    headers = ["rank", "host", "address", "cpus", "model", "free mem", "temp", "throttled",
+               "python", "numpy", "mpi4py", "MPI", "cwd"]
+    return _table(headers, rows)
+
+
+def _bytes(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value / 2**30:.1f} GiB" if value >= 2**30 else f"{value / 2**20:.0f} MiB"
+
+
+def _throttle_text(throttled: Any) -> str:
+    if not throttled:
+        return "-"
+    if throttled.get("now"):
+        return "NOW " + throttled.get("raw", "")
+    return "past " + throttled["raw"] if throttled.get("flags") else "no"
+
+
+def _matrix_text(matrix: dict[str, Any]) -> str:
+    """Latency (µs) and bandwidth (MB/s) matrices and the Hockney fit of each link."""
+    nodes = matrix["nodes"]
+    if len(nodes) < 2:
+        return "pingmatrix: only one rank, no links to measure"
+    lines = []
+    for title, key, scale in (
+        (f"one-way latency (µs) at {matrix['sizes'][0]} B", "latency", 1e6),
+        (f"bandwidth (MB/s) at {matrix['sizes'][-1]} B", "bandwidth", 1e-6),
+    ):
+        lines.append(title)
+        rows = [[node] + ["-" if v is None else f"{v * scale:.1f}" for v in row]
+                for node, row in zip(nodes, matrix[key])]
+        lines.append(_table([""] + nodes, rows))
+    fits = [link for link in matrix["links"] if link["alpha"] is not None]
+    if fits:
+        lines.append("Hockney fit T(n) = α + n·β per link")
+        lines.append(_table(["link", "α (µs)", "1/β (MB/s)"], [
+            [f"{nodes[f['a']]} <-> {nodes[f['b']]}", f"{f['alpha'] * 1e6:.1f}",
+             f"{1e-6 / f['beta']:.1f}" if f["beta"] > 0 else "-"] for f in fits]))
+    return "\n".join(lines)
