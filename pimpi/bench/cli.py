@@ -2,11 +2,182 @@
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 import click
 
 __all__ = ["bench"]
 
 
+def _sizes(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int] | None:
+    from pimpi.bench.timing import parse_sizes
+
+    if value is None:
+        return None
+    try:
+        return parse_sizes(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _list(kind: type, empty_ok: bool = False):
+    def convert(ctx: click.Context, param: click.Parameter, value: str | None) -> list | None:
+        from pimpi.bench.timing import parse_list
+
+        if value is None:
+            return None
+        if empty_ok and not value.strip():
+            return []
+        try:
+            return parse_list(value, kind)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+
+    return convert
+
+
+def _json_option(func):
+    return click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
+                        help="Write the result here (versioned JSON, atomic).")(func)
+
+
+def _run(name: str, json_path: str | None, **options: Any) -> dict[str, Any]:
+    """Run a registered benchmark; bad input -> exit 2, failure while running -> exit 1."""
+    from pimpi.bench import registry
+
+    if json_path and not os.path.isdir(os.path.dirname(os.path.abspath(json_path))):
+        raise click.UsageError(f"folder for --json does not exist: {os.path.dirname(json_path)!r}")
+    try:
+        return registry.run(name, json_path=json_path, **options)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    except (RuntimeError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @click.group()
 def bench() -> None:
-    """Measure the cluster honestly (results as versioned JSON)."""
+    """Measure the cluster honestly (results as versioned JSON).
+
+    \b
+    pimpi bench scaling --workload mandelbrot --ranks 1,2,4 --plot scaling.png
+    pimpi run -n 4 -- bench collectives --ops allreduce,bcast --sizes 1:4M
+    pimpi run -n 2 -- bench pingpong --json pingpong.json
+    pimpi bench predict --profile pi4 --nodes 4,8,16
+    """
+
+
+_WORKLOAD = click.Choice(["mandelbrot", "julia", "raytrace", "cmd"])
+_SCHEDULE = click.Choice(["dynamic", "static"])
+
+
+@bench.command()
+@click.option("--workload", type=_WORKLOAD, default="mandelbrot", show_default=True)
+@click.option("--template", default=None, help="Per-frame command for --workload cmd.")
+@click.option("--ranks", default="1,2,4", show_default=True, callback=_list(int), help="Rank counts.")
+@click.option("--hostfile", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option("--frames", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option("--width", type=click.IntRange(min=1), default=320, show_default=True)
+@click.option("--height", type=click.IntRange(min=1), default=240, show_default=True)
+@click.option("--schedule", type=_SCHEDULE, default="dynamic", show_default=True)
+@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--pool-processes", type=click.IntRange(min=1), default=None,
+              help="Pool size for the one-machine baseline (default: all local cores).")
+@click.option("--timeout", type=click.FloatRange(min=1), default=600, show_default=True,
+              help="Seconds allowed per mpirun job.")
+@click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Draw speedup/efficiency PNG.")
+@_json_option
+def scaling(json_path, **options) -> None:
+    """Render at each rank count through mpirun, beside Pool and serial on this machine."""
+    _run("scaling", json_path, **options)
+
+
+@bench.command("render-job", hidden=True)
+@click.option("--workload", type=_WORKLOAD, required=True)
+@click.option("--template", default=None)
+@click.option("--frames", type=click.IntRange(min=1), required=True)
+@click.option("--width", type=click.IntRange(min=1), required=True)
+@click.option("--height", type=click.IntRange(min=1), required=True)
+@click.option("--schedule", type=_SCHEDULE, default="dynamic")
+@click.option("--quiet", is_flag=True)
+@_json_option
+def render_job(json_path, quiet, **options) -> None:
+    """One timed distributed render (what `bench scaling` launches)."""
+    _run("render-job", json_path, quiet=quiet, **options)
+
+
+@bench.command()
+@click.option("--ops", default="allreduce,reduce,bcast", show_default=True, callback=_list(str))
+@click.option("--algorithms", default=None, callback=_list(str), help="Only these pimpi algorithms.")
+@click.option("--sizes", default="1:1M", show_default=True, callback=_sizes, help="e.g. 1:16M or 1K,64K.")
+@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--skip", type=click.IntRange(min=0), default=10, show_default=True)
+@click.option("--loop", type=click.IntRange(min=1), default=100, show_default=True)
+@_json_option
+def collectives(json_path, **options) -> None:
+    """OSU-style latency: MPI's collective vs each pimpi algorithm (run under mpirun)."""
+    _run("collectives", json_path, **options)
+
+
+@bench.command()
+@click.option("--sizes", default="1:4M", show_default=True, callback=_sizes)
+@click.option("--pair", default="0,1", show_default=True, callback=_list(int), help="The two ranks.")
+@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--loops", type=click.IntRange(min=1), default=None, help="Timed round trips per size.")
+@click.option("--skip", type=click.IntRange(min=0), default=None, help="Warm-up round trips per size.")
+@_json_option
+def pingpong(json_path, pair, **options) -> None:
+    """Latency and bandwidth between two ranks, with the Hockney α–β fit."""
+    if len(pair) != 2:
+        raise click.BadParameter(f"give two ranks, got {pair}", param_hint="--pair")
+    _run("pingpong", json_path, pair=tuple(pair), **options)
+
+
+@bench.command()
+@click.option("--sizes", default="8,1K,64K,1M", show_default=True, callback=_sizes)
+@click.option("--loops", type=click.IntRange(min=1), default=None)
+@click.option("--skip", type=click.IntRange(min=0), default=None)
+@click.option("--factor", type=click.FloatRange(min=1, min_open=True), default=3.0, show_default=True,
+              help="Flag links this many times slower than the median.")
+@_json_option
+def pingmatrix(json_path, **options) -> None:
+    """Ping-pong every pair of nodes; flag slow links."""
+    _run("pingmatrix", json_path, **options)
+
+
+@bench.command()
+@click.option("--ops", default="allreduce,reduce,bcast,allgather,reduce_scatter_block", show_default=True,
+              callback=_list(str))
+@click.option("--sizes", default="4:1M", show_default=True, callback=_sizes)
+@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--skip", type=click.IntRange(min=0), default=5, show_default=True)
+@click.option("--loop", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Table to write (default: $PIMPI_TUNING or ~/.config/pimpi/tuning.json).")
+@_json_option
+def tune(json_path, **options) -> None:
+    """Time every algorithm at this size; write the decision table algorithm=None uses."""
+    _run("tune", json_path, **options)
+
+
+@bench.command()
+@click.option("--profile", required=True, help="pi3, pi4, pi5, or a pingpong/pingmatrix JSON file.")
+@click.option("--nodes", default="4,8,16", show_default=True, callback=_list(int))
+@click.option("--cores-per-node", type=click.IntRange(min=1), default=None,
+              help="Ranks per node (default: the profile's cores, else 1).")
+@click.option("--workload", type=click.Choice(["mandelbrot", "julia", "raytrace", "none"]),
+              default="mandelbrot", show_default=True)
+@click.option("--frames", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option("--width", type=click.IntRange(min=1), default=320, show_default=True)
+@click.option("--height", type=click.IntRange(min=1), default=240, show_default=True)
+@click.option("--schedule", type=_SCHEDULE, default="dynamic", show_default=True)
+@click.option("--ops", default="allreduce,bcast", show_default=True, callback=_list(str, empty_ok=True),
+              help="Collectives to predict ('' for none).")
+@click.option("--sizes", default="64K,256K,1M,4M", show_default=True, callback=_sizes)
+@click.option("--local-speed", "speed", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="This machine's core speed relative to a Pi 4 core (default: known Pi, else 3).")
+@_json_option
+def predict(json_path, workload, **options) -> None:
+    """Predict render speedup and collective times for a cluster that isn't here."""
+    _run("predict", json_path, workload=None if workload == "none" else workload, **options)

@@ -1,0 +1,76 @@
+"""Buffers and calls for one collective at one message size: MPI's own, and pimpi's algorithms.
+
+Sizes follow OSU: bytes per rank's block (bcast/reduce/allreduce/scan: the whole buffer;
+scatter/gather/allgather/alltoall/reduce_scatter_block: each rank's share).
+Reductions sum float32, so they start at 4 bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = ["OPS", "REDUCING", "valid_size", "make_call"]
+
+OPS = ("allreduce", "reduce", "bcast", "scatter", "gather", "allgather", "alltoall",
+       "reduce_scatter_block", "scan", "exscan", "barrier")
+REDUCING = ("allreduce", "reduce", "reduce_scatter_block", "scan", "exscan")
+_ITEM = 4  # float32
+
+
+def valid_size(op: str, nbytes: int) -> bool:
+    """Reductions need whole float32 items; barrier has one size (0)."""
+    if op == "barrier":
+        return nbytes == 0
+    return nbytes >= _ITEM and nbytes % _ITEM == 0 if op in REDUCING else nbytes >= 1
+
+
+def _buffers(op: str, nbytes: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+    dtype = np.float32 if op in REDUCING else np.uint8
+    count = nbytes // np.dtype(dtype).itemsize
+    many = op in ("scatter", "alltoall", "reduce_scatter_block")
+    gathered = op in ("gather", "allgather", "alltoall")
+    send = np.ones(count * (size if many else 1), dtype=dtype)
+    recv = np.zeros(count * (size if gathered else 1), dtype=dtype)
+    return send, recv
+
+
+def make_call(comm: Any, op: str, nbytes: int, algorithm: str | None) -> Callable[[], Any]:
+    """A no-argument callable running `op` once: MPI's built-in when algorithm is None."""
+    if op not in OPS:
+        raise ValueError(f"unknown collective {op!r}; known: {', '.join(OPS)}")
+    from mpi4py import MPI
+
+    send, recv = _buffers(op, nbytes, comm.size)
+    if algorithm is None:
+        builtin = {
+            "allreduce": lambda: comm.Allreduce(send, recv, op=MPI.SUM),
+            "reduce": lambda: comm.Reduce(send, recv, op=MPI.SUM, root=0),
+            "bcast": lambda: comm.Bcast(send, root=0),
+            "scatter": lambda: comm.Scatter(send, recv, root=0),
+            "gather": lambda: comm.Gather(send, recv, root=0),
+            "allgather": lambda: comm.Allgather(send, recv),
+            "alltoall": lambda: comm.Alltoall(send, recv),
+            "reduce_scatter_block": lambda: comm.Reduce_scatter_block(send, recv, op=MPI.SUM),
+            "scan": lambda: comm.Scan(send, recv, op=MPI.SUM),
+            "exscan": lambda: comm.Exscan(send, recv, op=MPI.SUM),
+            "barrier": comm.Barrier,
+        }
+        return builtin[op]
+    return _pimpi_call(comm, op, send, recv, algorithm)
+
+
+def _pimpi_call(comm: Any, op: str, send: np.ndarray, recv: np.ndarray,
+                algorithm: str) -> Callable[[], Any]:
+    """The same operation through pimpi.collectives with a named algorithm."""
+    from pimpi import collectives as pc
+
+    func = getattr(pc, op)
+    if op == "barrier":
+        return lambda: func(comm, algorithm=algorithm)
+    if op == "bcast":
+        return lambda: func(comm, send, root=0, algorithm=algorithm)
+    if op in ("reduce", "scatter", "gather"):
+        return lambda: func(comm, send, recv, root=0, algorithm=algorithm)
+    return lambda: func(comm, send, recv, algorithm=algorithm)

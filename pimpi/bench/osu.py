@@ -1,0 +1,100 @@
+"""`bench collectives`: OSU-style latency per size, MPI's built-in beside each pimpi algorithm."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from pimpi.bench import calls
+from pimpi.bench.registry import register
+from pimpi.bench.text import fmt_bytes, fmt_num, fmt_seconds, table
+from pimpi.bench.timing import loops_for, summary, timed_loop
+
+__all__ = ["collectives", "pimpi_algorithms", "format_collectives"]
+
+
+def pimpi_algorithms(op: str, wanted: Sequence[str] | None = None) -> list[str]:
+    """pimpi's algorithm names for `op` (empty when pimpi.collectives lacks it)."""
+    try:
+        from pimpi.collectives import ALGORITHMS
+    except ImportError:
+        return []
+    names = list(ALGORITHMS.get(op, ()))
+    return [n for n in names if wanted is None or n in wanted]
+
+
+def _average_over_ranks(comm: Any, seconds: float) -> float:
+    """OSU's reported latency: the mean over ranks of each rank's mean time."""
+    from mpi4py import MPI
+
+    buf = np.array([seconds], dtype=np.float64)
+    comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
+    return float(buf[0]) / comm.size
+
+
+def measure(comm: Any, op: str, nbytes: int, algorithm: str | None, skip: int, loop: int) -> float:
+    """One repetition: average latency in seconds of `op` at `nbytes` (None: built-in)."""
+    call = calls.make_call(comm, op, nbytes, algorithm)
+    skip, loop = loops_for(nbytes, skip, loop)
+    return _average_over_ranks(comm, timed_loop(comm, call, skip, loop))
+
+
+def _ratio(pimpi: float, builtin: float) -> float | None:
+    return pimpi / builtin if builtin > 0 else None
+
+
+def format_collectives(results: dict[str, Any]) -> str:
+    """One table per collective: median latency of each implementation and its ratio."""
+    out = []
+    ops: dict[str, list[dict[str, Any]]] = {}
+    for row in results["rows"]:
+        ops.setdefault(row["op"], []).append(row)
+    for op, rows in ops.items():
+        impls = list(dict.fromkeys(r["impl"] for r in rows))
+        algs = [i for i in impls if i != "builtin"]
+        headers = ["size", *impls, *(f"{a}/mpi" for a in algs)]
+        body = []
+        for nbytes in dict.fromkeys(r["bytes"] for r in rows):
+            at = {r["impl"]: r for r in rows if r["bytes"] == nbytes}
+            body.append([fmt_bytes(nbytes),
+                         *(fmt_seconds(at[i]["latency_s"]["median"]) for i in impls),
+                         *(fmt_num(at[a]["ratio"]) for a in algs)])
+        title = f"{op} latency (median of {results['repeats']}) on {results['ranks']} ranks"
+        out.append(table(headers, body, title))
+    return "\n".join(out)
+
+
+@register("collectives", text=format_collectives)
+def collectives(comm: Any, *, ops: Sequence[str], sizes: Sequence[int],
+                algorithms: Sequence[str] | None = None, repeats: int = 3,
+                skip: int = 10, loop: int = 100) -> dict[str, Any]:
+    """Latency rows {op, bytes, impl, latency_s{min,median,max}, ratio} for every op and size.
+
+    Implementations alternate inside each repetition, so drift (heat, other load) hits all
+    alike; ratio = pimpi median / built-in median from this same run.
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1, got {repeats!r}")
+    for op in ops:
+        if op not in calls.OPS:
+            raise ValueError(f"unknown collective {op!r}; known: {', '.join(calls.OPS)}")
+    rows: list[dict[str, Any]] = []
+    for op in ops:
+        impls: list[str | None] = [None, *pimpi_algorithms(op, algorithms)]
+        op_sizes = [0] if op == "barrier" else [n for n in sizes if calls.valid_size(op, n)]
+        for nbytes in op_sizes:
+            samples: dict[str | None, list[float]] = {impl: [] for impl in impls}
+            for _ in range(repeats):
+                for impl in impls:
+                    samples[impl].append(measure(comm, op, nbytes, impl, skip, loop))
+            base = summary(samples[None])
+            for impl in impls:
+                stats = summary(samples[impl])
+                rows.append({
+                    "op": op, "bytes": nbytes, "impl": impl or "builtin", "latency_s": stats,
+                    "ratio": None if impl is None else _ratio(stats["median"], base["median"]),
+                })
+    return {"ranks": comm.size, "skip": skip, "loop": loop, "repeats": repeats,
+            "size_meaning": "bytes per rank's block (OSU); reductions sum float32",
+            "rows": rows}

@@ -1,0 +1,169 @@
+"""`bench scaling`: the render workload at each rank count through mpirun, beside Pool and serial."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from pimpi.bench import baseline, model
+from pimpi.bench.registry import register
+from pimpi.bench.schema import read_json
+from pimpi.bench.text import fmt_num, fmt_seconds, table
+from pimpi.bench.timing import summary
+
+__all__ = ["scaling", "analyse", "launch_render", "slots_available", "format_scaling"]
+
+WORKLOADS = ("mandelbrot", "julia", "raytrace", "cmd")
+
+
+def slots_available(hostfile: str | None) -> int:
+    """Cores the job may use without oversubscribing: the hostfile's slots, or local cores."""
+    if not hostfile:
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    from pimpi.cluster.hostfile import read_hostfile
+
+    return sum(entry.slots or 1 for entry in read_hostfile(hostfile))
+
+
+def launch_render(ranks: int, job_args: list[str], *, hostfile: str | None,
+                  timeout: float | None) -> dict[str, Any]:
+    """Run `pimpi bench render-job` on `ranks` ranks through the real launcher (mpirun).
+
+    Returns the job's result document plus `wall_seconds` (mpirun start to exit).
+    """
+    from pimpi.cluster import launch
+
+    mpirun = launch.find_mpirun()
+    flavor = launch.detect_flavor(mpirun)
+    with tempfile.TemporaryDirectory(prefix="pimpi-scaling-") as tmp:
+        out = str(Path(tmp) / "job.json")
+        spec = launch.Launch(nprocs=ranks, hostfile=hostfile, timeout=timeout,
+                             target=["bench", "render-job", *job_args, "--quiet", "--json", out])
+        cmd = launch.build_command(spec, mpirun, flavor)
+        start = time.perf_counter()
+        code = launch.run_command(cmd, timeout=timeout)
+        wall = time.perf_counter() - start
+        if code != 0:
+            raise RuntimeError(f"render job on {ranks} ranks failed (exit {code}): {' '.join(cmd)}")
+        doc = read_json(out, kind="render-job")
+    doc["wall_seconds"] = wall
+    return doc
+
+
+def analyse(ranks: Sequence[int], seconds: dict[int, list[float]], *, serial: list[float],
+            pool: list[float], pool_processes: int, frames: int, pixels: int,
+            slots: int) -> dict[str, Any]:
+    """Speedup (vs 1 rank, else vs serial), efficiency, Pool ratio and Amdahl's serial fraction.
+
+    Medians of the repeats are compared; rows above `slots` ranks are oversubscribed and
+    left out of the Amdahl fit (they measure core sharing, not the program).
+    """
+    def rate(stats: dict[str, float]) -> dict[str, float]:
+        return {"frames_per_s": frames / stats["median"], "pixels_per_s": frames * pixels / stats["median"]}
+
+    serial_s, pool_s = summary(serial), summary(pool)
+    base_name = "1 rank" if 1 in seconds else "serial"
+    base = summary(seconds[1])["median"] if 1 in seconds else serial_s["median"]
+    rows = []
+    for n in ranks:
+        stats = summary(seconds[n])
+        s = model.speedup(base, stats["median"])
+        rows.append({"ranks": n, "seconds": stats, **rate(stats), "speedup": s,
+                     "efficiency": model.efficiency(s, n),
+                     "vs_pool": model.speedup(pool_s["median"], stats["median"]),
+                     "vs_serial": model.speedup(serial_s["median"], stats["median"]),
+                     "oversubscribed": n > slots})
+    fit_rows = [r for r in rows if not r["oversubscribed"]]
+    fraction = model.fit_amdahl([r["ranks"] for r in fit_rows], [r["speedup"] for r in fit_rows])
+    return {
+        "speedup_base": base_name,
+        "baselines": {
+            "serial": {"seconds": serial_s, **rate(serial_s)},
+            "pool": {"seconds": pool_s, "processes": pool_processes, **rate(pool_s)},
+        },
+        "rows": rows,
+        "amdahl": {
+            "serial_fraction": fraction,
+            "fitted_on": [r["ranks"] for r in fit_rows],
+            "speedup": {str(n): model.amdahl_speedup(fraction, n) for n in ranks} if fraction is not None else None,
+        },
+    }
+
+
+def format_scaling(result: dict[str, Any]) -> str:
+    """The scaling table, the baselines and Amdahl's serial fraction."""
+    base = result["baselines"]
+    head = (f"{result['workload']}: {result['frames']} frames {result['width']}x{result['height']},"
+            f" {result['schedule']} schedule, median of {result['repeats']}")
+    rows = [["serial", "-", fmt_seconds(base["serial"]["seconds"]["median"]),
+             fmt_num(base["serial"]["frames_per_s"]), "-", "-", "-"],
+            [f"Pool({base['pool']['processes']})", "-", fmt_seconds(base["pool"]["seconds"]["median"]),
+             fmt_num(base["pool"]["frames_per_s"]), "-", "-", "1.00"]]
+    for r in result["rows"]:
+        imb = r.get("imbalance")
+        rows.append([f"mpi{'*' if r['oversubscribed'] else ''}", r["ranks"],
+                     fmt_seconds(r["seconds"]["median"]), fmt_num(r["frames_per_s"]),
+                     fmt_num(r["speedup"]), fmt_num(r["efficiency"]), fmt_num(r["vs_pool"]),
+                     fmt_num(imb["median"]) if imb else "-"])
+    for row in rows[:2]:
+        row.append("-")
+    text = table(["run", "ranks", "time", "frames/s", "speedup", "effic.", "vs Pool", "imbal."], rows, head)
+    amdahl = result["amdahl"]
+    fraction = amdahl["serial_fraction"]
+    text += (f"speedup vs {result['speedup_base']}; * = more ranks than {result['slots']} cores\n"
+             f"Amdahl serial fraction: {fmt_num(fraction, 3) if fraction is not None else 'n/a (needs 2+ rank counts)'}"
+             f" (fitted on ranks {amdahl['fitted_on']})\n")
+    return text
+
+
+@register("scaling", text=format_scaling, mpi=False)
+def scaling(_comm: Any, *, workload: str, ranks: Sequence[int], frames: int, width: int,
+            height: int, repeats: int = 3, schedule: str = "dynamic",
+            pool_processes: int | None = None, template: str | None = None,
+            hostfile: str | None = None, timeout: float | None = 600,
+            plot: str | None = None) -> dict[str, Any]:
+    """Time the workload serially, on Pool and at every rank count, `repeats` times interleaved."""
+    if workload not in WORKLOADS:
+        raise ValueError(f"unknown workload {workload!r}; known: {', '.join(WORKLOADS)}")
+    if workload == "cmd":
+        raise ValueError("workload 'cmd' is not supported by bench scaling yet")
+    if repeats < 1 or any(n < 1 for n in ranks):
+        raise ValueError(f"need repeats >= 1 and ranks >= 1, got {repeats}, {list(ranks)}")
+    slots = slots_available(hostfile)
+    processes = pool_processes or slots_available(None)
+    job_args = ["--workload", workload, "--frames", str(frames), "--width", str(width),
+                "--height", str(height), "--schedule", schedule]
+    serial: list[float] = []
+    pool: list[float] = []
+    seconds: dict[int, list[float]] = {n: [] for n in ranks}
+    jobs: dict[int, list[dict[str, Any]]] = {n: [] for n in ranks}
+    frame_info: dict[str, Any] = {}
+    for _ in range(repeats):
+        frame_info = baseline.serial_frames(workload, frames, width, height)
+        serial.append(frame_info["seconds"])
+        pool.append(baseline.pool_frames(workload, frames, width, height, processes))
+        for n in ranks:
+            doc = launch_render(n, job_args, hostfile=hostfile, timeout=timeout)
+            seconds[n].append(doc["results"]["seconds"])
+            jobs[n].append(doc)
+    result = analyse(ranks, seconds, serial=serial, pool=pool, pool_processes=processes,
+                     frames=frames, pixels=width * height, slots=slots)
+    for row in result["rows"]:
+        runs = jobs[row["ranks"]]
+        row["wall_seconds"] = summary([d["wall_seconds"] for d in runs])
+        imbalance = [d["results"]["imbalance"] for d in runs if d["results"].get("imbalance")]
+        row["imbalance"] = summary(imbalance) if imbalance else None
+        row["job_machine"] = runs[-1]["machine"]
+    result.update({"workload": workload, "frames": frames, "width": width, "height": height,
+                   "schedule": schedule, "repeats": repeats, "slots": slots,
+                   "frame_bytes": frame_info.get("frame_bytes"),
+                   "timing": "in-job seconds between barriers (mpirun start-up excluded; see wall_seconds)"})
+    if plot:
+        from pimpi.bench.plot import plot_scaling
+
+        plot_scaling(result, plot)
+        result["plot"] = plot
+    return result
