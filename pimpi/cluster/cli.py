@@ -76,15 +76,19 @@ def doctor(pingmatrix: bool, json_path: str | None, hot_celsius: float) -> None:
     from pimpi.mpi import world
 
     comm = world()
+    rank = comm.Get_rank()  # kept: MPI may be finalized before the exit below
     if json_path is not None:
         folder = os.path.dirname(os.path.abspath(json_path))
-        bad = None if comm.rank != 0 or os.path.isdir(folder) else f"--json {json_path!r}: no folder {folder!r}"
+        bad = None if rank != 0 or os.path.isdir(folder) else f"--json {json_path!r}: no folder {folder!r}"
         bad = comm.bcast(bad, root=0)
         if bad:
+            _end_mpi(comm)
+            if rank != 0:  # rank 0 says why; the others just end with the same code
+                click.get_current_context().exit(2)
             raise click.UsageError(bad)
     report = doctor_mod.run_doctor(comm, pingmatrix=pingmatrix, hot_celsius=hot_celsius)
     error = None
-    if comm.rank == 0:
+    if rank == 0:
         click.echo(_doctor_table(report.records))
         if report.matrix is not None:
             click.echo(_matrix_text(report.matrix))
@@ -99,10 +103,14 @@ def doctor(pingmatrix: bool, json_path: str | None, hot_celsius: float) -> None:
             click.echo(f"ok: {len(report.records)} ranks on "
                        f"{len({r['hostname'] for r in report.records})} node(s), no problems found")
     error = comm.bcast(error, root=0)
+    if error or report.problems:
+        _end_mpi(comm)
     if error:
+        if rank != 0:
+            click.get_current_context().exit(1)
         raise click.ClickException(error)
     if report.problems:
-        _exit_all(comm, 1)
+        click.get_current_context().exit(1)
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
@@ -159,18 +167,17 @@ def _check_hostfile(path: str) -> None:
         raise click.UsageError(str(exc)) from None
 
 
-def _exit_all(comm: Any, code: int) -> None:
-    """End every rank with `code` together: a plain exit, not an MPI abort of the job.
+def _end_mpi(comm: Any) -> None:
+    """Before every rank exits non-zero together: finalize MPI, so the exit is not an abort.
 
     `pimpi`'s entry point turns a non-zero exit into MPI_Abort (right for one failing
-    rank); when every rank agrees, finalizing MPI first makes it a clean, quiet exit.
+    rank); when all ranks agree on the outcome, a finalized exit ends the job quietly.
     """
     from mpi4py import MPI
 
     comm.Barrier()
     if not MPI.Is_finalized():
         MPI.Finalize()
-    click.get_current_context().exit(code)
 
 
 def _dash(value: Any) -> str:

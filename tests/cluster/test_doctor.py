@@ -142,3 +142,12 @@ def test_doctor_under_pimpi_run_writes_one_record_per_rank(tmp_path):
     assert not [p for p in data["problems"] if "resolve" in p or "loopback" in p], data["problems"]
     assert proc.returncode == (1 if data["problems"] else 0), proc.stdout + proc.stderr
     assert proc.stdout.count("problem:") == len(data["problems"])  # printed once, by rank 0
+
+
+def test_doctor_json_into_a_missing_folder_is_a_usage_error(tmp_path):
+    target = tmp_path / "no" / "doctor.json"
+    proc = subprocess.run([sys.executable, "-m", "pimpi", "doctor", "--json", str(target)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert f"no folder '{target.parent}'" in proc.stderr
+    assert "Traceback" not in proc.stderr and not target.parent.exists()

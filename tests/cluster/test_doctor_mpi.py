@@ -20,7 +20,7 @@ def test_run_doctor_returns_one_record_per_rank_on_every_rank(comm):
         [r["rank"] for r in records] == list(range(comm.size))
         and mine.get("hostname") == socket.gethostname()
         and mine.get("cwd") == os.getcwd()
-        and mine.get("mpi_library", "").startswith(("Open MPI", "MPICH"))
+        and (mine.get("mpi_library") or "").startswith(("Open MPI", "MPICH"))
         and all(set(r["sees"]) == {r["hostname"] for r in records} for r in records)
     )
     everyone = comm.allgather((report.problems, [r["hostname"] for r in records]))
