@@ -2,11 +2,202 @@
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import sys
+
 import click
 
-__all__ = ["vcluster"]
+from pimpi.cluster.vcluster.profiles import PROFILES
+from pimpi.cluster.vcluster.spec import DEFAULT_NAME, DEFAULT_SUBNET
+
+__all__ = ["vcluster", "parse_duration"]
+
+_name_option = click.option("--name", default=DEFAULT_NAME, show_default=True,
+                            help="Cluster name (1-6 letters/digits); nodes are NAME1..NAMEn.")
+
+
+def parse_duration(text: str) -> float:
+    """'50ms', '200us', '1.5s' or a bare number of milliseconds -> seconds."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*(us|ms|s)?\s*", text)
+    if not match:
+        raise ValueError(f"bad duration {text!r}: use e.g. 50ms, 200us or 1s")
+    value = float(match.group(1))
+    return value * {"us": 1e-6, "ms": 1e-3, "s": 1.0, None: 1e-3}[match.group(2)]
+
+
+def _call(fn, *args, **kwargs):
+    """Run a library call: bad input -> exit 2, anything the system refused -> exit 1."""
+    from pimpi.cluster.vcluster.sysrun import VclusterError
+
+    try:
+        return fn(*args, **kwargs)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    except (VclusterError, RuntimeError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _log(msg: str) -> None:
+    click.echo(f"vcluster: {msg}", err=True)
 
 
 @click.group()
 def vcluster() -> None:
-    """A virtual cluster of network-namespace hosts on this machine (needs root)."""
+    """A virtual cluster of network-namespace hosts on this machine (needs root).
+
+    \b
+    pimpi vcluster up --nodes 4 --profile pi4
+    pimpi vcluster hostfile > hostfile
+    pimpi vcluster exec node1 -- pimpi run --hostfile hostfile -- doctor
+    pimpi vcluster down
+    """
+
+
+@vcluster.command()
+@click.option("--nodes", "nodes", type=int, required=True, help="How many nodes.")
+@click.option("--profile", type=click.Choice(list(PROFILES)), default="lan", show_default=True,
+              help="Shape every link like this board's Ethernet (lan: unshaped).")
+@click.option("--rootfs", is_flag=True, help="Give each node its own Debian root and sshd (real SSH).")
+@click.option("--subnet", default=DEFAULT_SUBNET, show_default=True, help="Private IPv4 subnet of the cluster.")
+@click.option("--nat", is_flag=True, help="Let nodes reach outside through this machine (off: no route out).")
+@click.option("--slots", type=int, default=1, show_default=True, help="MPI slots per node in the hostfile.")
+@_name_option
+def up(nodes, profile, rootfs, subnet, nat, slots, name) -> None:
+    """Create NAME1..NAMEn, each with its own network, address and hostname."""
+    from pimpi.cluster.vcluster import cluster
+    from pimpi.cluster.vcluster.spec import make_spec
+
+    spec = _call(make_spec, name=name, nodes=nodes, subnet=subnet, profile=profile, rootfs=rootfs,
+                 nat=nat, slots=slots)
+    _call(cluster.up, spec, _log)
+    first = spec.node_list()[0].hostname
+    click.echo(f"virtual cluster {name!r} is up: {', '.join(n.hostname for n in spec.node_list())} "
+               f"on {spec.subnet} (this machine is {spec.head_name} at {spec.head_address})")
+    click.echo(f"  pimpi vcluster hostfile --name {name} > hostfile")
+    click.echo(f"  pimpi vcluster exec --name {name} {first} -- pimpi run --hostfile hostfile -- doctor")
+
+
+@vcluster.command()
+@_name_option
+def down(name) -> None:
+    """Remove everything `up` created (safe to run twice)."""
+    from pimpi.cluster.vcluster import cluster
+
+    if _call(cluster.down, name, _log):
+        click.echo(f"virtual cluster {name!r} is down")
+    else:
+        click.echo(f"no virtual cluster named {name!r}: nothing to do")
+
+
+@vcluster.command()
+@_name_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def status(name, as_json) -> None:
+    """Nodes, addresses, links, processes and injected faults."""
+    from pimpi.cluster.vcluster import cluster
+
+    info = _call(cluster.status, name)
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    spec = info["spec"]
+    click.echo(f"{info['name']}: {info['status']}, {spec['nodes']} nodes on {spec['subnet']}, "
+               f"profile {spec['profile']}{', rootfs' if spec['rootfs'] else ''}"
+               f"{', nat' if spec['nat'] else ''}; state in {info['state_dir']}")
+    for row in info["nodes"]:
+        faults = [k + (f"={row[k]}" if not isinstance(row[k], bool) else "")
+                  for k in ("cut", "delay_s") if k in row]
+        click.echo(f"  {row['hostname']:<10} {row['address']:<15} link {row['link']:<4} "
+                   f"{'running' if row['running'] else 'STOPPED'} {row['processes']:>3} processes"
+                   f"{'  faults: ' + ', '.join(faults) if faults else ''}")
+
+
+@vcluster.command()
+@_name_option
+def hostfile(name) -> None:
+    """Print the cluster's hostfile (for `pimpi run --hostfile` / `mpirun --hostfile`)."""
+    from pimpi.cluster.vcluster import agent, cluster
+
+    click.echo(agent.hostfile_text(_call(cluster.load_spec, name)), nl=False)
+
+
+@vcluster.command()
+@_name_option
+def env(name) -> None:
+    """Print what a plain `mpirun --hostfile` needs: eval "$(pimpi vcluster env)"."""
+    from pimpi.cluster.vcluster import agent, cluster
+
+    click.echo(agent.env_text(cluster.node_env(_call(cluster.load_spec, name))), nl=False)
+
+
+@vcluster.command()
+@_name_option
+def inventory(name) -> None:
+    """Print an Ansible inventory (JSON, valid YAML) of --rootfs nodes reached over SSH."""
+    from pimpi.cluster.vcluster import cluster
+
+    spec = _call(cluster.load_spec, name)
+    if not spec.rootfs:
+        raise click.ClickException(f"cluster {name!r} has no SSH: bring it up with --rootfs")
+    click.echo(json.dumps(cluster.inventory(spec), indent=2))
+
+
+@vcluster.command("exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@_name_option
+@click.argument("node")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
+def exec_(name, node, command) -> None:
+    """Run COMMAND inside NODE (name, nodeI or I), with the cluster's MPI environment."""
+    from pimpi.cluster.vcluster import cluster
+
+    argv, environ = _call(cluster.exec_argv, name, node, list(command))
+    sys.stdout.flush()
+    try:
+        os.execvpe(argv[0], argv, environ)
+    except OSError as exc:
+        raise click.ClickException(f"cannot run {argv[0]}: {exc}") from None
+
+
+@vcluster.command()
+@_name_option
+@click.argument("node")
+def cut(name, node) -> None:
+    """Pull NODE's network cable (its link goes down)."""
+    from pimpi.cluster.vcluster import cluster
+
+    click.echo(f"{_call(cluster.cut, name, node)}: link down")
+
+
+@vcluster.command()
+@_name_option
+@click.argument("node")
+def heal(name, node) -> None:
+    """Plug NODE's cable back in and undo `slow`."""
+    from pimpi.cluster.vcluster import cluster
+
+    click.echo(f"{_call(cluster.heal, name, node)}: link up")
+
+
+@vcluster.command()
+@_name_option
+@click.argument("node")
+@click.option("--delay", required=True, help="Extra delay each way, e.g. 50ms.")
+def slow(name, node, delay) -> None:
+    """Make every packet to or from NODE wait longer."""
+    from pimpi.cluster.vcluster import cluster
+
+    seconds = _call(parse_duration, delay)
+    click.echo(f"{_call(cluster.slow, name, node, seconds)}: +{seconds * 1e3:g} ms each way")
+
+
+@vcluster.command("kill")
+@_name_option
+@click.argument("node")
+def kill_(name, node) -> None:
+    """End every process running in NODE (the node itself stays up)."""
+    from pimpi.cluster.vcluster import cluster
+
+    host, count = _call(cluster.kill, name, node)
+    click.echo(f"{host}: ended {count} processes")

@@ -1,0 +1,109 @@
+"""A virtual node's processes: its holder, entering it with nsenter, finding and ending what runs in it."""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from pimpi.cluster.vcluster.spec import Node
+from pimpi.cluster.vcluster.sysrun import VclusterError
+
+__all__ = ["start_holder", "start_time", "alive", "node_pids", "kill_pids", "enter_argv"]
+
+
+def start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks (tells a live pid from a reused one)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def alive(pid: int, started: int | None) -> bool:
+    """True while PID is still the process that was started at STARTED."""
+    return started is not None and start_time(pid) == started
+
+
+def start_holder(node: Node, log: Path, rootfs: list[str] | None = None, binds: list[str] = (),
+                 timeout: float = 60) -> tuple[int, int]:
+    """Start the node's holder; return (pid, start time) once it says it is ready."""
+    cmd = ["ip", "netns", "exec", node.netns, "unshare", "--uts"]
+    if rootfs:
+        cmd.append("--mount")  # private: the overlay and its mounts live and die with the holder
+    cmd += ["--", sys.executable, "-m", "pimpi.cluster.vcluster.holder", "--hostname", node.hostname]
+    if rootfs:
+        cmd += ["--rootfs", *rootfs]
+        for path in binds:
+            cmd += ["--bind", path]
+    with open(log, "ab") as err:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err,
+                                start_new_session=True)
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    line = proc.stdout.readline() if ready else b""
+    proc.stdout.close()
+    if line.strip() != b"ready":
+        proc.kill()
+        proc.wait(timeout=10)
+        tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []
+        raise VclusterError(f"node {node.hostname} did not start: {tail[0] if tail else 'no output'}")
+    started = start_time(proc.pid)
+    if started is None:
+        raise VclusterError(f"node {node.hostname}: holder exited right after starting (see {log})")
+    return proc.pid, started
+
+
+def _ns_inode(path: str) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return None
+
+
+def node_pids(node: Node) -> list[int]:
+    """Every process whose network namespace is the node's."""
+    target = _ns_inode(f"/run/netns/{node.netns}")
+    if target is None:
+        return []
+    pids = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit() and _ns_inode(f"/proc/{entry.name}/ns/net") == target:
+            pids.append(int(entry.name))
+    return sorted(pids)
+
+
+def kill_pids(pids: list[int], timeout: float = 10) -> list[int]:
+    """SIGKILL PIDS and wait until they are gone; return those still there after TIMEOUT."""
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + timeout
+    left = list(pids)
+    while left and time.monotonic() < deadline:
+        left = [p for p in left if Path(f"/proc/{p}").exists() and not _zombie(p)]
+        if left:
+            time.sleep(0.05)
+    return left
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def enter_argv(holder_pid: int, rootfs: bool) -> list[str]:
+    """nsenter argv joining the node (net, hostname, mounts; and its root in --rootfs mode)."""
+    argv = ["nsenter", "-t", str(holder_pid), "--net", "--uts", "--mount"]
+    if rootfs:
+        argv.append("--root")
+    return argv + ["--"]

@@ -1,0 +1,117 @@
+"""What a virtual cluster is: its name, subnet, nodes and the names of everything it creates.
+
+Every kernel object carries the ``pimpi-`` prefix: bridge ``pimpi-NAME``, host-side
+veths ``pimpi-NAME-I``, namespaces ``pimpi-NAME-HOST``. Node hostnames are NAME1..NAMEn
+(like pi1, pi2 on a real cluster); the machine itself is NAME0 at the subnet's first address.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import asdict, dataclass
+
+from pimpi.cluster.vcluster.profiles import PROFILES
+
+__all__ = ["Node", "Spec", "make_spec", "spec_from_dict", "DEFAULT_NAME", "DEFAULT_SUBNET", "MAX_NODES"]
+
+DEFAULT_NAME = "pimpi"
+DEFAULT_SUBNET = "10.77.0.0/24"
+MAX_NODES = 64
+_NAME = re.compile(r"^[a-z](?:[a-z0-9-]{0,4}[a-z])?$")  # <= 6: interface names stay <= 15 chars
+
+
+@dataclass(frozen=True)
+class Node:
+    """One virtual host."""
+
+    index: int
+    hostname: str
+    address: str
+    netns: str
+    host_if: str
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A validated cluster request (everything `up` needs, nothing it creates)."""
+
+    name: str = DEFAULT_NAME
+    nodes: int = 3
+    subnet: str = DEFAULT_SUBNET
+    profile: str = "lan"
+    rootfs: bool = False
+    nat: bool = False
+    slots: int = 1
+
+    @property
+    def network(self) -> ipaddress.IPv4Network:
+        return ipaddress.IPv4Network(self.subnet)
+
+    @property
+    def bridge(self) -> str:
+        return f"pimpi-{self.name}"
+
+    @property
+    def head_address(self) -> str:
+        """The machine's own address on the bridge (NAME0)."""
+        return str(self.network.network_address + 1)
+
+    @property
+    def head_name(self) -> str:
+        return f"{self.name}0"
+
+    def node_list(self) -> list[Node]:
+        base = self.network.network_address
+        return [
+            Node(i, f"{self.name}{i}", str(base + 1 + i), f"pimpi-{self.name}-{self.name}{i}",
+                 f"pimpi-{self.name}-{i}")
+            for i in range(1, self.nodes + 1)
+        ]
+
+    def find(self, ref: str) -> Node:
+        """A node by hostname, 'nodeI', index I or address (ValueError otherwise)."""
+        for node in self.node_list():
+            if ref in (node.hostname, f"node{node.index}", str(node.index), node.address):
+                return node
+        names = ", ".join(n.hostname for n in self.node_list())
+        raise ValueError(f"no node {ref!r} in cluster {self.name!r} (nodes: {names})")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def make_spec(name: str = DEFAULT_NAME, nodes: int = 3, subnet: str = DEFAULT_SUBNET,
+              profile: str = "lan", rootfs: bool = False, nat: bool = False, slots: int = 1) -> Spec:
+    """Validate a request; ValueError names the bad value."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(
+            f"cluster name {name!r}: 1-6 characters, lowercase letters, digits and '-', "
+            "starting and ending with a letter")
+    if not isinstance(nodes, int) or nodes < 1:
+        raise ValueError(f"--nodes must be at least 1, got {nodes!r}")
+    if nodes > MAX_NODES:
+        raise ValueError(f"--nodes {nodes}: at most {MAX_NODES} virtual nodes")
+    if not isinstance(slots, int) or slots < 1:
+        raise ValueError(f"--slots must be at least 1, got {slots!r}")
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    try:
+        net = ipaddress.ip_network(subnet, strict=True)
+    except ValueError as exc:
+        raise ValueError(f"bad subnet {subnet!r}: {exc}") from None
+    if net.version != 4:
+        raise ValueError(f"subnet {subnet!r}: only IPv4 subnets are supported")
+    if not (net.is_private and not net.is_loopback and not net.is_link_local):
+        raise ValueError(f"subnet {subnet!r} is not a private range (use e.g. 10.77.0.0/24)")
+    usable = net.num_addresses - 2
+    if usable < nodes + 1:
+        raise ValueError(
+            f"subnet {subnet} has {max(usable, 0)} host addresses; {nodes} nodes need {nodes + 1} "
+            "(one for this machine)")
+    return Spec(name, nodes, str(net), profile, bool(rootfs), bool(nat), slots)
+
+
+def spec_from_dict(data: dict) -> Spec:
+    """The Spec recorded in a state file."""
+    return make_spec(**{k: data[k] for k in Spec.__dataclass_fields__ if k in data})
