@@ -125,7 +125,13 @@ def _resolution_problems(nodes: dict[str, list[dict[str, Any]]]) -> list[str]:
                     f"that way (the '127.0.1.1 {name}' line in /etc/hosts makes mpirun hang)"
                 )
         real = {h: a for h, a in seen.items() if a is not None and not is_loopback(a)}
-        if len(set(real.values())) > 1:
+        own = [a for addrs in (nodes[name][0].get("addresses") or {}).values() for a in addrs]
+        stale = {h: a for h, a in real.items() if own and a not in own}
+        if stale:  # e.g. an old /etc/hosts entry: that address is not this node's any more
+            where = ", ".join(f"{a} on {h}" for h, a in stale.items())
+            problems.append(f"{name} resolves to an address it does not have: {where} "
+                            f"({name} has {', '.join(own)})")
+        elif len(set(real.values())) > 1:  # all its own, but not the same interface everywhere
             where = ", ".join(f"{a} on {h}" for h, a in real.items())
             problems.append(f"{name} resolves differently on different nodes: {where}")
     return problems

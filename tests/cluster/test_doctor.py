@@ -66,6 +66,21 @@ def test_differing_and_failing_resolution():
     assert len(problems) == 2, problems
 
 
+def test_name_resolving_to_an_address_the_node_does_not_have():
+    records = _cluster()
+    for r in records:
+        r["addresses"] = {"eth0": ["10.0.0.1"]} if r["hostname"] == "pi1" else {"eth0": ["10.0.0.2"]}
+    assert find_problems(records) == []
+    records[0]["sees"] = records[1]["sees"] = {"pi1": "10.0.0.1", "pi2": "10.0.0.7"}  # stale /etc/hosts
+    assert find_problems(records) == [
+        "pi2 resolves to an address it does not have: 10.0.0.7 on pi1 (pi2 has 10.0.0.2)"]
+    # Two interfaces of pi2 (wired and wireless): both its own, but the nodes disagree.
+    for r in records[2:]:
+        r["addresses"] = {"eth0": ["10.0.0.2"], "wlan0": ["10.0.0.7"]}
+    assert find_problems(records) == [
+        "pi2 resolves differently on different nodes: 10.0.0.7 on pi1, 10.0.0.2 on pi2"]
+
+
 def test_hot_and_throttled_nodes():
     records = _cluster()
     records[3]["temp_c"] = 84.5
