@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
+import sys
+
 import click
 
 __all__ = ["collectives", "exercises"]
+
+DTYPES = ("int32", "int64", "float32", "float64", "complex128")
 
 
 @click.group()
@@ -15,3 +21,142 @@ def collectives() -> None:
 @click.group()
 def exercises() -> None:
     """Graded exercises on collective algorithms."""
+
+
+def _out_path(value: str | None, option: str) -> str | None:
+    """An output path whose folder exists (checked before any message is sent)."""
+    if value is None:
+        return None
+    folder = os.path.dirname(os.path.abspath(value))
+    if not os.path.isdir(folder):
+        raise click.UsageError(f"{option} {value}: folder {folder} does not exist")
+    return value
+
+
+def _quiet_fail(rank: int, error: click.ClickException) -> None:
+    """Rank 0 reports the error; the other ranks exit with the same code, silently."""
+    if rank == 0:
+        raise error
+    raise click.exceptions.Exit(error.exit_code)
+
+
+@collectives.command("trace")
+@click.argument("collective")
+@click.option("--algorithm", "-a", default=None, help="Algorithm name (default: the first listed).")
+@click.option("--size", type=click.IntRange(min=0), default=1024, show_default=True,
+              help="Elements in the vector (per block for scatter/gather/allgather/alltoall/"
+                   "reduce_scatter_block).")
+@click.option("--dtype", type=click.Choice(DTYPES), default="float64", show_default=True)
+@click.option("--root", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--svg", "svg_path", default=None, help="Draw the messages as an SVG file.")
+@click.option("--png", "png_path", default=None, help="Draw the messages as a PNG (needs matplotlib).")
+@click.option("--json", "json_path", default=None, help="Write every message and the totals as JSON.")
+def trace_cmd(collective, algorithm, size, dtype, root, svg_path, png_path, json_path) -> None:
+    """Run one collective on a tracing communicator and show its messages round by round.
+
+    \b
+    pimpi run -n 8 -- collectives trace allreduce --algorithm ring --size 1024
+    pimpi run -n 5 -- collectives trace bcast -a binomial --root 2 --svg bcast.svg
+    """
+    from pimpi import mpi
+    from pimpi.collectives import trace as trace_mod
+
+    comm = mpi.world()
+    rank = comm.Get_rank()
+    try:
+        algorithm = trace_mod.check_request(collective, algorithm, root, comm.Get_size())
+        outputs = {opt: _out_path(val, opt) for opt, val in
+                   (("--svg", svg_path), ("--png", png_path), ("--json", json_path))}
+    except ValueError as exc:
+        _quiet_fail(rank, click.UsageError(str(exc)))
+    except click.UsageError as exc:
+        _quiet_fail(rank, exc)
+    if outputs["--png"]:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            _quiet_fail(rank, click.UsageError("--png needs matplotlib: pip install 'pimpi[plot]'"))
+    report = trace_mod.trace_collective(comm, collective, algorithm, size, dtype, root)
+    if rank == 0:
+        click.echo(report.text())
+        if outputs["--svg"]:
+            trace_mod.write_text_atomic(outputs["--svg"], trace_mod.trace_svg(report.trace, report.title))
+            click.echo(f"wrote {outputs['--svg']}")
+        if outputs["--png"]:
+            trace_mod.write_png(report.trace, outputs["--png"], report.title)
+            click.echo(f"wrote {outputs['--png']}")
+        if outputs["--json"]:
+            trace_mod.write_text_atomic(outputs["--json"], json.dumps(report.to_dict(), indent=1) + "\n")
+            click.echo(f"wrote {outputs['--json']}")
+    mismatch = comm.bcast(report.mismatch if rank == 0 else None, root=0)
+    if mismatch:
+        _quiet_fail(rank, click.ClickException(f"MISMATCH: {mismatch}"))
+
+
+@exercises.command("list")
+def list_cmd() -> None:
+    """List the exercises."""
+    from pimpi.collectives.exercises import EXERCISES
+
+    width = max(len(name) for name in EXERCISES)
+    for ex in EXERCISES.values():
+        click.echo(f"{ex.name:<{width}}  {ex.title}")
+    click.echo("\nStart one with: pimpi exercises start NAME [DIR]")
+
+
+@exercises.command("start")
+@click.argument("name")
+@click.argument("directory", default=".", required=False)
+def start_cmd(name: str, directory: str) -> None:
+    """Write the starter file NAME.py into DIR (never over an existing file)."""
+    from pimpi.collectives.exercises.starter import write_starter
+
+    try:
+        path = write_starter(name, directory)
+    except FileExistsError:
+        raise click.UsageError(f"{os.path.join(directory, name + '.py')} exists; not overwriting it") from None
+    except (ValueError, OSError) as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(f"wrote {path}; grade it with: pimpi exercises check {name} {path}")
+
+
+@exercises.command("check")
+@click.argument("name")
+@click.argument("file")
+@click.option("-n", "sizes", default="1,2,3,4,5,8", show_default=True, help="Rank counts to test.")
+@click.option("--timeout", type=float, default=10.0, show_default=True,
+              help="Seconds one case may take before it counts as a DEADLOCK.")
+@click.option("--json", "json_path", default=None, help="Write one record per case as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the cases that did not pass.")
+def check_cmd(name: str, file: str, sizes: str, timeout: float, json_path: str | None, quiet: bool) -> None:
+    """Grade FILE for exercise NAME under real mpirun at every rank count.
+
+    \b
+    pimpi exercises check bcast_binomial bcast_binomial.py -n 1,2,3,4,5,8
+    pimpi exercises check allreduce_ring alice.py --json alice.json
+    """
+    from pimpi.collectives.exercises import check
+
+    def emit(record, case) -> None:
+        if not quiet or record.status != "PASS":
+            click.echo(check.format_record(record, case))
+
+    try:
+        size_list = check.parse_sizes(sizes)
+        if timeout <= 0:
+            raise ValueError(f"--timeout must be > 0, got {timeout:g}")
+        _out_path(json_path, "--json")
+        records = check.check_file(name, file, size_list, timeout, emit)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    if json_path:
+        from pimpi.collectives.trace import write_text_atomic
+
+        write_text_atomic(json_path, check.records_json(records))
+    counts: dict[str, int] = {}
+    for rec in records:
+        counts[rec.status] = counts.get(rec.status, 0) + 1
+    passed = counts.get("PASS", 0)
+    others = ", ".join(f"{n} {status}" for status, n in counts.items() if status != "PASS")
+    click.echo(f"{name}: {passed} of {len(records)} cases passed" + (f" ({others})" if others else ""))
+    sys.exit(0 if passed == len(records) else 1)

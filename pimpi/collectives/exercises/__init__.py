@@ -1,0 +1,5 @@
+"""Graded exercises on collective algorithms: starters, a checker that runs under mpirun, references."""
+
+from .registry import EXERCISES, Exercise, cases_for, get_exercise, reference_path
+
+__all__ = ["EXERCISES", "Exercise", "cases_for", "get_exercise", "reference_path"]

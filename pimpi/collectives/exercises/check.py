@@ -1,0 +1,214 @@
+"""Grade a learner's file: one mpirun per rank count, a deadline per case, a record per case."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from .cases import Case
+from .registry import Exercise, cases_for, get_exercise
+
+__all__ = ["Record", "check_file", "check_size", "verify_source", "parse_sizes", "format_record"]
+
+STARTUP = 90.0  # seconds mpirun may take to start Python on every rank and reach the first case
+STATUSES = ("PASS", "FAIL", "DEADLOCK", "ERROR", "NOT RUN")
+
+
+@dataclass
+class Record:
+    """The verdict on one case: what a teacher's spreadsheet gets."""
+
+    exercise: str
+    function: str
+    ranks: int
+    root: int
+    length: int
+    dtype: str
+    status: str
+    message: str
+
+
+def parse_sizes(text: str) -> list[int]:
+    """'1,2,3,4,5,8' -> [1, 2, 3, 4, 5, 8]; ValueError naming a bad value."""
+    sizes = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part.isdigit() or int(part) < 1:
+            raise ValueError(f"-n {text!r}: {part!r} is not a rank count >= 1")
+        sizes.append(int(part))
+    return list(dict.fromkeys(sizes))
+
+
+def verify_source(exercise: Exercise, path: str) -> None:
+    """Refuse, before any mpirun, a file that is missing, does not parse or lacks a function."""
+    source_path = Path(path)
+    if not source_path.is_file():
+        raise ValueError(f"no such file: {path}")
+    try:
+        tree = ast.parse(source_path.read_text(encoding="utf-8"), filename=path)
+    except (SyntaxError, UnicodeDecodeError) as exc:
+        line = getattr(exc, "lineno", None)
+        raise ValueError(f"{path}: cannot parse{f' line {line}' if line else ''}: "
+                         f"{getattr(exc, 'msg', exc)}") from None
+    defined = {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    defined |= {t.id for node in tree.body if isinstance(node, ast.Assign)
+                for t in node.targets if isinstance(t, ast.Name)}
+    for func in exercise.functions:
+        if func.name not in defined:
+            raise ValueError(f"{path} defines no function {func.name}() for exercise {exercise.name}")
+
+
+def _function_name(exercise: Exercise, case: Case) -> str:
+    return next(f.name for f in exercise.functions if f.kind == case.kind)
+
+
+def format_record(record: Record, case: Case) -> str:
+    """'FAIL  bcast_linear with 5 ranks, root 2, 7 elements, int32: rank 3 got ...'."""
+    text = f"{record.status:<8} {record.function} {case.describe()}"
+    return text + (f": {record.message}" if record.message else "")
+
+
+def _read_lines(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue  # a line cut short by the kill
+    return out
+
+
+def _problems(outdir: Path, index: int) -> list[dict[str, Any]]:
+    found = []
+    for path in sorted(outdir.glob("rank*.jsonl"), key=lambda p: int(p.stem[4:])):
+        found += [r for r in _read_lines(path) if r.get("event") == "problem" and r.get("index") == index]
+    return found
+
+
+def _load_error(outdir: Path) -> str | None:
+    for path in outdir.glob("rank*.jsonl"):
+        for rec in _read_lines(path):
+            if rec.get("event") == "load_error":
+                return rec["message"]
+    return None
+
+
+def _tail(path: Path, lines: int = 3) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    useful = [line for line in text if line.strip() and not line.startswith("+ ")]
+    return " | ".join(useful[-lines:])
+
+
+def _end_group(proc: subprocess.Popen) -> None:
+    """SIGTERM the job's process group, then SIGKILL what is left."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=3)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def check_size(exercise: Exercise, path: str, ranks: int, timeout: float,
+               emit: Callable[[Record, Case], None] = lambda r, c: None) -> list[Record]:
+    """Run every case at `ranks` in one mpirun; a case still running after `timeout` s is a DEADLOCK."""
+    from pimpi.cluster import launch
+
+    cases = cases_for(exercise, ranks)
+    outdir = Path(tempfile.mkdtemp(prefix="pimpi-check-"))
+    records: list[Record] = []
+
+    def record(index: int, status: str, message: str) -> None:
+        case = cases[index]
+        rec = Record(exercise.name, _function_name(exercise, case), ranks, case.root, case.length,
+                     case.dtype, status, message)
+        records.append(rec)
+        emit(rec, case)
+
+    try:
+        mpirun = launch.find_mpirun()
+        spec = launch.Launch(nprocs=ranks, target=[
+            "-m", "pimpi.collectives.exercises.worker", exercise.name, os.path.abspath(path), str(outdir)])
+        cmd = launch.build_command(spec, mpirun, launch.detect_flavor(mpirun))
+        log_path = outdir / "mpirun.log"
+        with open(log_path, "w", encoding="utf-8") as log:
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    env=launch.mpi_env(), start_new_session=True)
+        launched = time.monotonic()
+        started: dict[int, float] = {}
+        done = 0
+        verdict: tuple[str, str] | None = None  # why the job stopped early
+        while done < len(cases):
+            exited = proc.poll() is not None
+            for rec in _read_lines(outdir / "rank0.jsonl"):
+                if rec.get("event") == "start":
+                    started.setdefault(rec["index"], time.monotonic())
+                elif rec.get("event") == "done" and rec["index"] == done:
+                    record(done, rec["status"], rec["message"])
+                    done += 1
+            if done == len(cases):
+                break
+            now = time.monotonic()
+            if done in started and now - started[done] > timeout:
+                verdict = ("DEADLOCK", f"no result after {timeout:g} s: some rank waits for a message "
+                                       "that is never sent (or sends that are never received)")
+            elif done not in started and now - launched > STARTUP + (timeout if done else 0):
+                verdict = ("ERROR", f"the job did not reach this case in time: {_tail(log_path)}")
+            elif exited:
+                load_error = _load_error(outdir)
+                verdict = ("ERROR", f"cannot load {path}: {load_error}" if load_error
+                           else f"the job ended (exit {proc.returncode}): {_tail(log_path)}")
+            if verdict is not None:
+                break
+            time.sleep(0.05)
+        _end_group(proc)
+        if verdict is not None:
+            problems = _problems(outdir, done)
+            if problems:  # a rank failed and the others waited for it
+                worst = max(problems, key=lambda r: STATUSES.index(r["status"]))
+                verdict = (worst["status"], worst["message"] + " (the other ranks then waited for it)")
+            record(done, *verdict)
+            for index in range(done + 1, len(cases)):
+                record(index, "NOT RUN", f"not run: an earlier case with {ranks} ranks did not finish")
+    finally:
+        shutil.rmtree(outdir, ignore_errors=True)
+    return records
+
+
+def check_file(name: str, path: str, sizes: list[int], timeout: float = 10.0,
+               emit: Callable[[Record, Case], None] = lambda r, c: None) -> list[Record]:
+    """Grade `path` for exercise `name` at every rank count in `sizes`."""
+    exercise = get_exercise(name)
+    if timeout <= 0:
+        raise ValueError(f"timeout must be > 0, got {timeout!r}")
+    verify_source(exercise, path)
+    records: list[Record] = []
+    for ranks in sizes:
+        records += check_size(exercise, path, ranks, timeout, emit)
+    return records
+
+
+def records_json(records: list[Record]) -> str:
+    """The --json file: one object per case."""
+    return json.dumps([asdict(r) for r in records], indent=1) + "\n"
+
+
+__all__ += ["records_json"]
