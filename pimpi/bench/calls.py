@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["OPS", "REDUCING", "valid_size", "make_call"]
+__all__ = ["OPS", "REDUCING", "AUTO", "valid_size", "make_call"]
 
 OPS = ("allreduce", "reduce", "bcast", "scatter", "gather", "allgather", "alltoall",
        "reduce_scatter_block", "scan", "exscan", "barrier")
@@ -36,8 +36,12 @@ def _buffers(op: str, nbytes: int, size: int) -> tuple[np.ndarray, np.ndarray]:
     return send, recv
 
 
+AUTO = "auto"  # pimpi with algorithm=None: the decision table chooses
+
+
 def make_call(comm: Any, op: str, nbytes: int, algorithm: str | None) -> Callable[[], Any]:
-    """A no-argument callable running `op` once: MPI's built-in when algorithm is None."""
+    """A no-argument callable running `op` once: MPI's built-in when algorithm is None,
+    pimpi's own choice (decision table) when it is "auto"."""
     if op not in OPS:
         raise ValueError(f"unknown collective {op!r}; known: {', '.join(OPS)}")
     from mpi4py import MPI
@@ -62,11 +66,12 @@ def make_call(comm: Any, op: str, nbytes: int, algorithm: str | None) -> Callabl
 
 
 def _pimpi_call(comm: Any, op: str, send: np.ndarray, recv: np.ndarray,
-                algorithm: str) -> Callable[[], Any]:
+                algorithm: str | None) -> Callable[[], Any]:
     """The same operation through pimpi.collectives with a named algorithm."""
     from pimpi import collectives as pc
 
     func = getattr(pc, op)
+    algorithm = None if algorithm == AUTO else algorithm
     if op == "barrier":
         return lambda: func(comm, algorithm=algorithm)
     if op == "bcast":

@@ -61,7 +61,7 @@ def tune(comm: Any, *, ops: Sequence[str], sizes: Sequence[int], repeats: int = 
     choices = []
     new_rules: dict[str, list[dict[str, Any]]] = {}
     for op in ops:
-        algorithms = pimpi_algorithms(op)
+        algorithms = [a for a in pimpi_algorithms(op) if a != calls.AUTO]
         if not algorithms:
             raise ValueError(f"pimpi has no algorithms for {op!r}")
         op_sizes = [0] if op == "barrier" else [n for n in sizes if calls.valid_size(op, n)]

@@ -1,0 +1,61 @@
+"""The MPI benchmarks in quick mode: structure and internal consistency, never absolute times."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pimpi.bench import network, osu, registry
+from pimpi.testing import assert_all_ranks
+
+
+@pytest.mark.mpi
+def test_collectives_rows_and_ratio_column(comm, shared_tmp_path):
+    path = shared_tmp_path / "coll.json"
+    doc = registry.run("collectives", json_path=str(path), quiet=True, ops=["allreduce", "bcast", "barrier"],
+                       sizes=[1, 4, 64], repeats=2, skip=1, loop=2)
+    rows = doc["results"]["rows"]
+    problems = []
+    for row in rows:
+        lat = row["latency_s"]
+        if not 0 < lat["min"] <= lat["median"] <= lat["max"]:
+            problems.append(f"bad latency {row}")
+        base = next(r for r in rows if r["op"] == row["op"] and r["bytes"] == row["bytes"]
+                    and r["impl"] == "builtin")
+        expected = None if row["impl"] == "builtin" else lat["median"] / base["latency_s"]["median"]
+        if (row["ratio"] is None) != (expected is None) or (
+                expected is not None and abs(row["ratio"] - expected) > 1e-9 * expected):
+            problems.append(f"ratio {row['ratio']} != {expected} for {row['op']}/{row['impl']}")
+    sizes = {(r["op"], r["bytes"]) for r in rows}
+    if sizes != {("allreduce", 4), ("allreduce", 64), ("bcast", 1), ("bcast", 4), ("bcast", 64), ("barrier", 0)}:
+        problems.append(f"sizes measured: {sorted(sizes)}")  # allreduce sums float32: no 1-byte row
+    impls = {r["impl"] for r in rows if r["op"] == "allreduce"}
+    if impls != {"builtin", *osu.pimpi_algorithms("allreduce")}:
+        problems.append(f"implementations {impls}")
+    comm.Barrier()
+    on_disk = json.loads(path.read_text())
+    machine = on_disk["machine"]
+    if on_disk["schema"] != "pimpi.bench/1" or on_disk["kind"] != "collectives" or machine["ranks"] != comm.size:
+        problems.append(f"envelope {on_disk['schema']} {on_disk['kind']} {machine['ranks']}")
+    if machine["before"] is None or machine["after"] is None or "cpu_model" not in machine:
+        problems.append("machine state incomplete")
+    assert_all_ranks(comm, not problems, "; ".join(problems))
+
+
+@pytest.mark.mpi(min_size=2)
+def test_pingpong_fits_positive_alpha_and_beta(comm):
+    result = network.pingpong_bench(comm, sizes=[1, 1024, 16384, 131072], repeats=2, loops=30, skip=3)
+    fit = result["hockney"]
+    ok = fit["alpha_s"] > 0 and fit["beta_s_per_byte"] > 0 and [r["size"] for r in result["rows"]] == [1, 1024, 16384, 131072]
+    bw_ok = all(r["bandwidth_Bps"] == pytest.approx(r["size"] / r["latency_s"]["median"]) for r in result["rows"])
+    assert_all_ranks(comm, ok and bw_ok, f"fit {fit}, rows {result['rows']}")
+
+
+@pytest.mark.mpi(min_size=2)
+def test_pingmatrix_covers_every_pair(comm):
+    result = network.pingmatrix_bench(comm, sizes=[8, 65536], loops=5, skip=1)
+    n = len(result["nodes"])
+    ok = len(result["links"]) == n * (n - 1) // 2 and isinstance(result["slow_links"], list)
+    ok = ok and all(link["beta"] is not None for link in result["links"])
+    assert_all_ranks(comm, ok, f"{result['nodes']} {len(result['links'])} links")
