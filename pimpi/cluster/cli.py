@@ -45,10 +45,13 @@ def hosts_check(path: str, resolve: bool) -> None:
                 address = "unresolved"
         rows.append([entry.line, entry.host, _dash(entry.slots), _dash(entry.max_slots), address])
     click.echo(_table(["line", "host", "slots", "max_slots", "address"], rows))
-    slots = sum(e.slots or 1 for e in entries)
-    fmt = "MPICH" if entries[0].fmt == "mpich" else "Open MPI"
-    click.echo(f"{len(entries)} hosts, {slots} slots ({fmt} format)"
-               + ("" if resolve else "; names not resolved (use --resolve)"))
+    mpich = entries[0].fmt == "mpich"
+    slots = sum(e.slots or (1 if mpich else 0) for e in entries)
+    unset = sum(e.slots is None for e in entries) if not mpich else 0
+    summary = f"{len(entries)} hosts, {slots} slots ({'MPICH' if mpich else 'Open MPI'} format)"
+    if unset:  # Open MPI 5 (PRRTE) counts the cores there; Open MPI 1-3 counted one slot
+        summary += f"; {unset} without slots= (Open MPI 5 uses one per core)"
+    click.echo(summary + ("" if resolve else "; names not resolved (use --resolve)"))
     if resolve:
         problems = hostfile_mod.resolve(entries)
         for problem in problems:
