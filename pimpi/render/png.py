@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import struct
-import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
+
+from pimpi.render.atomic import atomic_write
 
 __all__ = ["encode_png", "write_png"]
 
@@ -53,18 +54,4 @@ def encode_png(pixels: np.ndarray) -> bytes:
 
 def write_png(path: str | os.PathLike, pixels: np.ndarray) -> Path:
     """Write a PNG atomically: a temporary name in the same folder, then rename."""
-    target = Path(path)
-    data = encode_png(pixels)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return target
+    return atomic_write(path, encode_png(pixels))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from pimpi.render.atomic import atomic_write
 
 __all__ = ["summary_lines", "write_stats", "write_gantt"]
 
@@ -32,23 +34,11 @@ def summary_lines(report: Any) -> list[str]:
     return lines
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_stats(path: str | os.PathLike, report: Any) -> Path:
     """The report as JSON, written atomically."""
     target = Path(path)
-    _atomic_write(target, (json.dumps(report.to_dict(), indent=2) + "\n").encode())
+    target.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(target, (json.dumps(report.to_dict(), indent=2) + "\n").encode())
     return target
 
 
@@ -74,15 +64,11 @@ def write_gantt(path: str | os.PathLike, report: Any) -> Path:
     ax.set_title(f"{report.scene} {report.width}x{report.height}, {report.schedule} schedule, "
                  f"imbalance {rep.imbalance:.3f}, {report.frames_per_second:.2f} frames/s")
     fig.tight_layout()
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".png", dir=target.parent)
-    os.close(fd)
+    buffer = io.BytesIO()
     try:
-        fig.savefig(tmp, format="png")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
+        fig.savefig(buffer, format="png")
     finally:
         plt.close(fig)
-        Path(tmp).unlink(missing_ok=True)
-    return target
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return atomic_write(target, buffer.getvalue())

@@ -7,10 +7,11 @@ import re
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
+from pimpi.render.cliutil import env_rank, fail
 from pimpi.render.job import SCHEDULES, check_tiles, frame_pattern, render_frames
 from pimpi.render.scenes import SCENES, get_scene
 
@@ -97,20 +98,6 @@ def _validate(name: str, frames: int, width: int, height: int, tiles: str | None
     return tile_shape
 
 
-def _env_rank() -> int:
-    for key in ("OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"):
-        if key in os.environ:
-            return int(os.environ[key])
-    return 0
-
-
-def _fail(rank: int, message: str, usage: bool) -> NoReturn:
-    """Rank 0 prints one line; the other ranks leave quietly with the same code."""
-    if rank == 0:
-        raise click.UsageError(message) if usage else click.ClickException(message)
-    raise click.exceptions.Exit(2 if usage else 1)
-
-
 def _encode(out: str, n_frames: int, video: str, fps: float) -> None:
     """Frames to video with the ffmpeg helpers of pimpi.render.ffmpeg (even-size padding)."""
     from pimpi.render.ffmpeg import frames_to_video
@@ -147,17 +134,17 @@ def scene(name: str, frames: int, width: int, height: int, out: str, schedule: s
     """
     from pimpi.mpi import under_mpirun, world
 
-    rank = _env_rank()
+    rank = env_rank()
     try:
         tile_shape = _validate(name, frames, width, height, tiles, max_iter, retries, fps,
                                schedule, video, stats, gantt)
     except ValueError as exc:
-        _fail(rank, str(exc), usage=True)
+        fail(rank, str(exc), usage=True)
     if not under_mpirun():
         try:
             check_out_dir(out)
         except ValueError as exc:
-            _fail(rank, str(exc), usage=True)
+            fail(rank, str(exc), usage=True)
     comm = world()
     rank = comm.rank
     if under_mpirun():
@@ -169,7 +156,7 @@ def scene(name: str, frames: int, width: int, height: int, out: str, schedule: s
                 verdict = str(exc)
         verdict = comm.bcast(verdict, root=0)
         if verdict:
-            _fail(rank, verdict, usage=True)
+            fail(rank, verdict, usage=True)
 
     progress = None
     if rank == 0 and not quiet:
@@ -181,9 +168,9 @@ def scene(name: str, frames: int, width: int, height: int, out: str, schedule: s
                                tiles=tile_shape, max_iter=max_iter, force=force, retries=retries,
                                progress=progress)
     except ValueError as exc:
-        _fail(rank, str(exc), usage=True)
+        fail(rank, str(exc), usage=True)
     except (RuntimeError, OSError) as exc:
-        _fail(rank, f"render failed: {exc}", usage=False)
+        fail(rank, f"render failed: {exc}", usage=False)
     finally:
         if progress is not None:
             progress.close()

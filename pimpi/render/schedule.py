@@ -33,7 +33,7 @@ import queue
 import threading
 import time
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
