@@ -1,0 +1,84 @@
+"""Reduction operators: mpi4py's MPI.SUM, MAX, ... or any NumPy ufunc, applied in place."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+__all__ = ["Op", "resolve_op", "COMMUTATIVE_UFUNCS", "MPI_OP_NAMES"]
+
+# MPI's predefined operators and the NumPy ufunc that computes each.
+MPI_OP_NAMES: dict[str, np.ufunc] = {
+    "SUM": np.add,
+    "PROD": np.multiply,
+    "MAX": np.maximum,
+    "MIN": np.minimum,
+    "LAND": np.logical_and,
+    "LOR": np.logical_or,
+    "LXOR": np.logical_xor,
+    "BAND": np.bitwise_and,
+    "BOR": np.bitwise_or,
+    "BXOR": np.bitwise_xor,
+}
+
+# Ufuncs with f(a, b) == f(b, a): any algorithm may combine them in any order.
+COMMUTATIVE_UFUNCS = frozenset(MPI_OP_NAMES.values()) | {np.fmax, np.fmin}
+
+_MPI_OPS: list[tuple[Any, str]] | None = None
+_SUPPORTED: dict[tuple[np.ufunc, np.dtype], bool] = {}
+
+
+class Op(NamedTuple):
+    """A resolved operator: `ufunc(a, b, out=...)` computes a (op) b elementwise."""
+
+    ufunc: np.ufunc
+    commutative: bool
+    name: str
+
+    def check_dtype(self, dtype: np.dtype) -> None:
+        """Raise TypeError before any message is sent if the op can't reduce `dtype`."""
+        key = (self.ufunc, dtype)
+        ok = _SUPPORTED.get(key)
+        if ok is None:
+            probe = np.zeros(1, dtype)
+            try:
+                self.ufunc(probe, probe, out=probe)
+                ok = True
+            except TypeError:
+                ok = False
+            _SUPPORTED[key] = ok
+        if not ok:
+            raise TypeError(f"op {self.name} does not support dtype {dtype}")
+
+
+def _mpi_ops() -> list[tuple[Any, str]]:
+    global _MPI_OPS
+    if _MPI_OPS is None:
+        from mpi4py import MPI
+
+        _MPI_OPS = [(getattr(MPI, name), name) for name in MPI_OP_NAMES]
+    return _MPI_OPS
+
+
+def resolve_op(op: Any) -> Op:
+    """Map MPI.SUM/PROD/MAX/MIN/LAND/LOR/LXOR/BAND/BOR/BXOR or a NumPy ufunc to an Op.
+
+    MPI's predefined ops are commutative. A ufunc outside COMMUTATIVE_UFUNCS is
+    treated as associative but not commutative, so only algorithms that combine
+    in rank order (x0 op x1 op ... op x_{p-1}) accept it.
+    """
+    if isinstance(op, Op):
+        return op
+    if isinstance(op, np.ufunc):
+        if op.nin != 2 or op.nout != 1:
+            raise TypeError(f"op {op.__name__} must be a binary ufunc (2 inputs, 1 output)")
+        return Op(op, op in COMMUTATIVE_UFUNCS, op.__name__)
+    if isinstance(op, str) and op.upper() in MPI_OP_NAMES:
+        return Op(MPI_OP_NAMES[op.upper()], True, op.upper())
+    if type(op).__name__ == "Op" and type(op).__module__.startswith("mpi4py"):
+        for mpi_op, name in _mpi_ops():
+            if op == mpi_op:
+                return Op(MPI_OP_NAMES[name], True, name)
+        raise ValueError(f"unsupported MPI op {op!r}: use a predefined op or a NumPy ufunc")
+    raise TypeError(f"op must be an MPI op or a NumPy ufunc, got {op!r}")

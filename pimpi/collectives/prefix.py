@@ -1,0 +1,143 @@
+"""Prefix reductions: scan (inclusive) and exscan (exclusive), by recursive doubling or a chain."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .buffers import check_count, check_like, flat
+from .ops import Op, resolve_op
+from .partition import ceil_log2
+from .registry import TAGS, public, register, select
+
+__all__ = ["scan", "exscan", "scan_recursive_doubling", "scan_linear",
+           "exscan_recursive_doubling", "exscan_linear"]
+
+TAG_SCAN = TAGS["scan"]
+TAG_EXSCAN = TAGS["exscan"]
+
+
+def _setup(comm: Any, collective: str, sendbuf: np.ndarray, recvbuf: np.ndarray, op: Any,
+           algorithm: str | None) -> tuple[Any, np.ndarray, np.ndarray, Op]:
+    send = flat(sendbuf, "sendbuf")
+    recv = flat(recvbuf, "recvbuf", writable=True)
+    check_like(recv, send, "recvbuf", "sendbuf")
+    check_count(recv, send.size, "recvbuf")
+    op = resolve_op(np.add if op is None else op)
+    op.check_dtype(send.dtype)
+    return select(collective, algorithm, send.nbytes, comm.size, op), send, recv, op
+
+
+@public("scan")
+def scan(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, op: Any = None, *,
+         algorithm: str | None = None) -> None:
+    """Rank r gets x0 op x1 op ... op xr in `recvbuf` (like comm.Scan); op defaults to SUM."""
+    func, send, recv, op = _setup(comm, "scan", sendbuf, recvbuf, op, algorithm)
+    func(comm, send, recv, op)
+
+
+@public("exscan")
+def exscan(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, op: Any = None, *,
+           algorithm: str | None = None) -> None:
+    """Rank r > 0 gets x0 op ... op x(r−1) in `recvbuf` (like comm.Exscan); rank 0's is left as is."""
+    func, send, recv, op = _setup(comm, "exscan", sendbuf, recvbuf, op, algorithm)
+    func(comm, send, recv, op)
+
+
+def _doubling(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, op: Op, tag: int,
+              inclusive: bool) -> None:
+    """Round k: swap `partial` (the op of my 2^k-aligned group so far) with rank XOR 2^k.
+
+    A partner below me adds its partial to my result, on the left; one above only
+    grows my partial, on the right. So everything stays in rank order.
+    """
+    rank, size = comm.rank, comm.size
+    partial = sendbuf.copy()
+    tmp = np.empty_like(sendbuf)
+    if inclusive:
+        recvbuf[:] = sendbuf
+    have = inclusive  # exscan: recvbuf holds nothing until the first lower partner
+    mask = 1
+    while mask < size:
+        partner = rank ^ mask
+        if partner < size:
+            comm.Sendrecv(partial, partner, tag, tmp, partner, tag)
+            if partner < rank:
+                op.ufunc(tmp, partial, out=partial)
+                if have:
+                    op.ufunc(tmp, recvbuf, out=recvbuf)
+                else:
+                    recvbuf[:] = tmp
+                    have = True
+            else:
+                op.ufunc(partial, tmp, out=partial)
+        mask <<= 1
+
+
+def _chain(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, op: Op, tag: int,
+           inclusive: bool) -> None:
+    """Rank r waits for the prefix of ranks < r from r−1, adds its own, passes it on to r+1."""
+    rank, size = comm.rank, comm.size
+    if inclusive:
+        if rank > 0:
+            comm.Recv(recvbuf, rank - 1, tag)
+            op.ufunc(recvbuf, sendbuf, out=recvbuf)
+        else:
+            recvbuf[:] = sendbuf
+        if rank + 1 < size:
+            comm.Send(recvbuf, rank + 1, tag)
+        return
+    if rank == 0:
+        if size > 1:
+            comm.Send(sendbuf, 1, tag)
+        return
+    comm.Recv(recvbuf, rank - 1, tag)
+    if rank + 1 < size:
+        running = np.empty_like(sendbuf)
+        op.ufunc(recvbuf, sendbuf, out=running)
+        comm.Send(running, rank + 1, tag)
+
+
+def _log_cost(n: int, p: int) -> tuple[float, float]:
+    return ceil_log2(p), ceil_log2(p) * n
+
+
+@register("scan", "recursive_doubling", cost=_log_cost)
+def scan_recursive_doubling(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, op: Op,
+                            tag: int = TAG_SCAN) -> None:
+    """Recursive doubling: ⌈log2 p⌉ rounds, each swapping n bytes with rank XOR 2^k.
+
+    Cost: ⌈log2 p⌉·(α + n·β).
+    """
+    _doubling(comm, sendbuf, recvbuf, op, tag, inclusive=True)
+
+
+@register("scan", "linear", cost=lambda n, p: (p - 1, (p - 1) * n))
+def scan_linear(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, op: Op,
+                tag: int = TAG_SCAN) -> None:
+    """Chain: rank r receives the prefix from r−1 and sends its own to r+1.
+
+    Cost on the critical path: (p−1)·(α + n·β).
+    """
+    _chain(comm, sendbuf, recvbuf, op, tag, inclusive=True)
+
+
+@register("exscan", "recursive_doubling", cost=_log_cost)
+def exscan_recursive_doubling(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, op: Op,
+                              tag: int = TAG_EXSCAN) -> None:
+    """Recursive doubling, as scan, but my own value never enters my result.
+
+    Cost: ⌈log2 p⌉·(α + n·β).
+    """
+    _doubling(comm, sendbuf, recvbuf, op, tag, inclusive=False)
+
+
+@register("exscan", "linear", cost=lambda n, p: (p - 1, (p - 1) * n))
+def exscan_linear(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, op: Op,
+                  tag: int = TAG_EXSCAN) -> None:
+    """Chain: rank r receives the exclusive prefix from r−1 and sends prefix op mine to r+1.
+
+    Cost on the critical path: (p−1)·(α + n·β).
+    """
+    _chain(comm, sendbuf, recvbuf, op, tag, inclusive=False)

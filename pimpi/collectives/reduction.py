@@ -1,0 +1,446 @@
+"""Reductions: reduce, allreduce and reduce_scatter_block, from trees, rings and recursive halving.
+
+Ordered algorithms combine partial results as (lower ranks) op (higher ranks),
+so they also give the right answer for non-commutative ops; the ring and
+pairwise ones need a commutative op (registry.ORDERED lists which is which).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .buffers import check_count, check_like, check_root, flat, root_buffer
+from .ops import Op, resolve_op
+from .partition import block_counts, ceil_log2, fold_rank, pow2_floor, unfold_rank
+from .registry import TAGS, public, register, select
+
+__all__ = [
+    "reduce", "allreduce", "reduce_scatter_block",
+    "reduce_linear", "reduce_binomial", "reduce_rabenseifner",
+    "allreduce_reduce_bcast", "allreduce_recursive_doubling", "allreduce_ring",
+    "allreduce_rabenseifner",
+    "reduce_scatter_recursive_halving", "reduce_scatter_ring", "reduce_scatter_pairwise",
+]
+
+TAG_REDUCE = TAGS["reduce"]
+TAG_ALLREDUCE = TAGS["allreduce"]
+TAG_RSB = TAGS["reduce_scatter_block"]
+
+
+def _sendrecv_setup(op: Any, sendbuf: np.ndarray, recvbuf: np.ndarray | None) -> Op:
+    op = resolve_op(op)
+    op.check_dtype(sendbuf.dtype)
+    if recvbuf is not None:
+        check_like(recvbuf, sendbuf, "recvbuf", "sendbuf")
+    return op
+
+
+# --------------------------------------------------------------------------- public API
+
+@public("reduce")
+def reduce(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray | None, op: Any = None,
+           root: int = 0, *, algorithm: str | None = None) -> None:
+    """Combine every rank's `sendbuf` with `op` (default SUM) into `recvbuf` on `root` (like comm.Reduce).
+
+    recvbuf may be None on the other ranks; on root it must match sendbuf.
+    """
+    size, rank = comm.size, comm.rank
+    root = check_root(root, size)
+    send = flat(sendbuf, "sendbuf")
+    recv = root_buffer(recvbuf, "recvbuf", rank == root, root, send, send.size, writable=True)
+    op = _sendrecv_setup(np.add if op is None else op, send, None)
+    func = select("reduce", algorithm, send.nbytes, size, op)
+    func(comm, send, recv, op, root)
+
+
+@public("allreduce")
+def allreduce(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, op: Any = None, *,
+              algorithm: str | None = None) -> None:
+    """Combine every rank's `sendbuf` with `op` (default SUM) into `recvbuf` on all ranks (like comm.Allreduce)."""
+    send = flat(sendbuf, "sendbuf")
+    recv = flat(recvbuf, "recvbuf", writable=True)
+    check_count(recv, send.size, "recvbuf")
+    op = _sendrecv_setup(np.add if op is None else op, send, recv)
+    func = select("allreduce", algorithm, send.nbytes, comm.size, op)
+    func(comm, send, recv, op)
+
+
+@public("reduce_scatter_block")
+def reduce_scatter_block(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, op: Any = None, *,
+                         algorithm: str | None = None) -> None:
+    """Reduce p blocks of m items elementwise; rank r gets block r in `recvbuf` (like comm.Reduce_scatter_block)."""
+    size = comm.size
+    send = flat(sendbuf, "sendbuf")
+    recv = flat(recvbuf, "recvbuf", writable=True)
+    check_count(send, recv.size * size, "sendbuf")
+    op = _sendrecv_setup(np.add if op is None else op, send, recv)
+    func = select("reduce_scatter_block", algorithm, send.nbytes, size, op)
+    func(comm, send, recv, op)
+
+
+# --------------------------------------------------------------------------- shared steps
+
+def _fold_in(comm: Any, acc: np.ndarray, tmp: np.ndarray, op: Op, tag: int) -> int:
+    """Power-of-two fold: among the first 2·rem ranks, each even rank sends `acc` to
+    the odd one above it, which combines (even) op (odd). Returns the folded rank (-1: out)."""
+    rank, size = comm.rank, comm.size
+    newrank = fold_rank(rank, size)
+    if rank < 2 * (size - pow2_floor(size)):
+        if newrank < 0:
+            comm.Send(acc, rank + 1, tag)
+        else:
+            incoming = tmp[:acc.size]
+            comm.Recv(incoming, rank - 1, tag)
+            op.ufunc(incoming, acc, out=acc)
+    return newrank
+
+
+def _halve(comm: Any, acc: np.ndarray, tmp: np.ndarray, op: Op, newrank: int,
+           bounds: list[int], tag: int) -> tuple[int, int, list[tuple[int, int, int]]]:
+    """Recursive halving over p2 = len(bounds)−1 slots (slot s is acc[bounds[s]:bounds[s+1]]).
+
+    Round k pairs folded ranks differing in bit k (mask 1, 2, 4, ...): each keeps one
+    half of its current slot range, sends the other half and adds the partner's half.
+    Each partial result covers an aligned, contiguous group of ranks, so combining
+    (lower group) op (upper group) keeps rank order. Ends owning slot bitreverse(newrank).
+    Returns the kept range (lo, hi) and the rounds (mask, give_lo, give_hi) to undo it.
+    """
+    size = comm.size
+    p2 = len(bounds) - 1
+    lo, hi, mask = 0, p2, 1
+    rounds = []
+    while mask < p2:
+        partner = unfold_rank(newrank ^ mask, size)
+        mid = (lo + hi) // 2
+        upper = newrank & mask
+        keep, give = ((mid, hi), (lo, mid)) if upper else ((lo, mid), (mid, hi))
+        mine = acc[bounds[keep[0]]:bounds[keep[1]]]
+        incoming = tmp[:mine.size]
+        comm.Sendrecv(acc[bounds[give[0]]:bounds[give[1]]], partner, tag, incoming, partner, tag)
+        if upper:
+            op.ufunc(incoming, mine, out=mine)
+        else:
+            op.ufunc(mine, incoming, out=mine)
+        rounds.append((mask, give[0], give[1]))
+        lo, hi = keep
+        mask <<= 1
+    return lo, hi, rounds
+
+
+# --------------------------------------------------------------------------- reduce
+
+@register("reduce", "linear", cost=lambda n, p: (p - 1, (p - 1) * n))
+def reduce_linear(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray | None, op: Op,
+                  root: int, tag: int = TAG_REDUCE) -> None:
+    """Every rank sends to root; root combines them in rank order.
+
+    Cost: p−1 messages of n bytes into root: (p−1)·(α + n·β) + (p−1)·n·γ.
+    """
+    rank, size = comm.rank, comm.size
+    if rank != root:
+        comm.Send(sendbuf, root, tag)
+        return
+    tmp = np.empty_like(sendbuf) if size > 1 else sendbuf
+    for source in range(size):
+        if source == root:
+            part = sendbuf
+        else:
+            comm.Recv(tmp, source, tag)
+            part = tmp
+        if source == 0:
+            recvbuf[:] = part
+        else:
+            op.ufunc(recvbuf, part, out=recvbuf)
+
+
+@register("reduce", "binomial", cost=lambda n, p: (ceil_log2(p), ceil_log2(p) * n))
+def reduce_binomial(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray | None, op: Op,
+                    root: int, tag: int = TAG_REDUCE) -> None:
+    """Binomial tree: in round k, vrank v with bit k set sends its partial to v − 2^k and stops.
+
+    For a commutative op vranks are relative to root; otherwise the tree is rooted at
+    rank 0 (so partials stay in rank order) and rank 0 sends the result to root.
+    Cost: ⌈log2 p⌉ rounds of n bytes: ⌈log2 p⌉·(α + n·β + n·γ).
+    """
+    rank, size = comm.rank, comm.size
+    top = root if op.commutative else 0
+    vrank = (rank - top) % size
+    acc = None
+    tmp = None
+    mask = 1
+    while mask < size:
+        if vrank & mask:  # hand my partial to the parent, and I am done
+            comm.Send(sendbuf if acc is None else acc, (rank - mask) % size, tag)
+            break
+        if vrank + mask < size:
+            if acc is None:
+                acc = recvbuf if recvbuf is not None else np.empty_like(sendbuf)
+                acc[:] = sendbuf
+                tmp = np.empty_like(sendbuf)
+            comm.Recv(tmp, (rank + mask) % size, tag)
+            op.ufunc(acc, tmp, out=acc)  # my ranks are below the child's
+        mask <<= 1
+    if vrank == 0 and acc is None:  # p == 1
+        acc = recvbuf
+        acc[:] = sendbuf
+    if top != root:
+        if rank == top:
+            comm.Send(acc, root, tag)
+        elif rank == root:
+            comm.Recv(recvbuf, top, tag)
+
+
+def _rabenseifner_cost(n: int, p: int) -> tuple[float, float]:
+    p2 = pow2_floor(p)
+    extra = 1 if p != p2 else 0
+    return 2 * ceil_log2(p2) + extra, 2 * (p2 - 1) / p2 * n + extra * n
+
+
+@register("reduce", "rabenseifner", cost=_rabenseifner_cost)
+def reduce_rabenseifner(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray | None, op: Op,
+                        root: int, tag: int = TAG_REDUCE) -> None:
+    """Rabenseifner: reduce-scatter by recursive halving, then a binomial gather to root.
+
+    Each rank sends about 2n bytes in total instead of n·log2 p: best for large n.
+    Cost: 2·log2 p' rounds, 2·(p'−1)/p'·n bytes, p' = largest power of two <= p,
+    plus one round of n bytes when p is not a power of two.
+    """
+    rank, size = comm.rank, comm.size
+    n = sendbuf.size
+    acc = recvbuf if rank == root else np.empty_like(sendbuf)
+    acc[:] = sendbuf
+    tmp = np.empty_like(sendbuf)
+    newrank = _fold_in(comm, acc, tmp, op, tag)
+    fold_root = fold_rank(root, size)
+    top = fold_root if fold_root >= 0 else fold_rank(root + 1, size)
+    if newrank >= 0:
+        p2 = pow2_floor(size)
+        _, displs = block_counts(n, p2)
+        bounds = displs + [n]
+        lo, hi, rounds = _halve(comm, acc, tmp, op, newrank, bounds, tag)
+        for mask, give_lo, give_hi in reversed(rounds):  # binomial gather towards `top`
+            distance = newrank ^ top
+            if distance >= 2 * mask:
+                break  # already sent
+            partner = unfold_rank(newrank ^ mask, size)
+            if distance & mask:
+                comm.Send(acc[bounds[lo]:bounds[hi]], partner, tag)
+                break
+            comm.Recv(acc[bounds[give_lo]:bounds[give_hi]], partner, tag)
+            lo, hi = min(lo, give_lo), max(hi, give_hi)
+    if fold_root < 0:  # root sat out of the power-of-two part
+        if rank == root + 1:
+            comm.Send(acc, root, tag)
+        elif rank == root:
+            comm.Recv(recvbuf, root + 1, tag)
+
+
+# --------------------------------------------------------------------------- allreduce
+
+def _reduce_bcast_cost(n: int, p: int) -> tuple[float, float]:
+    return 2 * ceil_log2(p), 2 * ceil_log2(p) * n
+
+
+@register("allreduce", "reduce_bcast", cost=_reduce_bcast_cost)
+def allreduce_reduce_bcast(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, op: Op,
+                           tag: int = TAG_ALLREDUCE) -> None:
+    """Binomial reduce to rank 0, then binomial broadcast from rank 0.
+
+    Cost: 2·⌈log2 p⌉ rounds of n bytes.
+    """
+    from .broadcast import bcast_binomial
+
+    reduce_binomial(comm, sendbuf, recvbuf, op, 0, tag)
+    bcast_binomial(comm, recvbuf, 0, tag)
+
+
+def _doubling_cost(n: int, p: int) -> tuple[float, float]:
+    p2 = pow2_floor(p)
+    extra = 2 if p != p2 else 0
+    return ceil_log2(p2) + extra, (ceil_log2(p2) + extra) * n
+
+
+@register("allreduce", "recursive_doubling", cost=_doubling_cost)
+def allreduce_recursive_doubling(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, op: Op,
+                                 tag: int = TAG_ALLREDUCE) -> None:
+    """Recursive doubling: in round k, exchange the whole vector with rank XOR 2^k and combine.
+
+    Not a power of two: fold the first 2·rem ranks in pairs first, hand them the
+    result at the end. Cost: log2 p' rounds of n bytes (+2 when p != p').
+    """
+    rank, size = comm.rank, comm.size
+    recvbuf[:] = sendbuf
+    tmp = np.empty_like(sendbuf)
+    newrank = _fold_in(comm, recvbuf, tmp, op, tag)
+    if newrank < 0:
+        comm.Recv(recvbuf, rank + 1, tag)
+        return
+    p2 = pow2_floor(size)
+    mask = 1
+    while mask < p2:
+        partner = newrank ^ mask
+        real = unfold_rank(partner, size)
+        comm.Sendrecv(recvbuf, real, tag, tmp, real, tag)
+        if partner < newrank:
+            op.ufunc(tmp, recvbuf, out=recvbuf)
+        else:
+            op.ufunc(recvbuf, tmp, out=recvbuf)
+        mask <<= 1
+    if rank < 2 * (size - p2):
+        comm.Send(recvbuf, rank - 1, tag)
+
+
+def _ring_cost(n: int, p: int) -> tuple[float, float]:
+    return 2 * (p - 1), 2 * (p - 1) / p * n
+
+
+@register("allreduce", "ring", cost=_ring_cost)
+def allreduce_ring(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, op: Op,
+                   tag: int = TAG_ALLREDUCE) -> None:
+    """Ring: reduce-scatter around the ring (p−1 steps), then allgather around it (p−1 steps).
+
+    Every link is busy every step, each rank sends 2·(p−1)/p·n bytes: bandwidth-optimal.
+    Needs a commutative op. Cost: 2(p−1) messages, 2(p−1)/p·n bytes.
+    """
+    rank, size = comm.rank, comm.size
+    recvbuf[:] = sendbuf
+    counts, displs = block_counts(recvbuf.size, size)
+    displs.append(recvbuf.size)
+    tmp = np.empty(counts[0], recvbuf.dtype)
+    right, left = (rank + 1) % size, (rank - 1) % size
+    for step in range(size - 1):  # after this, block (rank+1) % p is complete here
+        send, recv = (rank - step) % size, (rank - step - 1) % size
+        incoming = tmp[:counts[recv]]
+        comm.Sendrecv(recvbuf[displs[send]:displs[send + 1]], right, tag, incoming, left, tag)
+        block = recvbuf[displs[recv]:displs[recv + 1]]
+        op.ufunc(block, incoming, out=block)
+    for step in range(size - 1):  # pass the complete blocks around
+        send, recv = (rank + 1 - step) % size, (rank - step) % size
+        comm.Sendrecv(recvbuf[displs[send]:displs[send + 1]], right, tag,
+                      recvbuf[displs[recv]:displs[recv + 1]], left, tag)
+
+
+def _rab_allreduce_cost(n: int, p: int) -> tuple[float, float]:
+    p2 = pow2_floor(p)
+    extra = 2 if p != p2 else 0
+    return 2 * ceil_log2(p2) + extra, 2 * (p2 - 1) / p2 * n + extra * n
+
+
+@register("allreduce", "rabenseifner", cost=_rab_allreduce_cost)
+def allreduce_rabenseifner(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, op: Op,
+                           tag: int = TAG_ALLREDUCE) -> None:
+    """Rabenseifner: reduce-scatter by recursive halving, then allgather by recursive doubling.
+
+    Bandwidth-optimal like the ring, but with 2·log2 p' rounds instead of 2(p−1).
+    Cost: 2·log2 p' messages, 2·(p'−1)/p'·n bytes (+2 rounds of n when p != p').
+    """
+    rank, size = comm.rank, comm.size
+    n = sendbuf.size
+    recvbuf[:] = sendbuf
+    tmp = np.empty_like(sendbuf)
+    newrank = _fold_in(comm, recvbuf, tmp, op, tag)
+    if newrank < 0:
+        comm.Recv(recvbuf, rank + 1, tag)
+        return
+    p2 = pow2_floor(size)
+    _, displs = block_counts(n, p2)
+    bounds = displs + [n]
+    lo, hi, rounds = _halve(comm, recvbuf, tmp, op, newrank, bounds, tag)
+    for mask, give_lo, give_hi in reversed(rounds):
+        partner = unfold_rank(newrank ^ mask, size)
+        comm.Sendrecv(recvbuf[bounds[lo]:bounds[hi]], partner, tag,
+                      recvbuf[bounds[give_lo]:bounds[give_hi]], partner, tag)
+        lo, hi = min(lo, give_lo), max(hi, give_hi)
+    if rank < 2 * (size - p2):
+        comm.Send(recvbuf, rank - 1, tag)
+
+
+# --------------------------------------------------------------------------- reduce_scatter_block
+
+def _bitreverse(value: int, bits: int) -> int:
+    out = 0
+    for _ in range(bits):
+        out = (out << 1) | (value & 1)
+        value >>= 1
+    return out
+
+
+def _halving_cost(n: int, p: int) -> tuple[float, float]:
+    p2 = pow2_floor(p)
+    extra = 2 if p != p2 else 0
+    return ceil_log2(p2) + extra, (p2 - 1) / p2 * n + (n + n / p if extra else 0)
+
+
+@register("reduce_scatter_block", "recursive_halving", cost=_halving_cost)
+def reduce_scatter_recursive_halving(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, op: Op,
+                                     tag: int = TAG_RSB) -> None:
+    """Recursive halving: each round halves the data a rank is responsible for.
+
+    Halving ends with folded rank r owning slot bitreverse(r), so the blocks are first
+    copied into that order. Keeps rank order, so any associative op works.
+    Cost: log2 p' rounds, (p'−1)/p'·n bytes (+2 rounds when p is not a power of two).
+    """
+    rank, size = comm.rank, comm.size
+    m = recvbuf.size
+    p2 = pow2_floor(size)
+    rem = size - p2
+    bits = ceil_log2(p2)
+    # folded rank g holds the blocks of real ranks [first(g), first(g+1))
+    first = [unfold_rank(g, size) - (1 if g < rem else 0) for g in range(p2)] + [size]
+    acc = np.empty_like(sendbuf)
+    bounds = [0]
+    for slot in range(p2):  # slot s holds folded rank bitreverse(s)'s blocks
+        g = _bitreverse(slot, bits)
+        start, stop = first[g] * m, first[g + 1] * m
+        acc[bounds[-1]:bounds[-1] + stop - start] = sendbuf[start:stop]
+        bounds.append(bounds[-1] + stop - start)
+    tmp = np.empty_like(sendbuf)
+    newrank = _fold_in(comm, acc, tmp, op, tag)
+    if newrank < 0:
+        comm.Recv(recvbuf, rank + 1, tag)
+        return
+    lo, hi, _ = _halve(comm, acc, tmp, op, newrank, bounds, tag)
+    mine = acc[bounds[lo]:bounds[hi]]
+    if newrank < rem:  # I hold the blocks of rank-1 and rank
+        comm.Send(mine[:m], rank - 1, tag)
+        recvbuf[:] = mine[m:]
+    else:
+        recvbuf[:] = mine
+
+
+@register("reduce_scatter_block", "ring", cost=lambda n, p: (p - 1, (p - 1) / p * n))
+def reduce_scatter_ring(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, op: Op,
+                        tag: int = TAG_RSB) -> None:
+    """Ring: pass partial blocks to the right; after p−1 steps block r is complete on rank r.
+
+    Needs a commutative op. Cost: p−1 messages, (p−1)/p·n bytes.
+    """
+    rank, size = comm.rank, comm.size
+    m = recvbuf.size
+    acc = sendbuf.copy()
+    right, left = (rank + 1) % size, (rank - 1) % size
+    for step in range(size - 1):
+        send, recv = (rank - step - 1) % size, (rank - step - 2) % size
+        comm.Sendrecv(acc[send * m:(send + 1) * m], right, tag, recvbuf, left, tag)
+        block = acc[recv * m:(recv + 1) * m]
+        op.ufunc(block, recvbuf, out=block)
+    recvbuf[:] = acc[rank * m:(rank + 1) * m]
+
+
+@register("reduce_scatter_block", "pairwise", cost=lambda n, p: (p - 1, (p - 1) / p * n))
+def reduce_scatter_pairwise(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, op: Op,
+                            tag: int = TAG_RSB) -> None:
+    """Pairwise exchange: in step s, send rank+s its block and add the block from rank−s.
+
+    Needs a commutative op. Cost: p−1 messages, (p−1)/p·n bytes.
+    """
+    rank, size = comm.rank, comm.size
+    m = recvbuf.size
+    recvbuf[:] = sendbuf[rank * m:(rank + 1) * m]
+    tmp = np.empty_like(recvbuf)
+    for step in range(1, size):
+        dest, source = (rank + step) % size, (rank - step) % size
+        comm.Sendrecv(sendbuf[dest * m:(dest + 1) * m], dest, tag, tmp, source, tag)
+        op.ufunc(recvbuf, tmp, out=recvbuf)

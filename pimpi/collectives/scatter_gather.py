@@ -1,0 +1,226 @@
+"""Scatter and gather: root hands out or collects one block per rank (linear or binomial tree)."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from .buffers import check_count, check_counts, check_like, check_root, flat, root_buffer
+from .partition import ceil_log2
+from .registry import TAGS, public, register, select
+
+__all__ = ["scatter", "gather", "scatterv", "gatherv",
+           "scatter_linear", "scatter_binomial", "gather_linear", "gather_binomial"]
+
+TAG_SCATTER = TAGS["scatter"]
+TAG_GATHER = TAGS["gather"]
+
+
+def _lowbit_span(vrank: int, size: int) -> int:
+    """How many vranks the subtree of `vrank` covers in a binomial tree over `size`."""
+    if vrank == 0:
+        return size
+    return min(vrank & -vrank, size - vrank)
+
+
+@public("scatter")
+def scatter(comm: Any, sendbuf: np.ndarray | None, recvbuf: np.ndarray, root: int = 0, *,
+            algorithm: str | None = None) -> None:
+    """Root's `sendbuf` holds p blocks of recvbuf.size items; rank r receives block r (like comm.Scatter).
+
+    sendbuf may be None on the other ranks.
+    """
+    size, rank = comm.size, comm.rank
+    root = check_root(root, size)
+    recv = flat(recvbuf, "recvbuf", writable=True)
+    send = root_buffer(sendbuf, "sendbuf", rank == root, root, recv, recv.size * size, writable=False)
+    func = select("scatter", algorithm, recv.nbytes * size, size)
+    func(comm, send, recv, root)
+
+
+@public("gather")
+def gather(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray | None, root: int = 0, *,
+           algorithm: str | None = None) -> None:
+    """Root's `recvbuf` receives every rank's `sendbuf`, in rank order (like comm.Gather).
+
+    recvbuf may be None on the other ranks.
+    """
+    size, rank = comm.size, comm.rank
+    root = check_root(root, size)
+    send = flat(sendbuf, "sendbuf")
+    recv = root_buffer(recvbuf, "recvbuf", rank == root, root, send, send.size * size, writable=True)
+    func = select("gather", algorithm, send.nbytes * size, size)
+    func(comm, send, recv, root)
+
+
+@register("scatter", "linear", cost=lambda n, p: (p - 1, (p - 1) / p * n))
+def scatter_linear(comm: Any, sendbuf: np.ndarray | None, recvbuf: np.ndarray, root: int,
+                   tag: int = TAG_SCATTER) -> None:
+    """Root sends block r to rank r directly, all at once.
+
+    Cost: p−1 messages of n/p bytes from root: (p−1)·α + (p−1)/p·n·β.
+    """
+    from mpi4py import MPI
+
+    rank, size = comm.rank, comm.size
+    m = recvbuf.size
+    if rank != root:
+        comm.Recv(recvbuf, root, tag)
+        return
+    reqs = [comm.Isend(sendbuf[r * m:(r + 1) * m], r, tag) for r in range(size) if r != root]
+    recvbuf[:] = sendbuf[root * m:(root + 1) * m]
+    MPI.Request.Waitall(reqs)
+
+
+@register("scatter", "binomial", cost=lambda n, p: (ceil_log2(p), (p - 1) / p * n))
+def scatter_binomial(comm: Any, sendbuf: np.ndarray | None, recvbuf: np.ndarray, root: int,
+                     tag: int = TAG_SCATTER) -> None:
+    """Binomial tree: each parent hands a child the blocks of the child's whole subtree.
+
+    Blocks are handled in root-relative order (vrank), so a subtree's blocks are one
+    contiguous run; root rotates its buffer once if root != 0.
+    Cost: ⌈log2 p⌉ rounds, (p−1)/p·n bytes from root.
+    """
+    rank, size = comm.rank, comm.size
+    vrank = (rank - root) % size
+    m = recvbuf.size
+    span = _lowbit_span(vrank, size)
+    if vrank == 0:
+        data = sendbuf if root == 0 else np.concatenate((sendbuf[root * m:], sendbuf[:root * m]))
+    elif span == 1:  # a leaf: my block comes straight into recvbuf
+        comm.Recv(recvbuf, (rank - (vrank & -vrank)) % size, tag)
+        return
+    else:
+        data = np.empty(span * m, recvbuf.dtype)
+        comm.Recv(data, (rank - (vrank & -vrank)) % size, tag)
+    mask = 1 << ceil_log2(span)
+    while mask > 1:
+        mask >>= 1
+        if mask < span:
+            count = min(mask, span - mask)
+            comm.Send(data[mask * m:(mask + count) * m], (rank + mask) % size, tag)
+    recvbuf[:] = data[:m]
+
+
+@register("gather", "linear", cost=lambda n, p: (p - 1, (p - 1) / p * n))
+def gather_linear(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray | None, root: int,
+                  tag: int = TAG_GATHER) -> None:
+    """Every rank sends its block to root, which receives them all at once.
+
+    Cost: p−1 messages of n/p bytes into root: (p−1)·α + (p−1)/p·n·β.
+    """
+    from mpi4py import MPI
+
+    rank, size = comm.rank, comm.size
+    m = sendbuf.size
+    if rank != root:
+        comm.Send(sendbuf, root, tag)
+        return
+    reqs = [comm.Irecv(recvbuf[r * m:(r + 1) * m], r, tag) for r in range(size) if r != root]
+    recvbuf[root * m:(root + 1) * m] = sendbuf
+    MPI.Request.Waitall(reqs)
+
+
+@register("gather", "binomial", cost=lambda n, p: (ceil_log2(p), (p - 1) / p * n))
+def gather_binomial(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray | None, root: int,
+                    tag: int = TAG_GATHER) -> None:
+    """Binomial tree, the mirror of scatter: children send their subtree's blocks up.
+
+    Cost: ⌈log2 p⌉ rounds, (p−1)/p·n bytes into root.
+    """
+    rank, size = comm.rank, comm.size
+    vrank = (rank - root) % size
+    m = sendbuf.size
+    span = _lowbit_span(vrank, size)
+    parent = (rank - (vrank & -vrank)) % size
+    if span == 1 and vrank != 0:  # a leaf
+        comm.Send(sendbuf, parent, tag)
+        return
+    if vrank == 0 and root == 0:
+        data = recvbuf
+    else:
+        data = np.empty(span * m, sendbuf.dtype)
+    data[:m] = sendbuf
+    mask = 1
+    while mask < span:
+        count = min(mask, span - mask)
+        comm.Recv(data[mask * m:(mask + count) * m], (rank + mask) % size, tag)
+        mask <<= 1
+    if vrank != 0:
+        comm.Send(data, parent, tag)
+    elif root != 0:  # un-rotate: vrank j is rank (j + root) % p
+        cut = (size - root) * m
+        recvbuf[root * m:] = data[:cut]
+        recvbuf[:root * m] = data[cut:]
+
+
+@public("scatterv")
+def scatterv(comm: Any, sendbuf: np.ndarray | None, counts: Sequence[int] | None,
+             recvbuf: np.ndarray, root: int = 0, *, displs: Sequence[int] | None = None) -> None:
+    """Root sends counts[r] items starting at displs[r] of `sendbuf` to rank r (like comm.Scatterv).
+
+    displs defaults to the exclusive prefix sum of counts. counts may be None on
+    non-root ranks (recvbuf.size is then the count). Linear: p−1 messages from root.
+    """
+    from mpi4py import MPI
+
+    size, rank = comm.size, comm.rank
+    root = check_root(root, size)
+    recv = flat(recvbuf, "recvbuf", writable=True)
+    tag = TAGS["scatter"]
+    if rank != root:
+        if counts is not None:
+            counts, _ = check_counts(counts, displs, size)
+            check_count(recv, counts[rank], "recvbuf")
+        if recv.size:
+            comm.Recv(recv, root, tag)
+        return
+    if counts is None or sendbuf is None:
+        raise ValueError(f"counts and sendbuf are required on root {root}")
+    counts, displs = check_counts(counts, displs, size)
+    send = flat(sendbuf, "sendbuf")
+    check_like(send, recv, "sendbuf", "recvbuf")
+    check_count(recv, counts[rank], "recvbuf")
+    if any(d + c > send.size for c, d in zip(counts, displs)):
+        raise ValueError(f"counts {counts} at displs {displs} overrun sendbuf of {send.size} items")
+    reqs = [comm.Isend(send[displs[r]:displs[r] + counts[r]], r, tag)
+            for r in range(size) if r != root and counts[r]]
+    recv[:] = send[displs[root]:displs[root] + counts[root]]
+    MPI.Request.Waitall(reqs)
+
+
+@public("gatherv")
+def gatherv(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray | None,
+            counts: Sequence[int] | None, root: int = 0, *,
+            displs: Sequence[int] | None = None) -> None:
+    """Root receives counts[r] items from rank r at displs[r] of `recvbuf` (like comm.Gatherv).
+
+    displs defaults to the exclusive prefix sum of counts. counts may be None on
+    non-root ranks. Linear: p−1 messages into root.
+    """
+    from mpi4py import MPI
+
+    size, rank = comm.size, comm.rank
+    root = check_root(root, size)
+    send = flat(sendbuf, "sendbuf")
+    tag = TAGS["gather"]
+    if rank != root:
+        if counts is not None:
+            counts, _ = check_counts(counts, displs, size)
+            check_count(send, counts[rank], "sendbuf")
+        if send.size:
+            comm.Send(send, root, tag)
+        return
+    if counts is None or recvbuf is None:
+        raise ValueError(f"counts and recvbuf are required on root {root}")
+    counts, displs = check_counts(counts, displs, size)
+    recv = flat(recvbuf, "recvbuf", writable=True)
+    check_like(recv, send, "recvbuf", "sendbuf")
+    check_count(send, counts[rank], "sendbuf")
+    if any(d + c > recv.size for c, d in zip(counts, displs)):
+        raise ValueError(f"counts {counts} at displs {displs} overrun recvbuf of {recv.size} items")
+    reqs = [comm.Irecv(recv[displs[r]:displs[r] + counts[r]], r, tag)
+            for r in range(size) if r != root and counts[r]]
+    recv[displs[root]:displs[root] + counts[root]] = send
+    MPI.Request.Waitall(reqs)

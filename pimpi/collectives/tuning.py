@@ -1,0 +1,152 @@
+"""The decision table: which algorithm `algorithm=None` picks for a message size and rank count.
+
+A table is JSON: for each collective, a list of rules tried in order; the first
+rule whose limits all hold wins. Limits are optional:
+
+    {"version": 1,
+     "allreduce": [{"max_bytes": 4096, "algorithm": "recursive_doubling"},
+                   {"min_size": 3, "algorithm": "ring"},
+                   {"algorithm": "rabenseifner"}]}
+
+`max_bytes` compares with the whole vector's size (see registry.cost), `min_size`
+and `max_size` with the communicator size. The default table ships with pimpi;
+a user table (env PIMPI_TUNING, else ~/.config/pimpi/tuning.json) replaces the
+rules of the collectives it names. Every rank must see the same table.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .registry import ALGORITHMS
+
+__all__ = [
+    "DEFAULT_TABLE_PATH",
+    "user_table_path",
+    "validate_table",
+    "load_table",
+    "save_table",
+    "reload_table",
+    "choose",
+]
+
+DEFAULT_TABLE_PATH = Path(__file__).with_name("decision_table.json")
+_RULE_KEYS = {"max_bytes", "min_size", "max_size", "algorithm"}
+_ACTIVE: dict[str, list[dict[str, Any]]] | None = None
+
+
+def user_table_path() -> Path:
+    """Where the user's table lives: $PIMPI_TUNING, else $XDG_CONFIG_HOME or ~/.config/pimpi/tuning.json."""
+    env = os.environ.get("PIMPI_TUNING")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "pimpi" / "tuning.json"
+
+
+def _is_meta(key: str) -> bool:
+    return key in ("version", "meta") or key.startswith("_")
+
+
+def validate_table(table: Any, source: str = "table") -> dict[str, Any]:
+    """Check a table's shape; ValueError naming the unknown collective, algorithm or key."""
+    if not isinstance(table, dict):
+        raise ValueError(f"{source}: a decision table must be a JSON object, got {type(table).__name__}")
+    for name, rules in table.items():
+        if _is_meta(name):
+            continue
+        if name not in ALGORITHMS:
+            raise ValueError(f"{source}: unknown collective {name!r}")
+        if not isinstance(rules, list):
+            raise ValueError(f"{source}: rules of {name!r} must be a list")
+        for rule in rules:
+            if not isinstance(rule, dict):
+                raise ValueError(f"{source}: rule {rule!r} of {name!r} must be an object")
+            extra = set(rule) - _RULE_KEYS
+            if extra:
+                raise ValueError(f"{source}: unknown key {sorted(extra)[0]!r} in a rule of {name!r}")
+            algo = rule.get("algorithm")
+            if algo not in ALGORITHMS[name]:
+                raise ValueError(f"{source}: unknown algorithm {algo!r} for {name!r}")
+            for key in ("max_bytes", "min_size", "max_size"):
+                value = rule.get(key)
+                if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                    raise ValueError(f"{source}: {key} must be an int >= 0 in {name!r}, got {value!r}")
+    return table
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            table = json.load(fh)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    return validate_table(table, str(path))
+
+
+def load_table(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """The table in `path`, validated; with no path, the default merged with the user's table."""
+    if path is not None:
+        return _read(Path(path))
+    table = dict(_read(DEFAULT_TABLE_PATH))
+    user = user_table_path()
+    if user.is_file():
+        table.update({k: v for k, v in _read(user).items() if not _is_meta(k)})
+    return table
+
+
+def save_table(table: dict[str, Any], path: str | os.PathLike[str] | None = None) -> Path:
+    """Validate and write `table` as JSON atomically (temp file + rename); returns the path."""
+    validate_table(table, "table to save")
+    target = Path(path) if path is not None else user_table_path()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(table, fh, indent=1)
+            fh.write("\n")
+        os.replace(tmp, target)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    reload_table(lazy=True)
+    return target
+
+
+def reload_table(*, lazy: bool = False) -> dict[str, Any] | None:
+    """Forget the cached table (after the user's file changed); reload now unless lazy."""
+    global _ACTIVE
+    _ACTIVE = None
+    return None if lazy else _active()
+
+
+def _active() -> dict[str, Any]:
+    global _ACTIVE
+    if _ACTIVE is None:
+        _ACTIVE = load_table()
+    return _ACTIVE
+
+
+def choose(collective: str, nbytes: int, size: int) -> str:
+    """The algorithm the active table picks for `collective` at `nbytes` over `size` ranks."""
+    rules = _active().get(collective)
+    if rules is None:
+        if collective not in ALGORITHMS:
+            raise ValueError(f"unknown collective {collective!r}")
+        rules = ()
+    for rule in rules:
+        limit = rule.get("max_bytes")
+        if limit is not None and nbytes > limit:
+            continue
+        limit = rule.get("min_size")
+        if limit is not None and size < limit:
+            continue
+        limit = rule.get("max_size")
+        if limit is not None and size > limit:
+            continue
+        return rule["algorithm"]
+    return ALGORITHMS[collective][0]
