@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Callable
 from xml.sax.saxutils import escape
 
 __all__ = [
@@ -151,6 +151,9 @@ def _request_class() -> Any:
             """MPI.Request that tells its TracingComm when a receive completes."""
 
             def Wait(self, status: Any = None) -> bool:  # noqa: N802 (mpi4py's name)
+                watch = self.__dict__.get("_pimpi_watch")
+                if watch is not None:
+                    watch(f"Wait() on {self.__dict__.get('_pimpi_desc', 'a request')}")
                 st = status if status is not None else MPI.Status()
                 MPI.Request.Wait(self, st)
                 _notify(self, st)
@@ -181,13 +184,14 @@ class TracingComm:
     Rounds are rebuilt later from all ranks' logs (see `analyse`).
     """
 
-    def __init__(self, comm: Any) -> None:
+    def __init__(self, comm: Any, watch: Callable[[str], None] | None = None) -> None:
         from mpi4py import MPI
 
         self._comm = comm
         self._mpi = MPI
         self.events: list[Event] = []
         self._pending: list[Any] = []
+        self._watch = watch  # told about each call before it may block (the checker logs it)
 
     # -- what an algorithm may read --------------------------------------------------
     @property
@@ -217,6 +221,21 @@ class TracingComm:
         return getattr(self._comm, name)
 
     # -- recording -------------------------------------------------------------------
+    def _about(self, call: str, **args: Any) -> str:
+        """'Recv(source=any, tag=0)', announced to `watch` before the call may block."""
+        text = ", ".join(f"{k}={'any' if v == -1 else v}" for k, v in args.items())
+        text = f"{call}({text})"
+        if self._watch is not None:
+            self._watch(text)
+        return text
+
+    def _traced(self, req: Any, desc: str) -> Any:
+        traced = _request_class()(req)
+        traced.__dict__["_pimpi_desc"] = desc
+        if self._watch is not None:
+            traced.__dict__["_pimpi_watch"] = self._watch
+        return traced
+
     def _record(self, kind: str, peer: int, tag: int, nbytes: int) -> None:
         self.events.append(Event(kind, int(peer), int(tag), int(nbytes), self._mpi.Wtime()))
 
@@ -254,6 +273,7 @@ class TracingComm:
     # -- point-to-point --------------------------------------------------------------
     def _send(self, name: str, buf: Any, dest: int, tag: int) -> None:
         self._sweep()
+        self._about(name, dest=dest, tag=tag)
         self._record("S", dest, tag, _nbytes(buf))
         getattr(self._comm, name)(buf, dest, tag)
 
@@ -271,8 +291,9 @@ class TracingComm:
 
     def _isend(self, name: str, buf: Any, dest: int, tag: int) -> Any:
         self._sweep()
+        desc = self._about(name, dest=dest, tag=tag)
         self._record("S", dest, tag, _nbytes(buf))
-        return _request_class()(getattr(self._comm, name)(buf, dest, tag))
+        return self._traced(getattr(self._comm, name)(buf, dest, tag), desc)
 
     def Isend(self, buf: Any, dest: int, tag: int = 0) -> Any:  # noqa: N802
         return self._isend("Isend", buf, dest, tag)
@@ -288,13 +309,15 @@ class TracingComm:
 
     def Recv(self, buf: Any, source: int = -1, tag: int = -1, status: Any = None) -> None:  # noqa: N802
         self._sweep()
+        self._about("Recv", source=source, tag=tag)
         st = status if status is not None else self._mpi.Status()
         self._comm.Recv(buf, source, tag, st)
         self._log_recv(st)
 
     def Irecv(self, buf: Any, source: int = -1, tag: int = -1) -> Any:  # noqa: N802
         self._sweep()
-        req = _request_class()(self._comm.Irecv(buf, source, tag))
+        desc = self._about("Irecv", source=source, tag=tag)
+        req = self._traced(self._comm.Irecv(buf, source, tag), desc)
         req.__dict__["_pimpi_owner"] = self
         req.__dict__["_pimpi_posted"] = (source, tag, _nbytes(buf))
         self._pending.append(req)
@@ -303,6 +326,7 @@ class TracingComm:
     def Sendrecv(self, sendbuf: Any, dest: int, sendtag: int = 0, recvbuf: Any = None,  # noqa: N802
                  source: int = -1, recvtag: int = -1, status: Any = None) -> None:
         self._sweep()
+        self._about("Sendrecv", dest=dest, source=source)
         st = status if status is not None else self._mpi.Status()
         self._record("S", dest, sendtag, _nbytes(sendbuf))
         self._comm.Sendrecv(sendbuf, dest, sendtag, recvbuf, source, recvtag, st)
@@ -311,6 +335,7 @@ class TracingComm:
     def Sendrecv_replace(self, buf: Any, dest: int, sendtag: int = 0, source: int = -1,  # noqa: N802
                          recvtag: int = -1, status: Any = None) -> None:
         self._sweep()
+        self._about("Sendrecv_replace", dest=dest, source=source)
         st = status if status is not None else self._mpi.Status()
         self._record("S", dest, sendtag, _nbytes(buf))
         self._comm.Sendrecv_replace(buf, dest, sendtag, source, recvtag, st)

@@ -96,6 +96,23 @@ def _problems(outdir: Path, index: int) -> list[dict[str, Any]]:
     return found
 
 
+def _stuck(outdir: Path, index: int, ranks: int) -> str:
+    """'rank 0 in Recv(source=2, tag=0); rank 1 returned' from each rank's last call in a case."""
+    parts = []
+    for rank in range(ranks):
+        calls = [r["call"] for r in _read_lines(outdir / f"rank{rank}.jsonl")
+                 if r.get("event") == "call" and r.get("index") == index]
+        if not calls:
+            parts.append(f"rank {rank} made no call")
+        elif calls[-1] == "":
+            parts.append(f"rank {rank} returned")
+        else:
+            last = calls[-1]
+            parts.append(f"rank {rank} last called {last} (then Waitall?)" if last.startswith("I")
+                         else f"rank {rank} waits in {last}")
+    return "; ".join(parts)
+
+
 def _load_error(outdir: Path) -> str | None:
     for path in outdir.glob("rank*.jsonl"):
         for rec in _read_lines(path):
@@ -136,12 +153,13 @@ def check_size(exercise: Exercise, path: str, ranks: int, timeout: float,
     outdir = Path(tempfile.mkdtemp(prefix="pimpi-check-"))
     records: list[Record] = []
 
-    def record(index: int, status: str, message: str) -> None:
+    def record(index: int, status: str, message: str, show: bool = True) -> None:
         case = cases[index]
         rec = Record(exercise.name, _function_name(exercise, case), ranks, case.root, case.length,
                      case.dtype, status, message)
         records.append(rec)
-        emit(rec, case)
+        if show:
+            emit(rec, case)
 
     try:
         mpirun = launch.find_mpirun()
@@ -168,8 +186,7 @@ def check_size(exercise: Exercise, path: str, ranks: int, timeout: float,
                 break
             now = time.monotonic()
             if done in started and now - started[done] > timeout:
-                verdict = ("DEADLOCK", f"no result after {timeout:g} s: some rank waits for a message "
-                                       "that is never sent (or sends that are never received)")
+                verdict = ("DEADLOCK", f"no result after {timeout:g} s: {_stuck(outdir, done, ranks)}")
             elif done not in started and now - launched > STARTUP + (timeout if done else 0):
                 verdict = ("ERROR", f"the job did not reach this case in time: {_tail(log_path)}")
             elif exited:
@@ -186,8 +203,12 @@ def check_size(exercise: Exercise, path: str, ranks: int, timeout: float,
                 worst = max(problems, key=lambda r: STATUSES.index(r["status"]))
                 verdict = (worst["status"], worst["message"] + " (the other ranks then waited for it)")
             record(done, *verdict)
-            for index in range(done + 1, len(cases)):
-                record(index, "NOT RUN", f"not run: an earlier case with {ranks} ranks did not finish")
+            rest = range(done + 1, len(cases))
+            for index in rest:  # shown once on the terminal, one record each in --json
+                note = f"not run: an earlier case with {ranks} ranks did not finish"
+                if index == rest[0] and len(rest) > 1:
+                    note += f" (nor did {len(rest) - 1} more cases with {ranks} ranks)"
+                record(index, "NOT RUN", note, show=index == rest[0])
     finally:
         shutil.rmtree(outdir, ignore_errors=True)
     return records

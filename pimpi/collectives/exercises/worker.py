@@ -43,14 +43,17 @@ def load_functions(exercise: Exercise, path: str) -> dict[str, Callable[..., Any
     return found
 
 
-def run_case(comm: Any, private: Any, func: Callable[..., Any], case: Case) -> tuple[str, str]:
+def run_case(comm: Any, private: Any, func: Callable[..., Any], case: Case,
+             watch: Callable[[str], None] | None = None) -> tuple[str, str]:
     """Run `func` on a TracingComm over `private` for one case; (status, message) on this rank."""
     from pimpi.collectives.trace import ForbiddenCall, TracingComm
 
     prepared = prepare(comm, case)
     rank = comm.Get_rank()
     try:
-        returned = func(TracingComm(private), *prepared.args, **prepared.kwargs)
+        returned = func(TracingComm(private, watch), *prepared.args, **prepared.kwargs)
+        if watch is not None:
+            watch("")  # returned: not stuck in this case
         detail = compare(prepared, returned)
         if detail is None:
             return "PASS", ""
@@ -105,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
             if rank == 0:
                 _write(fh, {"event": "start", "index": index})
             private = comm.Dup()  # a fresh channel: stray messages of earlier cases cannot leak in
-            status, message = run_case(comm, private, funcs[case.kind], case)
+            status, message = run_case(comm, private, funcs[case.kind], case,
+                                       lambda call, i=index: _write(fh, {"event": "call", "index": i,
+                                                                         "call": call}))
             if status != "PASS":
                 _write(fh, {"event": "problem", "index": index, "status": status, "message": message})
             _agree(comm, status != "PASS")
