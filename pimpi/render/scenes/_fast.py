@@ -8,7 +8,7 @@ import numpy as np
 __all__ = ["escape_numba"]
 
 
-@numba.njit(cache=False, fastmath=False, nogil=True)
+@numba.njit(cache=True, fastmath=False, nogil=True)  # compiled once, then loaded by every rank
 def _escape(zr0, zi0, cr, ci, max_iter, bailout2):  # pragma: no cover - compiled
     n = zr0.size
     steps = np.full(n, max_iter, dtype=np.int32)
