@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["serial_frames", "pool_frames"]
+__all__ = ["serial_frames", "pool_frames", "warm_up"]
 
 
 def _render_one(job: tuple[str, int, int, int, int]) -> int:
@@ -19,14 +19,14 @@ def _render_one(job: tuple[str, int, int, int, int]) -> int:
     return int(np.asarray(render_frame(scene, index, count, width, height)).nbytes)
 
 
-def _warm(scene: str) -> int:
+def warm_up(scene: str) -> int:
     """Render a tiny frame so imports and any JIT compilation happen before timing."""
     return _render_one((scene, 0, 1, 8, 8))
 
 
 def serial_frames(scene: str, frames: int, width: int, height: int) -> dict[str, Any]:
     """Render every frame in this process: total seconds, seconds per frame, bytes per frame."""
-    _warm(scene)
+    warm_up(scene)
     per_frame = []
     nbytes = 0
     for index in range(frames):
@@ -43,7 +43,7 @@ def pool_frames(scene: str, frames: int, width: int, height: int, processes: int
     jobs = [(scene, i, frames, width, height) for i in range(frames)]
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(processes) as pool:
-        pool.map(_warm, [scene] * processes, chunksize=1)
+        pool.map(warm_up, [scene] * processes, chunksize=1)
         start = time.perf_counter()
         pool.map(_render_one, jobs, chunksize=1)
         return time.perf_counter() - start

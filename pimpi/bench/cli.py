@@ -69,7 +69,7 @@ def bench() -> None:
 
 
 _WORKLOAD = click.Choice(["mandelbrot", "julia", "raytrace", "cmd"])
-_SCHEDULE = click.Choice(["dynamic", "static"])
+_SCHEDULE = click.Choice(["dynamic", "static", "block"])
 
 
 @bench.command()
@@ -177,7 +177,29 @@ def tune(json_path, **options) -> None:
 @click.option("--sizes", default="64K,256K,1M,4M", show_default=True, callback=_sizes)
 @click.option("--local-speed", "speed", type=click.FloatRange(min=0, min_open=True), default=None,
               help="This machine's core speed relative to a Pi 4 core (default: known Pi, else 3).")
+@click.option("--network", type=click.Choice(["switched", "shared"]), default="switched", show_default=True,
+              help="switched: a link per node (a real cluster); shared: one medium (a virtual cluster).")
 @_json_option
 def predict(json_path, workload, **options) -> None:
     """Predict render speedup and collective times for a cluster that isn't here."""
     _run("predict", json_path, workload=None if workload == "none" else workload, **options)
+
+
+@bench.command()
+@click.argument("predicted", type=click.Path(exists=True, dir_okay=False))
+@click.argument("measured", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--tolerance", type=click.FloatRange(min=0, min_open=True), default=0.25, show_default=True)
+@_json_option
+def compare(json_path, predicted, measured, tolerance) -> None:
+    """Check a `predict` result against `collectives`/`scaling` results (within a tolerance)."""
+    _run("compare", json_path, predicted=predicted, measured=list(measured), tolerance=tolerance)
+
+
+@bench.command()
+@click.option("--ops", default="allreduce,bcast", show_default=True, callback=_list(str))
+@click.option("--sizes", default="64K,1M", show_default=True, callback=_sizes)
+@click.option("--quiet", is_flag=True)
+@_json_option
+def traffic(json_path, quiet, **options) -> None:
+    """Trace each algorithm once: rounds, critical-path and total messages/bytes (under mpirun)."""
+    _run("traffic", json_path, quiet=quiet, **options)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import heapq
-import math
 from typing import Iterable, Sequence
 
 __all__ = [
@@ -60,23 +59,29 @@ def hockney_time(alpha: float, beta: float, nbytes: float, messages: float = 1.0
 
 
 def makespan(costs: Iterable[float], workers: int, schedule: str = "dynamic") -> float:
-    """Finish time of `costs` (seconds per task, in order) on `workers` equal workers.
+    """Finish time of `costs` (seconds per frame) on `workers` equal workers, as pimpi renders.
 
-    dynamic: each task goes to the first free worker (a work queue);
-    static: task i goes to worker i % workers (interleaved split).
+    dynamic: longest frame first to the first free worker (task pull);
+    static: every frame split by interleaved rows over all workers (even shares);
+    block: contiguous blocks of frames, one block per worker.
     """
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers!r}")
     costs = list(costs)
     if schedule == "static":
-        loads = [0.0] * workers
-        for i, cost in enumerate(costs):
-            loads[i % workers] += cost
+        return sum(costs) / workers
+    if schedule == "block":
+        base, extra = divmod(len(costs), workers)
+        loads, start = [], 0
+        for w in range(workers):
+            end = start + base + (1 if w < extra else 0)
+            loads.append(sum(costs[start:end]))
+            start = end
         return max(loads)
     if schedule != "dynamic":
-        raise ValueError(f"unknown schedule {schedule!r} (use dynamic or static)")
+        raise ValueError(f"unknown schedule {schedule!r} (use dynamic, static or block)")
     free = [0.0] * workers
-    for cost in costs:
+    for cost in sorted(costs, reverse=True):
         heapq.heappush(free, heapq.heappop(free) + cost)
     return max(free)
 
@@ -101,7 +106,3 @@ def render_time(frame_seconds: Sequence[float], frame_bytes: int, *, nodes: int,
     return {"ranks": ranks, "compute_s": compute, "network_s": network, "total_s": total,
             "bound": "network" if network > compute else "compute"}
 
-
-def log2_ceil(value: int) -> int:
-    """⌈log2 value⌉ (0 for 1)."""
-    return 0 if value <= 1 else math.ceil(math.log2(value))

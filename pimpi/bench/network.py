@@ -9,7 +9,11 @@ from pimpi.bench.registry import register
 from pimpi.bench.text import fmt_bytes, fmt_num, fmt_seconds, table
 from pimpi.bench.timing import summary
 
-__all__ = ["pingpong_bench", "pingmatrix_bench", "network_figures"]
+__all__ = ["pingpong_bench", "pingmatrix_bench", "network_figures", "LARGE_FIT"]
+
+# β is refitted on messages from this size up: the all-sizes fit is ruled by small messages,
+# whose time is almost all α, and can miss the bandwidth large messages actually get.
+LARGE_FIT = 64 << 10
 
 
 def _fit(sizes: Sequence[int], latencies: Sequence[float]) -> dict[str, Any]:
@@ -21,12 +25,22 @@ def _fit(sizes: Sequence[int], latencies: Sequence[float]) -> dict[str, Any]:
             "bandwidth_bps": 8.0 / beta if beta > 0 else None}
 
 
+def _fit_rows(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Hockney fit of the rows' median latencies (None with fewer than two sizes)."""
+    if len({r["size"] for r in rows}) < 2:
+        return None
+    return _fit([r["size"] for r in rows], [r["latency_s"]["median"] for r in rows])
+
+
 def _format_pingpong(result: dict[str, Any]) -> str:
     rows = [[fmt_bytes(r["size"]), fmt_seconds(r["latency_s"]["min"]),
              fmt_seconds(r["latency_s"]["median"]), fmt_seconds(r["latency_s"]["max"]),
              fmt_num((r["bandwidth_Bps"] or 0) / 1e6)] for r in result["rows"]]
     title = f"ping-pong ranks {result['pair'][0]}<->{result['pair'][1]}, {result['repeats']} repeats"
-    return table(["size", "lat min", "lat median", "lat max", "MB/s"], rows, title) + _hockney_line(result["hockney"])
+    text = table(["size", "lat min", "lat median", "lat max", "MB/s"], rows, title) + _hockney_line(result["hockney"])
+    if result.get("hockney_large"):
+        text += f"from {fmt_bytes(LARGE_FIT)} up: " + _hockney_line(result["hockney_large"])
+    return text
 
 
 @register("pingpong", text=_format_pingpong)
@@ -53,10 +67,9 @@ def pingpong_bench(comm: Any, *, sizes: Sequence[int], pair: tuple[int, int] = (
             lat = summary([run[i]["latency"] for run in runs])
             rows.append({"size": size, "latency_s": lat, "loops": first["loops"],
                          "bandwidth_Bps": size / lat["median"] if lat["median"] > 0 else None})
-        fit = _fit([r["size"] for r in rows], [r["latency_s"]["median"] for r in rows]) \
-            if len({r["size"] for r in rows}) >= 2 else None
         result = {"pair": [a, b], "ranks": comm.size, "repeats": repeats, "rows": rows,
-                  "hockney": fit}
+                  "hockney": _fit_rows(rows),
+                  "hockney_large": _fit_rows([r for r in rows if r["size"] >= LARGE_FIT])}
     return comm.bcast(result, root=0)
 
 
@@ -110,11 +123,17 @@ def _median_link(links: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def network_figures(doc: dict[str, Any]) -> tuple[float, float]:
-    """(α s, β s/byte) from a pingpong or pingmatrix result document."""
-    fit = (doc.get("results") or {}).get("hockney")
+    """(α s, β s/byte) from a pingpong or pingmatrix result document.
+
+    α from the fit over all sizes; β from the large-message fit when there is one.
+    """
+    results = doc.get("results") or {}
+    fit = results.get("hockney")
     if not fit or fit.get("alpha_s") is None or not fit.get("beta_s_per_byte"):
         raise ValueError(f"this {doc.get('kind')!r} result has no Hockney fit (measure 2+ sizes)")
-    return float(fit["alpha_s"]), float(fit["beta_s_per_byte"])
+    large = results.get("hockney_large") or {}
+    beta = large.get("beta_s_per_byte") if (large.get("beta_s_per_byte") or 0) > 0 else fit["beta_s_per_byte"]
+    return float(fit["alpha_s"]), float(beta)
 
 
 def _hockney_line(fit: dict[str, Any] | None) -> str:

@@ -43,7 +43,12 @@ def plot_scaling(result: dict[str, Any], path: str) -> str:
     right.set(xlabel="ranks", ylabel="parallel efficiency", ylim=(0, 1.1),
               title="efficiency = speedup / ranks")
     right.legend(fontsize=8)
+    slots = result.get("slots")
     for axis in (left, right):
+        if slots and slots < max(ranks):
+            axis.axvline(slots, color="grey", ls=":", lw=1)
+            axis.annotate(f"{slots} cores: more ranks share them", (slots, axis.get_ylim()[1] * 0.92),
+                          fontsize=7, color="grey", ha="right")
         axis.set_xticks(ranks)
         axis.grid(alpha=0.3)
     fig.tight_layout()

@@ -13,6 +13,7 @@ __all__ = ["load_profile", "local_speed", "collective_times", "predict_render", 
 
 # Collectives whose benchmark size is one rank's block while cost() wants all p blocks.
 _PER_BLOCK = ("scatter", "gather", "allgather", "alltoall", "reduce_scatter_block")
+NETWORKS = ("switched", "shared")
 # A core that is not a Pi, relative to one Pi 4 core, when the user does not say.
 DEFAULT_LOCAL_SPEED = 3.0
 
@@ -35,7 +36,8 @@ def load_profile(name_or_path: str) -> dict[str, Any]:
         return {"name": name_or_path, "alpha_s": alpha, "beta_s_per_byte": beta,
                 "core_speed_relative": None, "cores": None,
                 "sources": [f"measured by pimpi bench {doc['kind']} on {host}"],
-                "assumptions": ["network figures are the Hockney fit of the measured ping-pong"]}
+                "assumptions": ["network figures: α from the Hockney fit over all measured sizes,"
+                                " β from the fit over large messages (64 KiB up) when measured"]}
     from pimpi.cluster.vcluster.profiles import profile
 
     prof = profile(name_or_path)
@@ -63,15 +65,25 @@ def local_speed(pi_model: str | None) -> tuple[float, str]:
 
 def collective_times(ops: Sequence[str], sizes: Sequence[int], ranks: int, alpha: float,
                      beta: float, cost: Callable[[str, str, int, int], tuple[float, float]],
-                     algorithms: dict[str, Sequence[str]]) -> list[dict[str, Any]]:
-    """Predicted time of every algorithm of every op at every size: α·messages + β·bytes."""
+                     algorithms: dict[str, Sequence[str]],
+                     traffic: dict[tuple[str, int, str], dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Predicted time of every algorithm of every op at every size: α·messages + β·bytes.
+
+    Switched network (traffic None): messages and bytes on the one-port critical path
+    (cost()): every node has its own full-duplex link. Shared medium (traced `traffic`):
+    the critical path's messages but ALL bytes sent, since one medium carries them in turn.
+    """
     rows = []
     for op in ops:
         for nbytes in sizes:
             vector = nbytes * ranks if op in _PER_BLOCK else nbytes
             per_alg = {}
             for alg in algorithms[op]:
-                messages, volume = cost(op, alg, vector, ranks)
+                if traffic is not None:
+                    seen = traffic[(op, nbytes, alg)]
+                    messages, volume = seen["path_messages"], seen["total_bytes"]
+                else:
+                    messages, volume = cost(op, alg, vector, ranks)
                 per_alg[alg] = {"messages": messages, "bytes": volume,
                                 "seconds": model.hockney_time(alpha, beta, volume, messages)}
             best = min(per_alg, key=lambda a: per_alg[a]["seconds"])
@@ -123,8 +135,13 @@ def predict(_comm: Any, *, profile: str, nodes: Sequence[int], cores_per_node: i
             workload: str | None = "mandelbrot", frames: int = 8, width: int = 320,
             height: int = 240, schedule: str = "dynamic", ops: Sequence[str] = ("allreduce", "bcast"),
             sizes: Sequence[int] = (1024, 65536, 1 << 20, 4 << 20), speed: float | None = None,
-            hostfile: str | None = None) -> dict[str, Any]:
-    """Predict render speedup and collective times on `nodes` nodes of `profile`."""
+            network: str = "switched", hostfile: str | None = None) -> dict[str, Any]:
+    """Predict render speedup and collective times on `nodes` nodes of `profile`.
+
+    network "shared" traces every algorithm under mpirun at each rank count (bench traffic).
+    """
+    if network not in NETWORKS:
+        raise ValueError(f"unknown network {network!r}; use {' or '.join(NETWORKS)}")
     from pimpi.bench.machine import facts
 
     prof = load_profile(profile)
@@ -141,6 +158,10 @@ def predict(_comm: Any, *, profile: str, nodes: Sequence[int], cores_per_node: i
                         f" ({mine:g} / {prof['core_speed_relative']:g})"]
     assumptions += [
         "one rank per core; every message is priced at the network's α–β (intra-node ones are faster)",
+        "switched network: each node has its own full-duplex link, so only the critical path counts"
+        if network == "switched" else
+        "shared medium (one machine's virtual cluster, a hub): every byte sent crosses it in turn,"
+        " so collectives pay all traced bytes, not just the critical path's",
         "rendered frames travel to rank 0 once; rank 0's link carries them one at a time,"
         " overlapped with rendering (only the last transfer adds to the time)",
         "reductions' arithmetic and MPI start-up are not modelled",
@@ -162,6 +183,17 @@ def predict(_comm: Any, *, profile: str, nodes: Sequence[int], cores_per_node: i
     if ops:
         from pimpi.collectives import ALGORITHMS, cost
 
-        result["collectives"] = [row for n in nodes for row in collective_times(
-            ops, sizes, n * cores, prof["alpha_s"], prof["beta_s_per_byte"], cost, ALGORITHMS)]
+        result["network"] = network
+        result["collectives"] = []
+        for n in nodes:
+            seen = None
+            if network == "shared" and n * cores > 1:
+                from pimpi.bench.jobs import launch_job
+                from pimpi.bench.traffic import traffic_index
+
+                job = launch_job(n * cores, "traffic", ["--ops", ",".join(ops),
+                                                        "--sizes", ",".join(map(str, sizes))])
+                seen = traffic_index(job["results"])
+            result["collectives"] += collective_times(ops, sizes, n * cores, prof["alpha_s"],
+                                                      prof["beta_s_per_byte"], cost, ALGORITHMS, seen)
     return result

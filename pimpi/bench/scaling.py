@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import os
-import tempfile
-import time
-from pathlib import Path
 from typing import Any, Sequence
 
 from pimpi.bench import baseline, model
+from pimpi.bench.jobs import launch_job
 from pimpi.bench.registry import register
-from pimpi.bench.schema import read_json
 from pimpi.bench.text import fmt_num, fmt_seconds, table
 from pimpi.bench.timing import summary
 
-__all__ = ["scaling", "analyse", "launch_render", "slots_available", "format_scaling"]
+__all__ = ["scaling", "analyse", "slots_available", "format_scaling"]
 
 WORKLOADS = ("mandelbrot", "julia", "raytrace", "cmd")
 
@@ -26,31 +23,6 @@ def slots_available(hostfile: str | None) -> int:
     from pimpi.cluster.hostfile import read_hostfile
 
     return sum(entry.slots or 1 for entry in read_hostfile(hostfile))
-
-
-def launch_render(ranks: int, job_args: list[str], *, hostfile: str | None,
-                  timeout: float | None) -> dict[str, Any]:
-    """Run `pimpi bench render-job` on `ranks` ranks through the real launcher (mpirun).
-
-    Returns the job's result document plus `wall_seconds` (mpirun start to exit).
-    """
-    from pimpi.cluster import launch
-
-    mpirun = launch.find_mpirun()
-    flavor = launch.detect_flavor(mpirun)
-    with tempfile.TemporaryDirectory(prefix="pimpi-scaling-") as tmp:
-        out = str(Path(tmp) / "job.json")
-        spec = launch.Launch(nprocs=ranks, hostfile=hostfile, timeout=timeout,
-                             target=["bench", "render-job", *job_args, "--quiet", "--json", out])
-        cmd = launch.build_command(spec, mpirun, flavor)
-        start = time.perf_counter()
-        code = launch.run_command(cmd, timeout=timeout)
-        wall = time.perf_counter() - start
-        if code != 0:
-            raise RuntimeError(f"render job on {ranks} ranks failed (exit {code}): {' '.join(cmd)}")
-        doc = read_json(out, kind="render-job")
-    doc["wall_seconds"] = wall
-    return doc
 
 
 def analyse(ranks: Sequence[int], seconds: dict[int, list[float]], *, serial: list[float],
@@ -146,7 +118,7 @@ def scaling(_comm: Any, *, workload: str, ranks: Sequence[int], frames: int, wid
         serial.append(frame_info["seconds"])
         pool.append(baseline.pool_frames(workload, frames, width, height, processes))
         for n in ranks:
-            doc = launch_render(n, job_args, hostfile=hostfile, timeout=timeout)
+            doc = launch_job(n, "render-job", job_args, hostfile=hostfile, timeout=timeout)
             seconds[n].append(doc["results"]["seconds"])
             jobs[n].append(doc)
     result = analyse(ranks, seconds, serial=serial, pool=pool, pool_processes=processes,

@@ -28,12 +28,15 @@ def test_amdahl_fit_needs_more_than_one_rank():
         model.fit_amdahl([1, 2], [1.0])
 
 
-def test_makespan_dynamic_beats_static_on_uneven_work():
-    costs = [4, 4, 1, 1, 1, 1]
-    assert model.makespan(costs, 2, "static") == pytest.approx(6)
-    assert model.makespan([4, 1, 4, 1], 2, "static") == pytest.approx(8)
-    assert model.makespan([4, 1, 4, 1], 2, "dynamic") == pytest.approx(5)
+def test_makespan_of_each_schedule():
+    costs = [1, 1, 4, 4]
+    assert model.makespan(costs, 2, "block") == pytest.approx(8)  # [1, 1] and [4, 4]
+    assert model.makespan(costs, 2, "dynamic") == pytest.approx(5)  # longest first: 4+1 each
+    assert model.makespan(costs, 2, "static") == pytest.approx(5)  # every frame split in two
+    assert model.makespan([3, 3, 2, 2, 2], 2, "dynamic") == pytest.approx(7)  # LPT, not optimal 6
     assert model.makespan(costs, 1) == pytest.approx(sum(costs))
+    with pytest.raises(ValueError, match="schedule"):
+        model.makespan(costs, 2, "random")
 
 
 def test_render_time_is_compute_bound_or_network_bound():
