@@ -13,13 +13,14 @@ def flat(buf: Any, name: str, *, writable: bool = False) -> np.ndarray:
     """A 1-D view of a C-contiguous NumPy array (no copy); TypeError/ValueError otherwise."""
     if not isinstance(buf, np.ndarray):
         raise TypeError(f"{name} must be a NumPy array, got {type(buf).__name__}")
-    if not buf.flags.c_contiguous:
+    flags = buf.flags
+    if not flags.c_contiguous:
         raise ValueError(f"{name} must be C-contiguous (use np.ascontiguousarray)")
-    if writable and not buf.flags.writeable:
+    if writable and not flags.writeable:
         raise ValueError(f"{name} is read-only")
     if buf.dtype.hasobject:
         raise TypeError(f"{name} has dtype {buf.dtype}: object arrays cannot be sent as buffers")
-    return buf.reshape(-1)
+    return buf if buf.ndim == 1 else buf.reshape(-1)
 
 
 def check_root(root: Any, size: int) -> int:

@@ -9,6 +9,7 @@ import numpy as np
 from .buffers import check_count, check_like, flat
 from .partition import ceil_log2, fold_rank, pow2_floor, unfold_rank
 from .registry import TAGS, public, register, select
+from .workspace import scratch
 
 __all__ = ["allgather", "alltoall", "allgather_ring", "allgather_recursive_doubling",
            "allgather_bruck", "alltoall_pairwise", "alltoall_bruck"]
@@ -115,7 +116,7 @@ def allgather_bruck(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray,
     """
     rank, size = comm.rank, comm.size
     m = sendbuf.size
-    work = np.empty_like(recvbuf)  # work block j = block of rank (rank + j) % p
+    work = scratch(0, recvbuf.size, recvbuf.dtype)  # work block j = block of rank (rank + j) % p
     work[:m] = sendbuf
     have = 1
     while have < size:
@@ -159,9 +160,12 @@ def alltoall_bruck(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray,
     rank, size = comm.rank, comm.size
     m = sendbuf.size // size
     cut = rank * m
-    work = np.concatenate((sendbuf[cut:], sendbuf[:cut])).reshape(size, m)  # row j → rank + j
-    pack = np.empty(((size + 1) // 2, m), sendbuf.dtype)
-    got = np.empty_like(pack)
+    work = scratch(0, size * m, sendbuf.dtype)
+    work[:size * m - cut], work[size * m - cut:] = sendbuf[cut:], sendbuf[:cut]
+    work = work.reshape(size, m)  # row j: my block for rank + j
+    half = (size + 1) // 2
+    pack = scratch(1, half * m, sendbuf.dtype).reshape(half, m)
+    got = scratch(2, half * m, sendbuf.dtype).reshape(half, m)
     bit = 1
     while bit < size:
         rows = [j for j in range(size) if j & bit]

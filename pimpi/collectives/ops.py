@@ -52,6 +52,9 @@ class Op(NamedTuple):
             raise TypeError(f"op {self.name} does not support dtype {dtype}")
 
 
+_RESOLVED = {name: Op(ufunc, True, name) for name, ufunc in MPI_OP_NAMES.items()}
+
+
 def _mpi_ops() -> list[tuple[Any, str]]:
     global _MPI_OPS
     if _MPI_OPS is None:
@@ -75,10 +78,10 @@ def resolve_op(op: Any) -> Op:
             raise TypeError(f"op {op.__name__} must be a binary ufunc (2 inputs, 1 output)")
         return Op(op, op in COMMUTATIVE_UFUNCS, op.__name__)
     if isinstance(op, str) and op.upper() in MPI_OP_NAMES:
-        return Op(MPI_OP_NAMES[op.upper()], True, op.upper())
+        return _RESOLVED[op.upper()]
     if type(op).__name__ == "Op" and type(op).__module__.startswith("mpi4py"):
         for mpi_op, name in _mpi_ops():
-            if op == mpi_op:
-                return Op(MPI_OP_NAMES[name], True, name)
+            if op is mpi_op or op == mpi_op:
+                return _RESOLVED[name]
         raise ValueError(f"unsupported MPI op {op!r}: use a predefined op or a NumPy ufunc")
     raise TypeError(f"op must be an MPI op or a NumPy ufunc, got {op!r}")

@@ -10,6 +10,7 @@ from .buffers import check_count, check_like, flat
 from .ops import Op, resolve_op
 from .partition import ceil_log2
 from .registry import TAGS, public, register, select
+from .workspace import scratch
 
 __all__ = ["scan", "exscan", "scan_recursive_doubling", "scan_linear",
            "exscan_recursive_doubling", "exscan_linear"]
@@ -53,8 +54,9 @@ def _doubling(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, op: Op, tag: 
     grows my partial, on the right. So everything stays in rank order.
     """
     rank, size = comm.rank, comm.size
-    partial = sendbuf.copy()
-    tmp = np.empty_like(sendbuf)
+    partial = scratch(1, sendbuf.size, sendbuf.dtype)
+    partial[:] = sendbuf
+    tmp = scratch(0, sendbuf.size, sendbuf.dtype)
     if inclusive:
         recvbuf[:] = sendbuf
     have = inclusive  # exscan: recvbuf holds nothing until the first lower partner
@@ -94,7 +96,7 @@ def _chain(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, op: Op, tag: int
         return
     comm.Recv(recvbuf, rank - 1, tag)
     if rank + 1 < size:
-        running = np.empty_like(sendbuf)
+        running = scratch(0, sendbuf.size, sendbuf.dtype)
         op.ufunc(recvbuf, sendbuf, out=running)
         comm.Send(running, rank + 1, tag)
 

@@ -15,6 +15,7 @@ from .buffers import check_count, check_like, check_root, flat, root_buffer
 from .ops import Op, resolve_op
 from .partition import block_counts, ceil_log2, fold_rank, pow2_floor, unfold_rank
 from .registry import TAGS, public, register, select
+from .workspace import scratch
 
 __all__ = [
     "reduce", "allreduce", "reduce_scatter_block",
@@ -142,7 +143,7 @@ def reduce_linear(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray | None, op
     if rank != root:
         comm.Send(sendbuf, root, tag)
         return
-    tmp = np.empty_like(sendbuf) if size > 1 else sendbuf
+    tmp = scratch(0, sendbuf.size, sendbuf.dtype)
     for source in range(size):
         if source == root:
             part = sendbuf
@@ -167,20 +168,20 @@ def reduce_binomial(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray | None, 
     rank, size = comm.rank, comm.size
     top = root if op.commutative else 0
     vrank = (rank - top) % size
-    acc = None
-    tmp = None
+    acc = None  # my partial result, once I have received something
+    tmp = scratch(0, sendbuf.size, sendbuf.dtype)
     mask = 1
     while mask < size:
         if vrank & mask:  # hand my partial to the parent, and I am done
             comm.Send(sendbuf if acc is None else acc, (rank - mask) % size, tag)
             break
         if vrank + mask < size:
-            if acc is None:
-                acc = recvbuf if recvbuf is not None else np.empty_like(sendbuf)
-                acc[:] = sendbuf
-                tmp = np.empty_like(sendbuf)
             comm.Recv(tmp, (rank + mask) % size, tag)
-            op.ufunc(acc, tmp, out=acc)  # my ranks are below the child's
+            if acc is None:  # first child: combine straight into the result buffer
+                acc = recvbuf if recvbuf is not None else scratch(1, sendbuf.size, sendbuf.dtype)
+                op.ufunc(sendbuf, tmp, out=acc)  # my ranks are below the child's
+            else:
+                op.ufunc(acc, tmp, out=acc)
         mask <<= 1
     if vrank == 0 and acc is None:  # p == 1
         acc = recvbuf
@@ -209,9 +210,9 @@ def reduce_rabenseifner(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray | No
     """
     rank, size = comm.rank, comm.size
     n = sendbuf.size
-    acc = recvbuf if rank == root else np.empty_like(sendbuf)
+    acc = recvbuf if rank == root else scratch(1, n, sendbuf.dtype)
     acc[:] = sendbuf
-    tmp = np.empty_like(sendbuf)
+    tmp = scratch(0, n, sendbuf.dtype)
     newrank = _fold_in(comm, acc, tmp, op, tag)
     fold_root = fold_rank(root, size)
     top = fold_root if fold_root >= 0 else fold_rank(root + 1, size)
@@ -272,7 +273,7 @@ def allreduce_recursive_doubling(comm: Any, sendbuf: np.ndarray, recvbuf: np.nda
     """
     rank, size = comm.rank, comm.size
     recvbuf[:] = sendbuf
-    tmp = np.empty_like(sendbuf)
+    tmp = scratch(0, sendbuf.size, sendbuf.dtype)
     newrank = _fold_in(comm, recvbuf, tmp, op, tag)
     if newrank < 0:
         comm.Recv(recvbuf, rank + 1, tag)
@@ -308,7 +309,7 @@ def allreduce_ring(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, op: Op,
     recvbuf[:] = sendbuf
     counts, displs = block_counts(recvbuf.size, size)
     displs.append(recvbuf.size)
-    tmp = np.empty(counts[0], recvbuf.dtype)
+    tmp = scratch(0, counts[0], recvbuf.dtype)
     right, left = (rank + 1) % size, (rank - 1) % size
     for step in range(size - 1):  # after this, block (rank+1) % p is complete here
         send, recv = (rank - step) % size, (rank - step - 1) % size
@@ -339,7 +340,7 @@ def allreduce_rabenseifner(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, 
     rank, size = comm.rank, comm.size
     n = sendbuf.size
     recvbuf[:] = sendbuf
-    tmp = np.empty_like(sendbuf)
+    tmp = scratch(0, n, sendbuf.dtype)
     newrank = _fold_in(comm, recvbuf, tmp, op, tag)
     if newrank < 0:
         comm.Recv(recvbuf, rank + 1, tag)
@@ -389,14 +390,14 @@ def reduce_scatter_recursive_halving(comm: Any, sendbuf: np.ndarray, recvbuf: np
     bits = ceil_log2(p2)
     # folded rank g holds the blocks of real ranks [first(g), first(g+1))
     first = [unfold_rank(g, size) - (1 if g < rem else 0) for g in range(p2)] + [size]
-    acc = np.empty_like(sendbuf)
+    acc = scratch(1, sendbuf.size, sendbuf.dtype)
     bounds = [0]
     for slot in range(p2):  # slot s holds folded rank bitreverse(s)'s blocks
         g = _bitreverse(slot, bits)
         start, stop = first[g] * m, first[g + 1] * m
         acc[bounds[-1]:bounds[-1] + stop - start] = sendbuf[start:stop]
         bounds.append(bounds[-1] + stop - start)
-    tmp = np.empty_like(sendbuf)
+    tmp = scratch(0, sendbuf.size, sendbuf.dtype)
     newrank = _fold_in(comm, acc, tmp, op, tag)
     if newrank < 0:
         comm.Recv(recvbuf, rank + 1, tag)
@@ -419,7 +420,8 @@ def reduce_scatter_ring(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, op:
     """
     rank, size = comm.rank, comm.size
     m = recvbuf.size
-    acc = sendbuf.copy()
+    acc = scratch(1, sendbuf.size, sendbuf.dtype)
+    acc[:] = sendbuf
     right, left = (rank + 1) % size, (rank - 1) % size
     for step in range(size - 1):
         send, recv = (rank - step - 1) % size, (rank - step - 2) % size
@@ -439,7 +441,7 @@ def reduce_scatter_pairwise(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray,
     rank, size = comm.rank, comm.size
     m = recvbuf.size
     recvbuf[:] = sendbuf[rank * m:(rank + 1) * m]
-    tmp = np.empty_like(recvbuf)
+    tmp = scratch(0, m, recvbuf.dtype)
     for step in range(1, size):
         dest, source = (rank + step) % size, (rank - step) % size
         comm.Sendrecv(sendbuf[dest * m:(dest + 1) * m], dest, tag, tmp, source, tag)

@@ -9,6 +9,7 @@ import numpy as np
 from .buffers import check_count, check_counts, check_like, check_root, flat, root_buffer
 from .partition import ceil_log2
 from .registry import TAGS, public, register, select
+from .workspace import scratch
 
 __all__ = ["scatter", "gather", "scatterv", "gatherv",
            "scatter_linear", "scatter_binomial", "gather_linear", "gather_binomial"]
@@ -87,12 +88,16 @@ def scatter_binomial(comm: Any, sendbuf: np.ndarray | None, recvbuf: np.ndarray,
     m = recvbuf.size
     span = _lowbit_span(vrank, size)
     if vrank == 0:
-        data = sendbuf if root == 0 else np.concatenate((sendbuf[root * m:], sendbuf[:root * m]))
+        data = sendbuf
+        if root != 0:  # rotate so that vrank j's block comes j-th
+            data = scratch(0, sendbuf.size, sendbuf.dtype)
+            cut = (size - root) * m
+            data[:cut], data[cut:] = sendbuf[root * m:], sendbuf[:root * m]
     elif span == 1:  # a leaf: my block comes straight into recvbuf
         comm.Recv(recvbuf, (rank - (vrank & -vrank)) % size, tag)
         return
     else:
-        data = np.empty(span * m, recvbuf.dtype)
+        data = scratch(0, span * m, recvbuf.dtype)
         comm.Recv(data, (rank - (vrank & -vrank)) % size, tag)
     mask = 1 << ceil_log2(span)
     while mask > 1:
@@ -140,7 +145,7 @@ def gather_binomial(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray | None, 
     if vrank == 0 and root == 0:
         data = recvbuf
     else:
-        data = np.empty(span * m, sendbuf.dtype)
+        data = scratch(0, span * m, sendbuf.dtype)
     data[:m] = sendbuf
     mask = 1
     while mask < span:

@@ -37,6 +37,7 @@ __all__ = [
 DEFAULT_TABLE_PATH = Path(__file__).with_name("decision_table.json")
 _RULE_KEYS = {"max_bytes", "min_size", "max_size", "algorithm"}
 _ACTIVE: dict[str, list[dict[str, Any]]] | None = None
+_CHOICES: dict[tuple[str, int, int], str] = {}  # memo: choose() runs on every call
 
 
 def user_table_path() -> Path:
@@ -121,6 +122,7 @@ def reload_table(*, lazy: bool = False) -> dict[str, Any] | None:
     """Forget the cached table (after the user's file changed); reload now unless lazy."""
     global _ACTIVE
     _ACTIVE = None
+    _CHOICES.clear()
     return None if lazy else _active()
 
 
@@ -133,6 +135,17 @@ def _active() -> dict[str, Any]:
 
 def choose(collective: str, nbytes: int, size: int) -> str:
     """The algorithm the active table picks for `collective` at `nbytes` over `size` ranks."""
+    key = (collective, nbytes, size)
+    found = _CHOICES.get(key)
+    if found is None:
+        found = _choose(collective, nbytes, size)
+        if len(_CHOICES) > 4096:
+            _CHOICES.clear()
+        _CHOICES[key] = found
+    return found
+
+
+def _choose(collective: str, nbytes: int, size: int) -> str:
     rules = _active().get(collective)
     if rules is None:
         if collective not in ALGORITHMS:

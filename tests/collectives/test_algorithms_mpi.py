@@ -7,8 +7,10 @@ import functools
 import numpy as np
 import pytest
 
-from pimpi.collectives import ALGORITHMS, ORDERED, get
+from pimpi.collectives import ALGORITHMS, ORDERED, get, workspace
 from pimpi.testing import assert_all_ranks
+
+workspace.SMALL = 1024  # so the long cases below also run through the pooled scratch buffers
 
 DTYPES = (np.int32, np.int64, np.float32, np.float64, np.complex128)
 PAIRS = [(c, a) for c, algos in ALGORITHMS.items() for a in (*algos, None)]
