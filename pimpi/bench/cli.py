@@ -87,6 +87,8 @@ _SCHEDULE = click.Choice(["dynamic", "static", "block"])
 @click.option("--timeout", type=click.FloatRange(min=1), default=600, show_default=True,
               help="Seconds allowed per mpirun job.")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Draw speedup/efficiency PNG.")
+@click.option("--slots", type=click.IntRange(min=1), default=None,
+              help="Cores the job really has (default: hostfile slots, else local cores).")
 @_json_option
 def scaling(json_path, **options) -> None:
     """Render at each rank count through mpirun, beside Pool and serial on this machine."""

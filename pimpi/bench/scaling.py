@@ -96,15 +96,19 @@ def scaling(_comm: Any, *, workload: str, ranks: Sequence[int], frames: int, wid
             height: int, repeats: int = 3, schedule: str = "dynamic",
             pool_processes: int | None = None, template: str | None = None,
             hostfile: str | None = None, timeout: float | None = 600,
-            plot: str | None = None) -> dict[str, Any]:
-    """Time the workload serially, on Pool and at every rank count, `repeats` times interleaved."""
+            plot: str | None = None, slots: int | None = None) -> dict[str, Any]:
+    """Time the workload serially, on Pool and at every rank count, `repeats` times interleaved.
+
+    `slots`: the cores the job really has (default: the hostfile's slots, else this
+    machine's cores); a virtual cluster's nodes share this machine's cores.
+    """
     if workload not in WORKLOADS:
         raise ValueError(f"unknown workload {workload!r}; known: {', '.join(WORKLOADS)}")
     if workload == "cmd":
         raise ValueError("workload 'cmd' is not supported by bench scaling yet")
     if repeats < 1 or any(n < 1 for n in ranks):
         raise ValueError(f"need repeats >= 1 and ranks >= 1, got {repeats}, {list(ranks)}")
-    slots = slots_available(hostfile)
+    slots = slots or slots_available(hostfile)
     processes = pool_processes or slots_available(None)
     job_args = ["--workload", workload, "--frames", str(frames), "--width", str(width),
                 "--height", str(height), "--schedule", schedule]

@@ -80,3 +80,26 @@ def test_tune_writes_a_table_that_choose_reads(tmp_path):
         assert choice["best"] == min(choice["latency_s"], key=choice["latency_s"].get)
         assert choice["best"] in ALGORITHMS[choice["op"]]
     assert rules["allreduce"][0]["min_size"] == 2 and rules["bcast"][-1].get("max_size") is None
+
+
+def test_scaling_runs_through_mpirun_and_its_numbers_agree(tmp_path):
+    out, png = tmp_path / "s.json", tmp_path / "s.png"
+    done = _run(["bench", "scaling", "--workload", "julia", "--ranks", "1,2", "--frames", "2", "--width", "16",
+                 "--height", "8", "--repeats", "2", "--timeout", "100", "--json", str(out), "--plot", str(png)],
+                timeout=240)
+    assert done.returncode == 0, done.stderr
+    assert "Amdahl serial fraction" in done.stdout
+    doc = json.loads(out.read_text())
+    res = doc["results"]
+    rows = {r["ranks"]: r for r in res["rows"]}
+    assert set(rows) == {1, 2} and res["speedup_base"] == "1 rank"
+    base = rows[1]["seconds"]["median"]
+    for n, row in rows.items():
+        assert row["seconds"]["n"] == 2 and row["seconds"]["min"] <= row["seconds"]["median"] <= row["seconds"]["max"]
+        assert row["speedup"] == pytest.approx(base / row["seconds"]["median"])
+        assert row["efficiency"] == pytest.approx(row["speedup"] / n)
+        assert row["vs_pool"] == pytest.approx(res["baselines"]["pool"]["seconds"]["median"] / row["seconds"]["median"])
+        assert row["job_machine"]["ranks"] == n and row["job_machine"]["mpi_library"]
+    assert doc["machine"]["before"] is not None and doc["machine"]["after"] is not None
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.json", "s.png"]  # no temporaries left

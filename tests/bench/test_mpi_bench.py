@@ -59,3 +59,16 @@ def test_pingmatrix_covers_every_pair(comm):
     ok = len(result["links"]) == n * (n - 1) // 2 and isinstance(result["slow_links"], list)
     ok = ok and all(link["beta"] is not None for link in result["links"])
     assert_all_ranks(comm, ok, f"{result['nodes']} {len(result['links'])} links")
+
+
+@pytest.mark.mpi(min_size=2)
+def test_traffic_critical_path_never_exceeds_the_total(comm):
+    from pimpi.bench import traffic
+
+    result = traffic.traffic(comm, ops=["bcast"], sizes=[64])
+    rows = result["rows"]
+    ok = bool(rows) and all(r["path_bytes"] <= r["total_bytes"] and r["path_messages"] <= r["messages"]
+                            for r in rows)
+    linear = next(r for r in rows if r["algorithm"] == "linear")
+    ok = ok and linear["messages"] == comm.size - 1 and linear["total_bytes"] == 64 * (comm.size - 1)
+    assert_all_ranks(comm, ok, f"{rows}")
