@@ -15,26 +15,31 @@ from pimpi.render.cliutil import env_rank, fail
 __all__ = ["cmd", "transcode"]
 
 
-def _end_mpi() -> None:
-    """Before every rank exits non-zero together: finalize MPI, so the exit is not an abort.
+def _fail(rank: int, message: str, usage: bool) -> NoReturn:
+    """Every rank calls this together: rank 0 prints the one-line error, all exit with 2
+    (usage) or 1 (runtime) after finalizing MPI.
 
-    `pimpi`'s entry point turns a non-zero exit into MPI_Abort (right when one rank fails
-    alone); when all ranks agree on the outcome, a finalized exit ends the job quietly.
+    Under mpirun, rank 0 prints BEFORE the closing barrier: once one rank exits non-zero,
+    mpirun ends the others, and an error printed later may never appear. A finalized exit
+    also avoids the MPI_Abort that `pimpi`'s entry point does for a rank failing alone.
     """
-    if "mpi4py.MPI" not in sys.modules:
-        return
+    from pimpi.mpi import under_mpirun, world
+
+    if not under_mpirun():
+        fail(rank, message, usage)
     from mpi4py import MPI
 
-    if MPI.Is_initialized() and not MPI.Is_finalized():
-        MPI.COMM_WORLD.Barrier()
+    if not MPI.Is_finalized():
+        comm = world()
+        rank = comm.rank
+        if rank == 0:
+            error = click.UsageError(message, click.get_current_context()) if usage else click.ClickException(message)
+            error.show()
+            sys.stderr.flush()
+        sys.stdout.flush()
+        comm.Barrier()
         MPI.Finalize()
-
-
-def _fail(rank: int, message: str, usage: bool) -> NoReturn:
-    """Every rank calls this together: rank 0 prints the one-line error, the others exit
-    with the same code silently."""
-    _end_mpi()
-    fail(rank, message, usage)
+    raise click.exceptions.Exit(2 if usage else 1)
 
 
 def _run_everywhere(run: Callable[..., Any], job: Any, unit: str, quiet: bool) -> tuple[int, Any]:
@@ -122,14 +127,17 @@ def cmd(frame_spec, chunk_size, out_dir, expect, retries, task_timeout, collect,
     from pimpi.render.cmd import run_cmd
 
     rank, result = _run_everywhere(run_cmd, job, "chunks", quiet)
+    if rank == 0:
+        _cmd_report(result, stats_path, {"frames": format_frames(frames), "chunk": chunk_size})
     if result.failed:
-        _end_mpi()
-    if rank != 0:
-        if result.failed:
-            raise click.exceptions.Exit(1)
-        return
+        _fail(rank, f"{len(result.failed)} chunk{'s' if len(result.failed) > 1 else ''} failed for good "
+                    f"(frames {format_frames(result.frames_failed)}); rerun to retry only those", usage=False)
+
+
+def _cmd_report(result: Any, stats_path: str | None, head: dict[str, Any]) -> None:
+    """Rank 0: the stats file and the summary of `render cmd`."""
     if stats_path:
-        _write_json(stats_path, {"frames": format_frames(frames), "chunk": chunk_size, **result.to_dict()})
+        _write_json(stats_path, {**head, **result.to_dict()})
     report = result.report
     ran = len(result.done)
     line = f"rendered {ran} of {result.chunks} chunks"
@@ -141,12 +149,8 @@ def cmd(frame_spec, chunk_size, out_dir, expect, retries, task_timeout, collect,
     if report is not None:
         for text in _rank_table(report, "chunks"):
             click.echo(text)
-    if result.failed:
-        for key, reason in sorted(result.failed.items()):
-            click.echo(f"  FAILED frames {key}: {reason}")
-        raise click.ClickException(
-            f"{len(result.failed)} chunk{'s' if len(result.failed) > 1 else ''} failed for good "
-            f"(frames {format_frames(result.frames_failed)}); rerun to retry only those")
+    for key, reason in sorted(result.failed.items()):
+        click.echo(f"  FAILED frames {key}: {reason}")
 
 
 @click.command()

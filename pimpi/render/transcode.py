@@ -24,7 +24,7 @@ from typing import Any, Callable
 from pimpi.render.ffmpeg import EVEN_PAD, PRESET_CODECS, FFmpegError, find_ffmpeg, probe, run_ffmpeg, temp_name
 
 __all__ = ["TranscodeJob", "TranscodeResult", "check_job", "work_folder", "split_segments",
-           "encode_segment", "join_segments", "verify_output", "run_transcode"]
+           "encode_segment", "join_segments", "verify_output", "assemble", "run_transcode"]
 
 _SEGMENT_CONTAINERS = (".mp4", ".mov", ".mkv", ".webm")
 
@@ -247,7 +247,7 @@ def run_transcode(comm: Any, job: TranscodeJob,
 
     outcome: Any = None
     if rank == 0:
-        outcome = _finish(job, source, segments, ffmpeg)
+        outcome = assemble(job, source, segments, ffmpeg)
     outcome = root_decides(comm, outcome)
     if isinstance(outcome, str):
         raise RuntimeError(outcome)
@@ -256,8 +256,11 @@ def run_transcode(comm: Any, job: TranscodeJob,
                            audio=audio, report=report)
 
 
-def _finish(job: TranscodeJob, source: dict[str, Any], segments: list[Path], ffmpeg: str) -> Any:
-    """Rank 0: join, mux audio, verify, rename into place. -> (output facts, audio) or an error."""
+def assemble(job: TranscodeJob, source: dict[str, Any], segments: list[Path],
+             ffmpeg: str | None = None) -> tuple[dict[str, Any], str] | str:
+    """Rank 0: join the encoded `segments`, mux audio, verify against `source`, rename into
+    place. Returns (output facts, audio mode), or a one-line error (DST then not written;
+    the work folder is kept so a rerun does not encode again)."""
     folder = work_folder(job.dst)
     parts = [folder / _encoded_name(s, job.dst) for s in segments]
     tmp = temp_name(job.dst)

@@ -1,0 +1,175 @@
+"""`render cmd` pieces without MPI: templates, expected files, complete-PNG checks, killing a process group."""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from pimpi.render.cmd import (
+    Template,
+    check_output_file,
+    expected_files,
+    pack_files,
+    parse_expect,
+    run_process,
+    unpack_files,
+)
+from pimpi.render.cmd_cli import cmd
+
+
+def _png_bytes(width: int = 5, height: int = 3) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 10, 10)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_template_runs_once_per_chunk_without_frame():
+    t = Template.parse(["povray", "+Is.pov", "+O{out}/f.png", "+SF{start}", "+EF{end:03d}"])
+    assert not t.per_frame
+    assert t.commands([4, 5, 6], "/tmp/x") == [["povray", "+Is.pov", "+O/tmp/x/f.png", "+SF4", "+EF006"]]
+
+
+def test_template_with_frame_runs_once_per_frame_and_keeps_tokens_whole():
+    t = Template.parse(["blender", "-b", "my scene.blend", "-o", "{out}/#### ; rm -rf ~", "-f", "{frame:04d}"])
+    assert t.per_frame
+    runs = t.commands([7, 8], "/o")
+    assert [r[-1] for r in runs] == ["0007", "0008"]
+    assert runs[0][2] == "my scene.blend" and runs[0][4] == "/o/#### ; rm -rf ~"  # no shell, no splitting
+
+
+def test_template_literal_braces():
+    t = Template.parse(["tool", "{{json}}", "{out}"])
+    assert t.commands([1], "o")[0] == ["tool", "{json}", "o"]
+
+
+@pytest.mark.parametrize(
+    "argv, named",
+    [
+        (["r", "{out}", "{frme}"], "{frme}"),
+        (["r", "{out}", "{frame.real}"], "{frame.real}"),
+        (["r", "{out}", "{}"], "{}"),
+        (["r", "{out}", "{frame:q}"], "{frame:q}"),
+        (["r", "{out", "x"], "'{out'"),
+        (["{frame}", "{out}"], "renderer name"),
+        (["r", "+Oout.png"], "{out}"),
+        ([], "no renderer"),
+    ],
+)
+def test_template_errors_name_the_problem(argv, named):
+    with pytest.raises(ValueError) as info:
+        Template.parse(argv)
+    assert named in str(info.value)
+
+
+def test_expect_patterns():
+    assert parse_expect(["f_{frame:04d}.png"]) == ("f_{frame:04d}.png",)
+    for bad, named in [("/abs/{frame}.png", "relative"), ("../{frame}.png", "relative"),
+                       ("{out}/x.png", "{out}"), ("{nope}.png", "{nope}")]:
+        with pytest.raises(ValueError, match="relative|unknown") as info:
+            parse_expect([bad])
+        assert named in str(info.value) or "relative" in str(info.value)
+    with pytest.raises(ValueError, match="--expect"):
+        parse_expect([])
+
+
+def test_expected_files_per_frame_and_per_chunk():
+    got = expected_files(["f{frame:02d}.png", "sub/chunk_{start}-{end}.log"], [3, 4])
+    assert got == {3: ["f03.png", "sub/chunk_3-4.log"], 4: ["f04.png", "sub/chunk_3-4.log"]}
+
+
+def test_check_output_file(tmp_path):
+    good = _png_bytes()
+    (tmp_path / "ok.png").write_bytes(good)
+    (tmp_path / "cut.png").write_bytes(good[:-12])  # IEND missing: a frame still being written
+    (tmp_path / "half.png").write_bytes(good[: len(good) // 2])
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "fake.png").write_bytes(b"not a png at all")
+    (tmp_path / "data.exr").write_bytes(b"x")
+    assert check_output_file(tmp_path / "ok.png") == ""
+    assert "incomplete" in check_output_file(tmp_path / "cut.png")
+    assert "incomplete" in check_output_file(tmp_path / "half.png")
+    assert check_output_file(tmp_path / "empty.png") == "empty"
+    assert "not a PNG" in check_output_file(tmp_path / "fake.png")
+    assert check_output_file(tmp_path / "missing.png") == "missing"
+    assert check_output_file(tmp_path / "data.exr") == ""
+
+
+def test_check_output_file_jpeg(tmp_path):
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.jpg")
+    data = (tmp_path / "a.jpg").read_bytes()
+    (tmp_path / "b.jpg").write_bytes(data[: len(data) - 80])
+    assert check_output_file(tmp_path / "a.jpg") == ""
+    assert "incomplete JPEG" in check_output_file(tmp_path / "b.jpg")
+
+
+def test_pack_round_trip(tmp_path):
+    (tmp_path / "a.png").write_bytes(b"\x00\x01\x02")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.txt").write_bytes(b"hello")
+    array = pack_files(tmp_path, ["a.png", "sub/b.txt"])
+    assert array.dtype == np.uint8
+    files = {name: bytes(data) for name, data in unpack_files(array)}
+    assert files == {"a.png": b"\x00\x01\x02", "sub/b.txt": b"hello"}
+    with pytest.raises(ValueError):
+        unpack_files(array[:-1])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_run_process_timeout_kills_the_whole_group(tmp_path):
+    pids = tmp_path / "pids"
+    script = f"sleep 60 & echo $! > {pids}; echo started; sleep 60"
+    start = time.monotonic()
+    res = run_process(["sh", "-c", script], timeout=1.0)
+    assert res.timed_out and res.returncode != 0
+    assert time.monotonic() - start < 30
+    assert "started" in res.tail
+    child = int(pids.read_text())
+    deadline = time.monotonic() + 5
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(child), "the renderer's background child survived the timeout"
+
+
+def test_run_process_reports_exit_code_and_missing_program():
+    res = run_process(["sh", "-c", "echo boom >&2; exit 3"], timeout=30)
+    assert res.returncode == 3 and not res.timed_out and res.tail == "boom"
+    res = run_process(["/no/such/renderer"], timeout=30)
+    assert res.returncode is None and "cannot start" in res.tail
+
+
+_RENDERER = ["--", "ffmpeg", "-f", "lavfi", "-i", "testsrc", "{out}/f%d.png"]
+
+
+@pytest.mark.parametrize(
+    "frames, expect, command, named",
+    [
+        ("10-1", "f{frame}.png", _RENDERER, "backwards"),
+        ("1-3,x", "f{frame}.png", _RENDERER, "'x'"),
+        ("1-3", "f{frame}.png", ["--", "ffmpeg", "{out}/{frme}.png"], "{frme}"),
+        ("1-3", "/abs/{frame}.png", _RENDERER, "relative"),
+    ],
+)
+def test_cli_usage_errors_exit_2_and_write_nothing(tmp_path, frames, expect, command, named):
+    out = tmp_path / "out"
+    args = ["--frames", frames, "--expect", expect, "--out", str(out), *command]
+    result = CliRunner().invoke(cmd, args)
+    assert result.exit_code == 2, result.output
+    assert named in result.output and "Traceback" not in result.output
+    assert os.listdir(tmp_path) == []
