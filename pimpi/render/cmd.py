@@ -431,7 +431,8 @@ def run_cmd(comm: Any, job: CmdJob, progress: Callable[[int, int], None] | None 
 
     def work(task: Any) -> np.ndarray | None:
         chunk = task.data
-        stage = Path(tempfile.mkdtemp(prefix=_STAGE_PREFIX, dir=None if local_collect else job.out_dir))
+        folder = None if local_collect else job.out_dir
+        stage = Path(os.path.abspath(tempfile.mkdtemp(prefix=_STAGE_PREFIX, dir=folder)))
         try:
             deadline = None if timeout is None else time.monotonic() + timeout
             for argv in job.template.commands(chunk, str(stage)):

@@ -72,6 +72,18 @@ def test_povray_renders_every_frame_and_resume_skips_them(comm, shared_tmp_path)
                      and (out / "frame_3.png").stat().st_mtime_ns == stamp, f"rerun: {again}")
 
 
+@pytest.mark.mpi
+@pytest.mark.skipif(not HAVE_FFMPEG, reason="needs ffmpeg")
+def test_frame_placeholder_runs_the_renderer_once_per_frame(comm, shared_tmp_path):
+    out = shared_tmp_path / "per-frame"
+    argv = ["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=32x24:rate=10:duration=1",
+            "-vf", r"select=eq(n\,{frame})", "-frames:v", "1", "-update", "1", "{out}/frame_{frame:04d}.png"]
+    frames = [2, 3, 4, 7]
+    result = run_cmd(comm, _job(out, argv, frames, chunk=3))
+    problem = _frames_ok(out, frames) if comm.rank == 0 else ""
+    assert_all_ranks(comm, not result.failed and result.chunks == 2 and not problem, f"{result.failed} {problem}")
+
+
 @pytest.mark.mpi(min_size=2)
 @pytest.mark.skipif(not HAVE_FFMPEG, reason="needs ffmpeg")
 def test_chunks_failing_on_one_node_are_retried_on_another(comm, shared_tmp_path):
