@@ -391,11 +391,13 @@ def _match(logs: list[list[Event]]) -> dict[tuple[int, int], tuple[int, int]]:
 
 
 def analyse(logs: list[list[Event]]) -> Trace:
-    """Messages with causal rounds and one-port critical-path positions from all ranks' logs.
+    """Messages with rounds and one-port critical-path positions, from all ranks' logs.
 
-    Round of a send = 1 + the highest round this rank has received so far (Lamport
-    depth). The critical path also serialises each rank's own sends and its own
-    receives (one message in and one out at a time), which is what α–β costs count.
+    Round of a send = 1 + the highest round this rank has received so far or sent
+    before (a Lamport clock that ticks on sends): a rank puts one message out per
+    round, so a binomial broadcast takes ceil(log2 p) rounds and a linear one p-1,
+    as in the classic step-by-step pictures. The critical path also serialises
+    each rank's receives (one message in, one out at a time): what α–β costs count.
     """
     matched = _match(logs)
     by_send: dict[tuple[int, int], Message] = {}
@@ -405,7 +407,7 @@ def analyse(logs: list[list[Event]]) -> Trace:
                 by_send[(rank, index)] = Message(rank, ev.peer, ev.tag, ev.nbytes, 0, ev.time)
     ranks = len(logs)
     pos = [0] * ranks
-    seen_round = [0] * ranks  # highest round received
+    seen_round = [0] * ranks  # highest round received or sent so far
     # one-port clocks, each a [messages, bytes] pair kept componentwise
     dep = [[0, 0] for _ in range(ranks)]  # critical path of the data this rank holds
     out_port = [[0, 0] for _ in range(ranks)]
@@ -419,6 +421,7 @@ def analyse(logs: list[list[Event]]) -> Trace:
                 if ev.kind == "S":
                     msg = by_send[(rank, pos[rank])]
                     msg.round = seen_round[rank] + 1
+                    seen_round[rank] = msg.round
                     msg.path_messages = max(out_port[rank][0], dep[rank][0]) + 1
                     msg.path_bytes = max(out_port[rank][1], dep[rank][1]) + msg.nbytes
                     out_port[rank] = [msg.path_messages, msg.path_bytes]

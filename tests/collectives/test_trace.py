@@ -1,0 +1,129 @@
+"""Message traces without MPI: matching, rounds, critical path, drawings; and the trace CLI end to end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from pimpi.collectives.trace import (
+    Event, ForbiddenCall, analyse, format_bytes, format_trace, trace_svg, write_text_atomic,
+)
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def _send(dst, nbytes=8, tag=0, t=0.0):
+    return Event("S", dst, tag, nbytes, t)
+
+
+def _recv(src, nbytes=8, tag=0, t=0.0):
+    return Event("R", src, tag, nbytes, t)
+
+
+def test_linear_bcast_puts_one_root_message_in_each_round():
+    logs = [[_send(1), _send(2), _send(3)], [_recv(0)], [_recv(0)], [_recv(0)]]
+    trace = analyse(logs)
+    assert [m.round for m in trace.messages] == [1, 2, 3]
+    assert trace.critical_path == (3, 24)  # root sends one message after another
+
+
+def test_binomial_tree_rounds_are_ceil_log2_p_also_for_p_not_a_power_of_two():
+    # p = 5, root 0 sends to 4, 2, 1; rank 2 forwards to 3
+    logs = [[_send(4), _send(2), _send(1)], [_recv(0)], [_recv(0), _send(3)], [_recv(2)], [_recv(0)]]
+    trace = analyse(logs)
+    assert trace.rounds == 3 and trace.critical_path[0] == 3
+    assert next(m.round for m in trace.messages if m.src == 2) == 3
+
+
+def test_chain_rounds_follow_causality_and_linear_gather_serialises_receives():
+    chain = analyse([[_send(1)], [_recv(0), _send(2)], [_recv(1), _send(3)], [_recv(2)]])
+    assert [(m.src, m.round) for m in chain.messages] == [(0, 1), (1, 2), (2, 3)]
+    gather = analyse([[_recv(1), _recv(2), _recv(3)], [_send(0)], [_send(0)], [_send(0)]])
+    assert gather.rounds == 1 and gather.critical_path == (3, 24)
+
+
+def test_same_channel_messages_match_in_order_non_overtaking():
+    # rank 0 sends two messages to rank 1 on one tag; the k-th receive gets the k-th send
+    logs = [[_send(1, 8, t=1.0), _send(1, 16, t=2.0)],
+            [_recv(0, 8, t=3.0), _recv(0, 16, t=4.0), _send(2, 4, t=5.0)], [_recv(1, 4, t=6.0)]]
+    trace = analyse(logs)
+    first, second, fwd = trace.messages
+    assert (first.t_recv, second.t_recv) == (3.0, 4.0)
+    assert (first.round, second.round, fwd.round) == (1, 2, 3)
+    assert trace.total_bytes == 28
+
+
+def test_tags_keep_channels_apart():
+    # rank 1 receives tag 5 first although rank 0 sent tag 4 first: both must still match
+    logs = [[_send(1, 8, tag=4), _send(1, 16, tag=5)], [_recv(0, 16, tag=5), _recv(0, 8, tag=4)]]
+    trace = analyse(logs)
+    assert sorted(m.tag for m in trace.messages) == [4, 5]
+    assert all(m.t_recv is not None for m in trace.messages)
+
+
+def test_unmatched_receive_does_not_hang_the_analysis():
+    trace = analyse([[_recv(1)], [_send(2)], []])
+    assert len(trace.messages) == 1 and trace.messages[0].round == 1
+
+
+def test_forbidden_call_messages_name_the_fix():
+    pickled = ForbiddenCall("send", "pickled")
+    assert str(pickled) == "pickled send() used; this exercise asks for buffer calls (Send/Recv)"
+    assert pickled.advice() == "uses pickled comm.send; use comm.Send on NumPy buffers"
+    assert "Bcast" in ForbiddenCall("Bcast", "builtin").advice()
+
+
+def test_format_bytes_and_diagram():
+    assert format_bytes(12) == "12 B" and format_bytes(1024) == "1.0 KiB"
+    assert format_bytes(3 * 1024 * 1024) == "3.0 MiB"
+    trace = analyse([[_send(1, 1024)], [_recv(0, 1024), _send(2, 1024)], [_recv(1, 1024)]])
+    text = format_trace(trace, "chain", prediction=(2, 2048))
+    assert "round 1: 1 message" in text and "r0 -> r1  1.0 KiB" in text
+    assert "round 2" in text and "r1 -> r2" in text
+    assert "critical path: 2 messages, 2.0 KiB" in text and "model: 2 messages, 2.0 KiB" in text
+
+
+def test_svg_is_well_formed_with_one_arrow_per_message(tmp_path):
+    logs = [[_send(1), _send(2), _recv(2)], [_recv(0)], [_recv(0), _send(0)]]
+    trace = analyse(logs)
+    path = tmp_path / "t.svg"
+    write_text_atomic(str(path), trace_svg(trace, "a <title> & more"))
+    root = ET.parse(path).getroot()
+    arrows = [e for e in root.iter(f"{SVG}line") if e.get("class") == "msg"]
+    assert len(arrows) == len(trace.messages) == 3
+    assert [p.name for p in tmp_path.iterdir()] == ["t.svg"]  # no temporary left behind
+
+
+def _pimpi(*args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "pimpi", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.mark.timeout(180)
+def test_trace_cli_prints_rounds_checks_result_and_writes_files(tmp_path):
+    svg, js = tmp_path / "ring.svg", tmp_path / "ring.json"
+    proc = _pimpi("run", "-n", "3", "--timeout", "120", "--", "collectives", "trace", "allreduce",
+                  "--algorithm", "ring", "--size", "30", "--dtype", "int64", "--svg", str(svg),
+                  "--json", str(js))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "round 1: 3 messages" in proc.stdout and "round 4" in proc.stdout
+    assert "result: OK" in proc.stdout
+    data = json.loads(js.read_text())
+    assert data["totals"]["messages"] == 2 * 3 * 2 == len(data["messages"])
+    assert (data["totals"]["critical_path_messages"], data["totals"]["critical_path_bytes"]) == (
+        data["prediction"]["messages"], data["prediction"]["bytes"])
+    arrows = [e for e in ET.parse(svg).getroot().iter(f"{SVG}line") if e.get("class") == "msg"]
+    assert len(arrows) == 12
+
+
+@pytest.mark.timeout(120)
+def test_trace_cli_refuses_a_bad_algorithm_in_one_line():
+    proc = _pimpi("run", "-n", "2", "--timeout", "60", "--", "collectives", "trace", "allreduce",
+                  "--algorithm", "nosuch")
+    assert proc.returncode != 0
+    assert proc.stderr.count("unknown algorithm 'nosuch'") == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
