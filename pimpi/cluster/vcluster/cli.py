@@ -12,7 +12,7 @@ import click
 from pimpi.cluster.vcluster.profiles import PROFILES
 from pimpi.cluster.vcluster.spec import DEFAULT_NAME, DEFAULT_SUBNET
 
-__all__ = ["vcluster", "parse_duration"]
+__all__ = ["vcluster", "parse_duration", "parse_rate"]
 
 _name_option = click.option("--name", default=DEFAULT_NAME, show_default=True,
                             help="Cluster name (1-6 letters/digits); nodes are NAME1..NAMEn.")
@@ -25,6 +25,14 @@ def parse_duration(text: str) -> float:
         raise ValueError(f"bad duration {text!r}: use e.g. 50ms, 200us or 1s")
     value = float(match.group(1))
     return value * {"us": 1e-6, "ms": 1e-3, "s": 1.0, None: 1e-3}[match.group(2)]
+
+
+def parse_rate(text: str) -> float:
+    """'10mbit', '1gbit', '500kbit' or a bare number of bits per second -> bits per second."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*(kbit|mbit|gbit|bit)?\s*", text.lower())
+    if not match or float(match.group(1)) <= 0:
+        raise ValueError(f"bad rate {text!r}: use e.g. 10mbit, 500kbit or 1gbit")
+    return float(match.group(1)) * {"kbit": 1e3, "mbit": 1e6, "gbit": 1e9, "bit": 1.0, None: 1.0}[match.group(2)]
 
 
 def _call(fn, *args, **kwargs):
@@ -105,10 +113,11 @@ def status(name, as_json) -> None:
     spec = info["spec"]
     click.echo(f"{info['name']}: {info['status']}, {spec['nodes']} nodes on {spec['subnet']}, "
                f"profile {spec['profile']}{', rootfs' if spec['rootfs'] else ''}"
-               f"{', nat' if spec['nat'] else ''}; state in {info['state_dir']}")
+               f"{', nat' if spec['nat'] else ''}{'' if info['latency_shaped'] else ' (no netem: rate only)'}"
+               f"; state in {info['state_dir']}")
     for row in info["nodes"]:
         faults = [k + (f"={row[k]}" if not isinstance(row[k], bool) else "")
-                  for k in ("cut", "delay_s") if k in row]
+                  for k in ("cut", "delay_s", "rate_bps") if k in row]
         click.echo(f"  {row['hostname']:<10} {row['address']:<15} link {row['link']:<4} "
                    f"{'running' if row['running'] else 'STOPPED'} {row['processes']:>3} processes"
                    f"{'  faults: ' + ', '.join(faults) if faults else ''}")
@@ -183,13 +192,18 @@ def heal(name, node) -> None:
 @vcluster.command()
 @_name_option
 @click.argument("node")
-@click.option("--delay", required=True, help="Extra delay each way, e.g. 50ms.")
-def slow(name, node, delay) -> None:
-    """Make every packet to or from NODE wait longer."""
+@click.option("--delay", default=None, help="Extra delay each way, e.g. 50ms (needs the kernel's netem).")
+@click.option("--rate", default=None, help="Link rate, e.g. 10mbit, 100mbit, 1gbit.")
+def slow(name, node, delay, rate) -> None:
+    """Make NODE's link slower: more delay each way and/or a lower rate (`heal` undoes it)."""
     from pimpi.cluster.vcluster import cluster
 
-    seconds = _call(parse_duration, delay)
-    click.echo(f"{_call(cluster.slow, name, node, seconds)}: +{seconds * 1e3:g} ms each way")
+    seconds = None if delay is None else _call(parse_duration, delay)
+    bps = None if rate is None else _call(parse_rate, rate)
+    host = _call(cluster.slow, name, node, seconds, bps)
+    parts = ([f"+{seconds * 1e3:g} ms each way"] if seconds is not None else []) + \
+            ([f"{bps / 1e6:g} Mbit/s"] if bps is not None else [])
+    click.echo(f"{host}: {', '.join(parts)}")
 
 
 @vcluster.command("kill")

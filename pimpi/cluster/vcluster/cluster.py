@@ -45,7 +45,8 @@ def load_spec(name: str) -> Spec:
 def files(name: str) -> dict[str, Path]:
     """The documented files in the state dir."""
     d = state.state_dir(name)
-    return {"dir": d, "agent": d / "ssh-agent", "hostfile": d / "hostfile", "env": d / "env",
+    return {"dir": d, "agent": d / "ssh-agent", "shared": d / "shared",
+            "hostfile": d / "shared" / "hostfile", "env": d / "shared" / "env",
             "key": d / "id_ed25519", "known_hosts": d / "known_hosts",
             "inventory": d / "inventory.yml", "inventory_json": d / "inventory.json"}
 
@@ -110,6 +111,7 @@ def _build(spec: Spec, data: dict, cache: Path | None, log: Log) -> None:
     f = files(spec.name)
     f["dir"].mkdir(mode=0o700, parents=True, exist_ok=False)
     record("dir", str(f["dir"]))
+    f["shared"].mkdir(mode=0o755)
     log(f"bridge {spec.bridge} with {spec.head_name} at {spec.head_address}")
     record("bridge", spec.bridge)  # recorded first: a half-made bridge is still ours
     net.add_bridge(spec)
@@ -119,7 +121,9 @@ def _build(spec: Spec, data: dict, cache: Path | None, log: Log) -> None:
         run(["ip", "netns", "add", node.netns])
         record("links", node.host_if)
         net.add_node_link(spec, node)
-        net.shape(node, delay, rate)
+        if not net.shape(node, delay, rate, need_delay=False) and "no_netem" not in created:
+            record("no_netem", True)
+            log(f"profile {spec.profile}: rate shaped, but this kernel has no netem: latency not added")
     if not spec.rootfs:
         etc_netns = Path("/etc/netns")
         if not etc_netns.exists():
@@ -147,7 +151,7 @@ def _build(spec: Spec, data: dict, cache: Path | None, log: Log) -> None:
         else:
             layer.mkdir()
         pid, started = nodes.start_holder(node, layer / "holder.log", rootfs_args,
-                                          binds if spec.rootfs else ())
+                                          binds if spec.rootfs else (), [str(f["shared"])])
         record("holders", {**created["holders"], node.hostname: [pid, started]})
     holders = {h: v[0] for h, v in created["holders"].items()}
     if not spec.rootfs:
@@ -324,6 +328,7 @@ def status(name: str) -> dict:
         })
     return {"name": spec.name, "status": data.get("status"), "spec": spec.to_dict(),
             "head": {"hostname": spec.head_name, "address": spec.head_address},
+            "latency_shaped": not data["created"].get("no_netem", False),
             "state_dir": str(files(name)["dir"]), "nodes": rows}
 
 
@@ -347,21 +352,28 @@ def cut(name: str, ref: str) -> str:
 
 def heal(name: str, ref: str) -> str:
     """Plug the cable back and undo `slow`: the link is up with the profile's shaping."""
-    node = _fault(name, ref, cut=False, delay_s=None)
+    node = _fault(name, ref, cut=False, delay_s=None, rate_bps=None)
     spec = load_spec(name)
     net.set_link(node, True)
-    net.shape(node, *_profile_delay(spec))
+    net.shape(node, *_profile_delay(spec), need_delay=False)
     return node.hostname
 
 
-def slow(name: str, ref: str, delay_s: float) -> str:
-    """Every packet to or from the node waits DELAY_S more (the profile's rate stays)."""
-    if delay_s < 0:
+def slow(name: str, ref: str, delay_s: float | None = None, rate_bps: float | None = None) -> str:
+    """Every packet to or from the node waits DELAY_S more and/or the link runs at RATE_BPS
+    (what is not given keeps the profile's value). `heal` undoes it."""
+    if delay_s is None and rate_bps is None:
+        raise ValueError("slow needs --delay or --rate")
+    if delay_s is not None and delay_s < 0:
         raise ValueError(f"--delay must not be negative, got {delay_s}")
-    node = _fault(name, ref, delay_s=delay_s)
+    if rate_bps is not None and rate_bps <= 0:
+        raise ValueError(f"--rate must be positive, got {rate_bps}")
     spec = load_spec(name)
+    node = spec.find(ref)
     base, rate = _profile_delay(spec)
-    net.shape(node, (base or 0) + delay_s, rate)
+    delay = None if delay_s is None else (base or 0) + delay_s
+    net.shape(node, delay if delay_s is not None else base, rate_bps or rate, need_delay=delay_s is not None)
+    _fault(name, ref, delay_s=delay_s, rate_bps=rate_bps)
     return node.hostname
 
 

@@ -21,9 +21,11 @@ def _mount(*args: str) -> None:
     subprocess.run(["mount", *args], check=True, timeout=60, stdin=subprocess.DEVNULL)
 
 
-def _enter_rootfs(lower: str, upper: str, work: str, merged: str, binds: list[str]) -> None:
+def _enter_rootfs(lower: str, upper: str, work: str, merged: str, binds: list[str],
+                  shared: list[str]) -> None:
     """Overlay (the cached Debian read-only under this node's own writable layer), the
-    kernel filesystems, the repo and its Python read-only at their own paths; then chroot."""
+    kernel filesystems, the repo and its Python read-only at their own paths, the cluster's
+    shared folder writable (like an NFS export); then chroot."""
     _mount("-t", "overlay", "pimpi-overlay", "-o", f"lowerdir={lower},upperdir={upper},workdir={work}", merged)
     _mount("-t", "proc", "proc", f"{merged}/proc")
     _mount("-t", "sysfs", "sysfs", f"{merged}/sys")
@@ -34,6 +36,9 @@ def _enter_rootfs(lower: str, upper: str, work: str, merged: str, binds: list[st
         target = merged + path
         os.makedirs(target, exist_ok=True)
         _mount("--bind", "-o", "ro", path, target)
+    for path in shared:
+        os.makedirs(merged + path, exist_ok=True)
+        _mount("--bind", path, merged + path)
     os.chroot(merged)
     os.chdir("/")
 
@@ -42,11 +47,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hostname", required=True)
     parser.add_argument("--rootfs", nargs=4, metavar=("LOWER", "UPPER", "WORK", "MERGED"))
-    parser.add_argument("--bind", action="append", default=[])
+    parser.add_argument("--bind", action="append", default=[], help="read-only, same path")
+    parser.add_argument("--bind-rw", action="append", default=[], help="writable, same path")
     args = parser.parse_args(argv)
     socket.sethostname(args.hostname)
     if args.rootfs:
-        _enter_rootfs(*args.rootfs, binds=args.bind)
+        _enter_rootfs(*args.rootfs, binds=args.bind, shared=args.bind_rw)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     sys.stdout.write("ready\n")

@@ -57,20 +57,34 @@ def add_node_link(spec: Spec, node: Node) -> None:
         run(inside + ["route", "add", "default", "via", spec.head_address])
 
 
-def shape(node: Node, delay_s: float | None, bandwidth_bps: float | None) -> None:
+def shape(node: Node, delay_s: float | None, bandwidth_bps: float | None, need_delay: bool = True) -> bool:
     """netem delay + tbf rate on the node's link, in both directions (each direction waits
-    DELAY_S once). None for both removes the shaping (an unshaped LAN)."""
+    DELAY_S once). None for both removes the shaping (an unshaped LAN).
+
+    Returns False when the delay could not be applied because this kernel has no netem
+    (CONFIG_NET_SCH_NETEM; some VM kernels lack it) and NEED_DELAY is False; with NEED_DELAY
+    that raises VclusterError instead. The rate (tbf) is applied either way."""
+    delayed = True
     for prefix, dev in ((["tc"], node.host_if), (["tc", "-n", node.netns], "eth0")):
         try_run(prefix + ["qdisc", "del", "dev", dev, "root"])
-        if delay_s is None and bandwidth_bps is None:
-            continue
-        delay_us = max(0, round((delay_s or 0) * 1e6))
-        run(prefix + ["qdisc", "add", "dev", dev, "root", "handle", "1:", "netem",
-                      "delay", f"{delay_us}us", "limit", "10000"])
+        parent = ["root"]
+        if delay_s:
+            try:
+                run(prefix + ["qdisc", "add", "dev", dev, "root", "handle", "1:", "netem",
+                              "delay", f"{max(1, round(delay_s * 1e6))}us", "limit", "10000"])
+                parent = ["parent", "1:1"]
+            except VclusterError as exc:
+                if "unknown" not in str(exc).lower():
+                    raise
+                if need_delay:
+                    raise VclusterError("this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM), so no "
+                                        "delay can be added; `slow --rate` still works") from None
+                delayed = False
         if bandwidth_bps:
             burst = max(int(bandwidth_bps / 8 / 100), 131072)  # 10 ms of data, >= two TSO packets
-            run(prefix + ["qdisc", "add", "dev", dev, "parent", "1:1", "handle", "10:", "tbf",
+            run(prefix + ["qdisc", "add", "dev", dev, *parent, "handle", "10:", "tbf",
                           "rate", f"{int(bandwidth_bps)}bit", "burst", str(burst), "latency", "50ms"])
+    return delayed
 
 
 def set_link(node: Node, up: bool) -> None:

@@ -31,7 +31,7 @@ def alive(pid: int, started: int | None) -> bool:
 
 
 def start_holder(node: Node, log: Path, rootfs: list[str] | None = None, binds: list[str] = (),
-                 timeout: float = 60) -> tuple[int, int]:
+                 shared: list[str] = (), timeout: float = 60) -> tuple[int, int]:
     """Start the node's holder; return (pid, start time) once it says it is ready."""
     cmd = ["ip", "netns", "exec", node.netns, "unshare", "--uts"]
     if rootfs:
@@ -41,6 +41,8 @@ def start_holder(node: Node, log: Path, rootfs: list[str] | None = None, binds: 
         cmd += ["--rootfs", *rootfs]
         for path in binds:
             cmd += ["--bind", path]
+        for path in shared:
+            cmd += ["--bind-rw", path]
     with open(log, "ab") as err:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err,
                                 start_new_session=True)
@@ -105,5 +107,5 @@ def enter_argv(holder_pid: int, rootfs: bool) -> list[str]:
     """nsenter argv joining the node (net, hostname, mounts; and its root in --rootfs mode)."""
     argv = ["nsenter", "-t", str(holder_pid), "--net", "--uts", "--mount"]
     if rootfs:
-        argv.append("--root")
+        argv += ["--root", "--wd"]  # the holder's cwd: / of the node
     return argv + ["--"]
