@@ -1,0 +1,149 @@
+"""Graded exercises: starters, usage errors, and the checker on references and buggy solutions.
+
+The checker starts its own mpirun per rank count, so these are serial tests; every
+mpirun has a deadline inside the checker and every subprocess here has a timeout.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pimpi.cli import cli
+from pimpi.collectives.exercises import EXERCISES, reference_path
+from pimpi.collectives.exercises.check import check_file
+
+BUGGY = Path(__file__).with_name("buggy")
+REQUIRED = ("ring_pass", "bcast_linear", "bcast_binomial", "scatterv_gatherv", "dot_product", "pi",
+            "reduce_tree", "allreduce_recursive_doubling", "allreduce_ring", "allgather_ring",
+            "alltoall_pairwise", "scan")
+
+
+def _statuses(records) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for rec in records:
+        out[rec.status] = out.get(rec.status, 0) + 1
+    return out
+
+
+def test_list_shows_every_exercise():
+    result = CliRunner().invoke(cli, ["exercises", "list"])
+    assert result.exit_code == 0
+    for name in REQUIRED:
+        assert name in result.output
+        assert reference_path(name).is_file()
+
+
+def test_start_writes_a_starter_and_never_overwrites(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(cli, ["exercises", "start", "scatterv_gatherv", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    path = tmp_path / "scatterv_gatherv.py"
+    tree = ast.parse(path.read_text())
+    funcs = {n.name: ast.get_docstring(n) for n in tree.body if isinstance(n, ast.FunctionDef)}
+    assert set(funcs) == {"scatterv", "gatherv"}
+    assert "Hints:" in funcs["scatterv"] and "Message pattern:" in funcs["gatherv"]
+    path.write_text("my work\n")
+    again = runner.invoke(cli, ["exercises", "start", "scatterv_gatherv", str(tmp_path)])
+    assert again.exit_code == 2 and "not overwriting" in again.output
+    assert path.read_text() == "my work\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scatterv_gatherv.py"]
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["start", "nosuch"], "unknown exercise 'nosuch'"),
+    (["check", "nosuch", "x.py"], "unknown exercise 'nosuch'"),
+    (["check", "bcast_linear", "missing.py"], "no such file: missing.py"),
+    (["check", "bcast_linear", "{ok}", "-n", "0"], "'0' is not a rank count"),
+    (["check", "bcast_linear", "{ok}", "-n", "2,x"], "'x' is not a rank count"),
+    (["check", "bcast_linear", "{ok}", "--timeout", "0"], "--timeout must be > 0"),
+    (["check", "bcast_linear", "{syntax}"], "cannot parse line 1"),
+    (["check", "bcast_binomial", "{ok}"], "defines no function bcast_binomial()"),
+])
+def test_bad_input_exits_2_with_one_line_and_runs_nothing(tmp_path, args, needle):
+    (tmp_path / "ok.py").write_text("def bcast_linear(comm, buf, root=0):\n    pass\n")
+    (tmp_path / "syntax.py").write_text("def bcast_linear(:\n")
+    args = [a.format(ok=tmp_path / "ok.py", syntax=tmp_path / "syntax.py") for a in args]
+    result = CliRunner().invoke(cli, ["exercises", *args])
+    assert result.exit_code == 2, result.output
+    assert needle in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.timeout(400)
+def test_every_reference_solution_passes_at_three_ranks():
+    for name in EXERCISES:
+        records = check_file(name, str(reference_path(name)), [3], timeout=30)
+        assert _statuses(records) == {"PASS": len(records)}, [r for r in records if r.status != "PASS"][:2]
+        roots = {r.root for r in records}
+        assert roots == ({0, 1, 2} if EXERCISES[name].rooted else {0})
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("name", ["scatterv_gatherv", "allreduce_recursive_doubling"])
+def test_some_references_pass_at_one_and_five_ranks(name):
+    records = check_file(name, str(reference_path(name)), [1, 5], timeout=30)
+    assert {r.ranks for r in records} == {1, 5}
+    assert all(r.status == "PASS" for r in records), [r for r in records if r.status != "PASS"][:2]
+    assert {r.dtype for r in records} >= set(EXERCISES[name].dtypes)
+    assert max(r.length for r in records) == EXERCISES[name].large
+
+
+@pytest.mark.timeout(200)
+def test_wrong_root_fails_and_says_which_rank_got_what(tmp_path):
+    out = tmp_path / "grades.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pimpi", "exercises", "check", "bcast_linear", str(BUGGY / "wrong_root_bcast.py"),
+         "-n", "3", "-q", "--json", str(out)],
+        capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "FAIL     bcast_linear with 3 ranks, root 1, 7 elements, int32: rank 0 got [0 0 0" in proc.stdout
+    records = json.loads(out.read_text())
+    assert {r["status"] for r in records if r["root"] == 0} == {"PASS"}
+    assert {r["status"] for r in records if r["root"] != 0 and r["length"] > 0} == {"FAIL"}
+    assert set(records[0]) >= {"exercise", "ranks", "root", "length", "dtype", "status", "message"}
+
+
+@pytest.mark.timeout(200)
+def test_off_by_one_scatterv_fails_while_its_gatherv_passes():
+    records = check_file("scatterv_gatherv", str(BUGGY / "offbyone_scatterv.py"), [3], timeout=30)
+    scatter = [r for r in records if r.function == "scatterv"]
+    gather = [r for r in records if r.function == "gatherv"]
+    assert all(r.status == "PASS" for r in gather)
+    failed = [r for r in scatter if r.status == "FAIL"]
+    assert failed and all("got" in r.message and "expected" in r.message for r in failed)
+    assert any(r.message.startswith("rank 2 got") for r in failed)
+
+
+@pytest.mark.timeout(200)
+def test_deadlock_is_named_and_ends_the_size_not_the_run():
+    records = check_file("ring_pass", str(BUGGY / "deadlock_ring.py"), [1, 3], timeout=3)
+    one = [r for r in records if r.ranks == 1]
+    three = [r for r in records if r.ranks == 3]
+    assert all(r.status == "PASS" for r in one)  # one rank: nothing to wait for
+    assert three[0].status == "DEADLOCK"
+    assert "no result after 3 s" in three[0].message
+    assert "rank 0 waits in Recv(source=2" in three[0].message
+    assert {r.status for r in three[1:]} == {"NOT RUN"}
+
+
+@pytest.mark.timeout(200)
+def test_pickled_calls_fail_with_advice():
+    records = check_file("bcast_linear", str(BUGGY / "pickled_bcast.py"), [2], timeout=30)
+    assert {r.status for r in records} == {"FAIL"}
+    assert "uses pickled comm.send; use comm.Send on NumPy buffers" in records[0].message
+
+
+@pytest.mark.timeout(200)
+def test_exception_on_one_rank_is_an_error_not_a_hang():
+    records = check_file("reduce_tree", str(BUGGY / "raises_on_one_rank.py"), [3], timeout=60)
+    first = records[0]
+    assert first.status == "ERROR"
+    assert "rank 1 raised IndexError: chunk index out of range (line 10 of raises_on_one_rank.py)" in first.message
+    assert {r.status for r in records[1:]} == {"NOT RUN"}
