@@ -1,0 +1,177 @@
+"""docs/results/SUMMARY.md from the result files: the tables people read, and the checks."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+from pimpi.bench.schema import read_json
+from pimpi.bench.text import fmt_bytes, fmt_num, fmt_seconds
+
+__all__ = ["write_summary", "collective_checks", "scaling_checks"]
+
+SMALL, LARGE = 1024, 1 << 20
+
+
+def _md(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _load(folder: Path, name: str) -> dict[str, Any] | None:
+    path = folder / name
+    return read_json(path) if path.is_file() else None
+
+
+def collective_checks(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """pimpi's own choice ("auto") against MPI's built-in: ≤3× below 1 KiB, ≤1.0× from 1 MiB."""
+    out = []
+    for row in results["rows"]:
+        if row["impl"] != "auto" or row["ratio"] is None:
+            continue
+        if row["bytes"] < SMALL:
+            limit = 3.0
+        elif row["bytes"] >= LARGE:
+            limit = 1.0
+        else:
+            continue
+        out.append({"op": row["op"], "bytes": row["bytes"], "ratio": row["ratio"], "limit": limit,
+                    "ok": row["ratio"] <= limit})
+    return out
+
+
+def scaling_checks(results: dict[str, Any]) -> list[tuple[str, float | None, str, bool]]:
+    """The render targets: 2 ranks ≥ 1.8× one rank and ≥ 0.95× Pool(2)."""
+    rows = {r["ranks"]: r for r in results["rows"]}
+    two = rows.get(2)
+    if two is None:
+        return []
+    checks = [("2-rank speedup over 1 rank", two["speedup"], ">= 1.8", two["speedup"] >= 1.8)]
+    if results["baselines"]["pool"]["processes"] == 2:
+        checks.append(("2 ranks vs Pool(2)", two["vs_pool"], ">= 0.95", two["vs_pool"] >= 0.95))
+    imb = two.get("imbalance")
+    if imb:
+        checks.append(("2-rank imbalance (max/mean busy)", imb["median"], "close to 1", imb["median"] <= 1.1))
+    return checks
+
+
+def _machine(doc: dict[str, Any]) -> str:
+    m = doc["machine"]
+    before, after = m.get("before") or {}, m.get("after") or {}
+    rows = [["CPU", m.get("cpu_model")], ["Pi model", m.get("pi_model") or "-"], ["cores", m.get("cores")],
+            ["MPI", m.get("mpi_library")], ["Python / mpi4py / numpy", f"{m.get('python')} / {m.get('mpi4py')} / {m.get('numpy')}"],
+            ["governor", before.get("governor") or "-"],
+            ["temperature before/after", f"{before.get('temp_c')} / {after.get('temp_c')}"],
+            ["throttling before/after", f"{before.get('throttled')} / {after.get('throttled')}"],
+            ["load average before/after", f"{before.get('loadavg')} / {after.get('loadavg')}"],
+            ["pimpi commit", m.get("pimpi_commit")]]
+    return _md(["", "this machine (from pingpong.json)"], rows)
+
+
+def _collectives(doc: dict[str, Any]) -> str:
+    res = doc["results"]
+    rows = []
+    for c in collective_checks(res):
+        rows.append([c["op"], fmt_bytes(c["bytes"]), fmt_num(c["ratio"]), f"<= {c['limit']:g}",
+                     "ok" if c["ok"] else "**over**"])
+    best = {}
+    for row in res["rows"]:
+        if row["impl"] not in ("builtin", "auto") and row["ratio"] is not None:
+            key = (row["op"], row["bytes"])
+            if key not in best or row["ratio"] < best[key][1]:
+                best[key] = (row["impl"], row["ratio"])
+    text = f"#### {res['ranks']} ranks (pimpi's automatic choice / MPI built-in, same run)\n\n"
+    text += _md(["collective", "size", "auto/MPI", "target", ""], rows)
+    rows = [[op, fmt_bytes(n), alg, fmt_num(r)] for (op, n), (alg, r) in best.items()
+            if n < SMALL or n >= LARGE]
+    text += "\nFastest pimpi algorithm at the same sizes:\n\n" + _md(["collective", "size", "algorithm", "/MPI"], rows)
+    return text
+
+
+def _scaling(doc: dict[str, Any]) -> str:
+    res = doc["results"]
+    base = res["baselines"]
+    rows = [["serial", "-", fmt_seconds(base["serial"]["seconds"]["median"]), fmt_num(base["serial"]["frames_per_s"]),
+             "-", "-", "-", "-"],
+            [f"Pool({base['pool']['processes']})", "-", fmt_seconds(base["pool"]["seconds"]["median"]),
+             fmt_num(base["pool"]["frames_per_s"]), "-", "-", "1.00", "-"]]
+    for r in res["rows"]:
+        imb = r.get("imbalance")
+        rows.append([f"MPI{' (oversubscribed)' if r['oversubscribed'] else ''}", r["ranks"],
+                     f"{fmt_seconds(r['seconds']['median'])} ({fmt_seconds(r['seconds']['min'])}–{fmt_seconds(r['seconds']['max'])})",
+                     fmt_num(r["frames_per_s"]), fmt_num(r["speedup"]), fmt_num(r["efficiency"]),
+                     fmt_num(r["vs_pool"]), fmt_num(imb["median"]) if imb else "-"])
+    text = (f"{res['workload']}, {res['frames']} frames {res['width']}x{res['height']}, {res['schedule']} schedule,"
+            f" median (min–max) of {res['repeats']}; speedup vs {res['speedup_base']}.\n\n")
+    text += _md(["run", "ranks", "time", "frames/s", "speedup", "efficiency", "vs Pool", "imbalance"], rows)
+    fraction = res["amdahl"]["serial_fraction"]
+    text += f"\nAmdahl serial fraction (fitted on ranks {res['amdahl']['fitted_on']}): {fmt_num(fraction, 3)}\n\n"
+    checks = scaling_checks(res)
+    if checks:
+        text += _md(["render check", "value", "target", ""],
+                    [[name, fmt_num(v), t, "ok" if ok else "**missed**"] for name, v, t, ok in checks])
+    return text
+
+
+def _predict(docs: dict[str, dict[str, Any]]) -> str:
+    rows = []
+    for name, doc in docs.items():
+        res = doc["results"]
+        coll = {(c["op"], c["bytes"], c["ranks"]): c for c in res.get("collectives") or []}
+        for r in (res.get("render") or {}).get("rows", []):
+            ar = coll.get(("allreduce", 1 << 20, r["ranks"]))
+            rows.append([name, r["nodes"], r["ranks"], fmt_num(r["speedup"]), fmt_num(r["efficiency"]),
+                         fmt_num(r["vs_one_node"]), fmt_seconds(ar["best_seconds"]) + f" ({ar['best']})" if ar else "-"])
+    return _md(["profile", "nodes", "ranks", "render speedup vs 1 core", "efficiency", "vs 1 node",
+                "allreduce 1 MiB"], rows)
+
+
+def _compare(doc: dict[str, Any]) -> str:
+    res = doc["results"]
+    text = f"{res['within']} of {res['judged']} predictions within {res['tolerance']:.0%} (profile {res['profile']}).\n\n"
+    rows = [[r["op"], fmt_bytes(r["bytes"]), r["algorithm"], fmt_seconds(r["predicted"]), fmt_seconds(r["measured"]),
+             fmt_num(r["ratio"]), "yes" if r["within"] else "no"] for r in res["collectives"]]
+    rows += [["render speedup", f"{r['ranks']} ranks", "-", fmt_num(r["predicted"]), fmt_num(r["measured"]),
+              fmt_num(r["ratio"]), "not judged (oversubscribed)" if r["oversubscribed"] else ("yes" if r["within"] else "no")]
+             for r in res["render"]]
+    return text + _md(["what", "size", "algorithm", "predicted", "measured", "pred/meas", "within"], rows)
+
+
+def write_summary(folder: str | os.PathLike) -> Path:
+    """Write SUMMARY.md in `folder` (atomically) from whichever result files are there."""
+    folder = Path(folder)
+    parts = ["# Benchmark results on this machine\n",
+             "Regenerate with `.venv/bin/python -m pimpi.bench.results` (see README, Benchmarks). "
+             "Every number comes from the JSON files beside this one, which also hold each run's "
+             "machine state before and after.\n"]
+    pp = _load(folder, "pingpong.json")
+    if pp:
+        parts += ["## Machine\n", _machine(pp)]
+        fit = pp["results"]["hockney"]
+        parts.append(f"\nPing-pong (2 ranks, shared memory): α = {fmt_seconds(fit['alpha_s'])},"
+                     f" 1/β = {8 / fit['beta_s_per_byte'] / 1e9:.1f} Gbit/s.\n")
+    colls = [d for d in (_load(folder, f"collectives-{n}.json") for n in (2, 4)) if d]
+    if colls:
+        parts.append("## Collectives: pimpi vs MPI built-in\n")
+        parts += [_collectives(d) for d in colls]
+    sc = _load(folder, "scaling.json")
+    if sc:
+        parts += ["## Render scaling (cluster vs one machine)\n", _scaling(sc), "\n![scaling](scaling.png)\n"]
+    preds = {p: d for p in ("pi3", "pi4", "pi5") if (d := _load(folder, f"predict-{p}.json"))}
+    if preds:
+        parts += ["## Predictions for Pi clusters (α–β model; assumptions in each predict-*.json)\n", _predict(preds)]
+    for name, title in (("compare-local.json", "Honesty check: prediction vs measurement on local ranks"),
+                        ("vcluster-compare.json", "Honesty check: prediction vs measurement on the virtual cluster")):
+        doc = _load(folder, name)
+        if doc:
+            parts += [f"## {title}\n", _compare(doc)]
+    text = "\n".join(parts)
+    target = folder / "SUMMARY.md"
+    fd, tmp = tempfile.mkstemp(prefix=".SUMMARY.md.", dir=folder)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, target)
+    return target
