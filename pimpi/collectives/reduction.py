@@ -272,23 +272,31 @@ def allreduce_recursive_doubling(comm: Any, sendbuf: np.ndarray, recvbuf: np.nda
     result at the end. Cost: log2 p' rounds of n bytes (+2 when p != p').
     """
     rank, size = comm.rank, comm.size
-    recvbuf[:] = sendbuf
     tmp = scratch(0, sendbuf.size, sendbuf.dtype)
-    newrank = _fold_in(comm, recvbuf, tmp, op, tag)
-    if newrank < 0:
-        comm.Recv(recvbuf, rank + 1, tag)
-        return
+    newrank = fold_rank(rank, size)
     p2 = pow2_floor(size)
+    mine = sendbuf  # my partial result; lives in recvbuf after the first combine
+    if rank < 2 * (size - p2):  # fold: the even rank hands its data to the odd one
+        if newrank < 0:
+            comm.Send(sendbuf, rank + 1, tag)
+            comm.Recv(recvbuf, rank + 1, tag)
+            return
+        comm.Recv(tmp, rank - 1, tag)
+        op.ufunc(tmp, sendbuf, out=recvbuf)
+        mine = recvbuf
     mask = 1
     while mask < p2:
         partner = newrank ^ mask
         real = unfold_rank(partner, size)
-        comm.Sendrecv(recvbuf, real, tag, tmp, real, tag)
+        comm.Sendrecv(mine, real, tag, tmp, real, tag)
         if partner < newrank:
-            op.ufunc(tmp, recvbuf, out=recvbuf)
+            op.ufunc(tmp, mine, out=recvbuf)
         else:
-            op.ufunc(recvbuf, tmp, out=recvbuf)
+            op.ufunc(mine, tmp, out=recvbuf)
+        mine = recvbuf
         mask <<= 1
+    if mine is sendbuf:  # p == 1
+        recvbuf[:] = sendbuf
     if rank < 2 * (size - p2):
         comm.Send(recvbuf, rank - 1, tag)
 
