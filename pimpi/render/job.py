@@ -235,6 +235,7 @@ def render_frames(
     if comm.size > 1:
         todo, skipped = comm.bcast((todo, skipped), root=0)
     writer = _Writer(out_dir, journal, frames, width, height, tr * tc)
+    render_frame(scene, 0, 1, 4, 4, max_iter=iters)  # warm up (numba loads its kernel) untimed
 
     if schedule == "dynamic":
         tasks: list[Task] = []
