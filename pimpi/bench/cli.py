@@ -74,7 +74,9 @@ _SCHEDULE = click.Choice(["dynamic", "static", "block"])
 
 @bench.command()
 @click.option("--workload", type=_WORKLOAD, default="mandelbrot", show_default=True)
-@click.option("--template", default=None, help="Per-frame command for --workload cmd.")
+@click.option("--template", default=None,
+              help="For --workload cmd: the renderer command, writing into {out}, e.g. 'povray +O{out}/f{frame}.png'.")
+@click.option("--expect", default=None, help="For --workload cmd: the file each frame writes, e.g. 'f{frame}.png'.")
 @click.option("--ranks", default="1,2,4", show_default=True, callback=_list(int), help="Rank counts.")
 @click.option("--hostfile", type=click.Path(exists=True, dir_okay=False), default=None)
 @click.option("--frames", type=click.IntRange(min=1), default=16, show_default=True)
@@ -98,6 +100,7 @@ def scaling(json_path, **options) -> None:
 @bench.command("render-job", hidden=True)
 @click.option("--workload", type=_WORKLOAD, required=True)
 @click.option("--template", default=None)
+@click.option("--expect", default=None)
 @click.option("--frames", type=click.IntRange(min=1), required=True)
 @click.option("--width", type=click.IntRange(min=1), required=True)
 @click.option("--height", type=click.IntRange(min=1), required=True)

@@ -94,7 +94,7 @@ def format_scaling(result: dict[str, Any]) -> str:
 @register("scaling", text=format_scaling, mpi=False)
 def scaling(_comm: Any, *, workload: str, ranks: Sequence[int], frames: int, width: int,
             height: int, repeats: int = 3, schedule: str = "dynamic",
-            pool_processes: int | None = None, template: str | None = None,
+            pool_processes: int | None = None, template: str | None = None, expect: str | None = None,
             hostfile: str | None = None, timeout: float | None = 600,
             plot: str | None = None, slots: int | None = None) -> dict[str, Any]:
     """Time the workload serially, on Pool and at every rank count, `repeats` times interleaved.
@@ -104,23 +104,26 @@ def scaling(_comm: Any, *, workload: str, ranks: Sequence[int], frames: int, wid
     """
     if workload not in WORKLOADS:
         raise ValueError(f"unknown workload {workload!r}; known: {', '.join(WORKLOADS)}")
-    if workload == "cmd":
-        raise ValueError("workload 'cmd' is not supported by bench scaling yet")
+    if workload == "cmd" and not (template and expect):
+        raise ValueError("workload 'cmd' needs --template and --expect"
+                         " (e.g. --template 'convert rose: {out}/f{frame}.png' --expect 'f{frame}.png')")
     if repeats < 1 or any(n < 1 for n in ranks):
         raise ValueError(f"need repeats >= 1 and ranks >= 1, got {repeats}, {list(ranks)}")
     slots = slots or slots_available(hostfile)
     processes = pool_processes or slots_available(None)
     job_args = ["--workload", workload, "--frames", str(frames), "--width", str(width),
                 "--height", str(height), "--schedule", schedule]
+    if workload == "cmd":
+        job_args += ["--template", template, "--expect", expect]
     serial: list[float] = []
     pool: list[float] = []
     seconds: dict[int, list[float]] = {n: [] for n in ranks}
     jobs: dict[int, list[dict[str, Any]]] = {n: [] for n in ranks}
     frame_info: dict[str, Any] = {}
     for _ in range(repeats):
-        frame_info = baseline.serial_frames(workload, frames, width, height)
+        frame_info = baseline.serial_frames(workload, frames, width, height, template)
         serial.append(frame_info["seconds"])
-        pool.append(baseline.pool_frames(workload, frames, width, height, processes))
+        pool.append(baseline.pool_frames(workload, frames, width, height, processes, template))
         for n in ranks:
             doc = launch_job(n, "render-job", job_args, hostfile=hostfile, timeout=timeout)
             seconds[n].append(doc["results"]["seconds"])

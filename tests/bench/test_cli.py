@@ -103,3 +103,19 @@ def test_scaling_runs_through_mpirun_and_its_numbers_agree(tmp_path):
     assert doc["machine"]["before"] is not None and doc["machine"]["after"] is not None
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.json", "s.png"]  # no temporaries left
+
+
+def test_scaling_runs_any_per_frame_command(tmp_path):
+    out = tmp_path / "cmd.json"
+    writer = f"{sys.executable} -c \"import sys; open(sys.argv[1], 'w').write('x' * 10)\" {{out}}/f{{frame}}.txt"
+    done = _run(["bench", "scaling", "--workload", "cmd", "--template", writer, "--expect", "f{frame}.txt",
+                 "--ranks", "2", "--frames", "3", "--repeats", "1", "--timeout", "100", "--json", str(out)],
+                timeout=200)
+    assert done.returncode == 0, done.stderr
+    res = json.loads(out.read_text())["results"]
+    assert res["speedup_base"] == "serial" and res["frame_bytes"] == 10
+    row = res["rows"][0]
+    assert row["speedup"] == pytest.approx(res["baselines"]["serial"]["seconds"]["median"] / row["seconds"]["median"])
+    bad = _run(["bench", "scaling", "--workload", "cmd", "--ranks", "1", "--json", str(tmp_path / "x.json")])
+    assert bad.returncode == 2 and "--expect" in bad.stderr
+    assert not (tmp_path / "x.json").exists()
