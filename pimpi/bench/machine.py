@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-__all__ = ["facts", "machine_state", "finish_state", "git_commit", "volatile"]
+__all__ = ["facts", "machine_state", "finish_state", "git_commit", "volatile", "node_states"]
 
 # Facts that drift during a run (heat, throttling, clocks, load): recorded before AND after.
 _VOLATILE_WORDS = ("temp", "throttl", "load", "governor", "freq")
@@ -79,3 +79,26 @@ def finish_state(state: dict[str, Any]) -> dict[str, Any]:
     """Add the AFTER snapshot: heat and throttling may have changed during the run."""
     state["after"] = volatile(facts())
     return state
+
+
+def node_states(comm: Any, when: str, nodes: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Each node's CPU, Pi model and drifting state (read by its lowest rank), on every rank.
+
+    Call with when="before" (returns the list), then when="after" with that list: a hot or
+    throttled node anywhere in the cluster slows everyone, so every node is recorded.
+    """
+    import socket
+
+    hosts = comm.allgather(socket.gethostname())
+    mine = None
+    if hosts.index(hosts[comm.rank]) == comm.rank:
+        found = facts()
+        mine = {"hostname": hosts[comm.rank], "ranks": hosts.count(hosts[comm.rank]),
+                "cpu_model": found.get("cpu_model"), "pi_model": found.get("pi_model"),
+                when: volatile(found)}
+    gathered = [n for n in comm.allgather(mine) if n is not None]
+    if nodes is None:
+        return gathered
+    for node, new in zip(nodes, gathered):
+        node[when] = new[when]
+    return nodes

@@ -6,7 +6,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from pimpi.bench.machine import finish_state, machine_state
+from pimpi.bench.machine import finish_state, machine_state, node_states
 from pimpi.bench.schema import document, write_json
 
 __all__ = ["Benchmark", "register", "get", "names", "run"]
@@ -69,8 +69,12 @@ def run(name: str, *, json_path: str | None = None, hostfile: str | None = None,
 
         comm = world()
     state = machine_state(ranks=comm.size if comm is not None else None, hostfile=hostfile)
+    if comm is not None:
+        state["nodes"] = node_states(comm, "before")
     results = bench.func(comm, **options) if bench.mpi else bench.func(None, hostfile=hostfile, **options)
     finish_state(state)
+    if comm is not None:
+        node_states(comm, "after", state["nodes"])
     doc = document(name, state, results)
     if comm is None or comm.rank == 0:
         if not quiet:

@@ -40,6 +40,9 @@ def test_collectives_rows_and_ratio_column(comm, shared_tmp_path):
         problems.append(f"envelope {on_disk['schema']} {on_disk['kind']} {machine['ranks']}")
     if machine["before"] is None or machine["after"] is None or "cpu_model" not in machine:
         problems.append("machine state incomplete")
+    nodes = machine["nodes"]
+    if sum(n["ranks"] for n in nodes) != comm.size or any("before" not in n or "after" not in n for n in nodes):
+        problems.append(f"per-node state incomplete: {nodes}")
     assert_all_ranks(comm, not problems, "; ".join(problems))
 
 
