@@ -410,13 +410,18 @@ def run_cmd(comm: Any, job: CmdJob, progress: Callable[[int, int], None] | None 
     chunk_list = job.chunks()
     _check_renderer(comm, job.template.argv[0])
 
-    journal, todo, problem = None, [], ""
+    journal, todo, usage, problem = None, [], "", ""
     if rank == 0:
-        try:
-            journal, todo = _prepare_root(job, chunk_list)
-        except OSError as exc:
-            problem = f"cannot prepare output folder {str(job.out_dir)!r}: {exc.strerror or exc}"
-    problem, ntodo = root_decides(comm, (problem, len(todo)))
+        if job.out_dir.exists() and not job.out_dir.is_dir():
+            usage = f"--out {str(job.out_dir)!r} is a file, not a folder"
+        else:
+            try:
+                journal, todo = _prepare_root(job, chunk_list)
+            except Exception as exc:  # noqa: BLE001 - every rank must hear about it, or they wait
+                problem = f"cannot prepare output folder {str(job.out_dir)!r}: {exc}"
+    usage, problem, ntodo = root_decides(comm, (usage, problem, len(todo)))
+    if usage:
+        raise ValueError(usage)
     if problem:
         raise RuntimeError(problem)
     if not job.collect:

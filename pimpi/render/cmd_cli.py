@@ -79,7 +79,7 @@ def _rank_table(report: Any, unit: str) -> list[str]:
 @click.option("--frames", "frame_spec", required=True, help="Frames to render, e.g. 1-100,120,200-250:2.")
 @click.option("--chunk", "chunk_size", type=click.IntRange(min=1), default=1, show_default=True,
               help="Frames per task (a chunk never spans a gap in the frame list).")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+@click.option("--out", "out_dir", required=True, type=click.Path(),
               help="Output folder (shared by all ranks, unless --collect).")
 @click.option("--expect", multiple=True, required=True,
               help="Expected file per frame, relative to {out}, e.g. 'frame_{frame:04d}.png' (repeatable).")

@@ -219,7 +219,7 @@ def run_transcode(comm: Any, job: TranscodeJob,
     if rank == 0:
         try:
             journal, source, segments = _prepare(job, ffmpeg)
-        except (OSError, ValueError, FFmpegError) as exc:
+        except Exception as exc:  # noqa: BLE001 - every rank must hear about it, or they wait
             problem = f"cannot prepare {str(job.src)!r}: {exc}"
     problem, names, source = root_decides(comm, (problem, [s.name for s in segments], source))
     if problem:
@@ -271,7 +271,7 @@ def assemble(job: TranscodeJob, source: dict[str, Any], segments: list[Path],
         if mismatch:
             return f"{mismatch}; {str(job.dst)!r} not written"
         os.replace(tmp, job.dst)
-    except (OSError, FFmpegError) as exc:
+    except Exception as exc:  # noqa: BLE001 - returned to every rank as the job's error
         return f"joining segments failed: {exc}"
     finally:
         tmp.unlink(missing_ok=True)
