@@ -119,3 +119,16 @@ def test_scaling_runs_any_per_frame_command(tmp_path):
     bad = _run(["bench", "scaling", "--workload", "cmd", "--ranks", "1", "--json", str(tmp_path / "x.json")])
     assert bad.returncode == 2 and "--expect" in bad.stderr
     assert not (tmp_path / "x.json").exists()
+
+
+def test_pingmatrix_cli_and_its_median_link_as_a_profile(tmp_path):
+    pm = tmp_path / "pm.json"
+    done = _run(["run", "-n", "3", "--timeout", "60", "--", "bench", "pingmatrix", "--sizes", "8,1K,64K",
+                 "--loops", "5", "--skip", "1", "--json", str(pm)])
+    assert done.returncode == 0, done.stderr
+    res = json.loads(pm.read_text())["results"]
+    assert len(res["links"]) == 3 and len(res["latency"]) == 3  # one machine: every rank is an entry
+    assert res["latency"][0][0] is None and res["latency"][0][1] == res["latency"][1][0]
+    result = CliRunner().invoke(cli, ["bench", "predict", "--profile", str(pm), "--nodes", "2",
+                                      "--workload", "none", "--sizes", "1K"])
+    assert result.exit_code == 0, result.output
