@@ -42,18 +42,34 @@ def _json_option(func):
                         help="Write the result here (versioned JSON, atomic).")(func)
 
 
+def _rank() -> int:
+    """This process's MPI rank from the launcher's environment (0 outside mpirun)."""
+    for key in ("OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"):
+        if os.environ.get(key, "").isdigit():
+            return int(os.environ[key])
+    return 0
+
+
+def _fail(error: click.ClickException) -> None:
+    """Rank 0 says why; the other ranks end with the same code and say nothing."""
+    if _rank() != 0:
+        click.get_current_context().exit(error.exit_code)
+    raise error
+
+
 def _run(name: str, json_path: str | None, **options: Any) -> dict[str, Any]:
     """Run a registered benchmark; bad input -> exit 2, failure while running -> exit 1."""
     from pimpi.bench import registry
 
     if json_path and not os.path.isdir(os.path.dirname(os.path.abspath(json_path))):
-        raise click.UsageError(f"folder for --json does not exist: {os.path.dirname(json_path)!r}")
+        _fail(click.UsageError(f"folder for --json does not exist: {os.path.dirname(json_path)!r}"))
     try:
         return registry.run(name, json_path=json_path, **options)
     except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
+        _fail(click.UsageError(str(exc)))
     except (RuntimeError, OSError) as exc:
-        raise click.ClickException(str(exc)) from None
+        _fail(click.ClickException(str(exc)))
+    return {}
 
 
 @click.group()
