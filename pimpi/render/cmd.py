@@ -30,7 +30,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NoReturn, Sequence
 
 import numpy as np
 
@@ -53,6 +53,7 @@ __all__ = [
     "check_shared_folder",
     "CmdJob",
     "CmdResult",
+    "render_chunk",
     "run_cmd",
 ]
 
@@ -364,6 +365,55 @@ def _prepare_root(job: CmdJob, chunk_list: list[list[int]]) -> tuple[Any, list[l
     return journal, todo
 
 
+def _fail_task(message: str) -> NoReturn:
+    from pimpi.render.schedule import TaskFailed
+
+    raise TaskFailed(message)
+
+
+def _run_chunk_commands(job: CmdJob, chunk: Sequence[int], stage: Path) -> None:
+    """Run the renderer for `chunk` into `stage` within the chunk's time budget."""
+    timeout = job.task_timeout
+    deadline = None if timeout is None else time.monotonic() + timeout
+    for argv in job.template.commands(chunk, str(stage)):
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            _fail_task(f"timed out after {timeout:g} s")
+        res = run_process(argv, timeout=left)
+        if res.timed_out:
+            _fail_task(f"timed out after {timeout:g} s (process group killed)")
+        if res.returncode != 0:
+            how = "could not start" if res.returncode is None else f"exit code {res.returncode}"
+            tail = res.tail.splitlines()[-1] if res.tail else ""
+            _fail_task(f"{Path(argv[0]).name}: {how}" + (f": {tail}" if tail else ""))
+
+
+def render_chunk(job: CmdJob, chunk: Sequence[int], pack: bool = False) -> np.ndarray | None:
+    """Render one chunk in a fresh staging folder, verify every expected file, then rename
+    them into `job.out_dir` (or, with `pack`, return them as one uint8 array for rank 0).
+
+    Raises TaskFailed with a one-line reason; the staging folder is always removed, so a
+    failed chunk leaves nothing behind.
+    """
+    stage = Path(os.path.abspath(tempfile.mkdtemp(prefix=_STAGE_PREFIX, dir=None if pack else job.out_dir)))
+    try:
+        _run_chunk_commands(job, chunk, stage)
+        names = list(dict.fromkeys(n for ns in expected_files(job.expect, chunk).values() for n in ns))
+        for name in names:
+            why = check_output_file(stage / name)
+            if why:
+                _fail_task(f"{name}: {why}")
+        if pack:
+            return pack_files(stage, names)
+        for name in names:
+            final = job.out_dir / name
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(stage / name, final)
+        return None
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
 def root_decides(comm: Any, value: Any) -> Any:
     """Rank 0's `value` on every rank; the others wait without spinning (rank 0 may be busy)."""
     from pimpi.render.schedule import poll_wait
@@ -404,7 +454,7 @@ def run_cmd(comm: Any, job: CmdJob, progress: Callable[[int, int], None] | None 
     ValueError (on every rank alike) for a missing renderer or an output folder rank 0
     cannot share; per-chunk failures are in the result, not raised.
     """
-    from pimpi.render.schedule import Task, TaskFailed, run_dynamic
+    from pimpi.render.schedule import Task, run_dynamic
 
     rank = comm.rank
     chunk_list = job.chunks()
@@ -432,39 +482,9 @@ def run_cmd(comm: Any, job: CmdJob, progress: Callable[[int, int], None] | None 
         return result
 
     local_collect = job.collect and rank != 0
-    timeout = job.task_timeout
 
     def work(task: Any) -> np.ndarray | None:
-        chunk = task.data
-        folder = None if local_collect else job.out_dir
-        stage = Path(os.path.abspath(tempfile.mkdtemp(prefix=_STAGE_PREFIX, dir=folder)))
-        try:
-            deadline = None if timeout is None else time.monotonic() + timeout
-            for argv in job.template.commands(chunk, str(stage)):
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    raise TaskFailed(f"timed out after {timeout:g} s")
-                res = run_process(argv, timeout=left)
-                if res.timed_out:
-                    raise TaskFailed(f"timed out after {timeout:g} s (process group killed)")
-                if res.returncode != 0:
-                    how = "could not start" if res.returncode is None else f"exit code {res.returncode}"
-                    tail = res.tail.splitlines()[-1] if res.tail else ""
-                    raise TaskFailed(f"{Path(argv[0]).name}: {how}" + (f": {tail}" if tail else ""))
-            names = list(dict.fromkeys(n for ns in expected_files(job.expect, chunk).values() for n in ns))
-            for name in names:
-                why = check_output_file(stage / name)
-                if why:
-                    raise TaskFailed(f"{name}: {why}")
-            if local_collect:
-                return pack_files(stage, names)
-            for name in names:
-                final = job.out_dir / name
-                final.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(stage / name, final)
-            return None
-        finally:
-            shutil.rmtree(stage, ignore_errors=True)
+        return render_chunk(job, task.data, pack=local_collect)
 
     def on_result(task: Any, array: np.ndarray | None, source: int) -> None:
         if array is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -173,3 +174,28 @@ def test_cli_usage_errors_exit_2_and_write_nothing(tmp_path, frames, expect, com
     assert result.exit_code == 2, result.output
     assert named in result.output and "Traceback" not in result.output
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.skipif(shutil.which("povray") is None, reason="needs povray (apt install povray)")
+def test_render_chunk_with_povray_renames_only_verified_frames(tmp_path):
+    from pimpi.render.cmd import CmdJob, render_chunk
+    from pimpi.render.schedule import TaskFailed
+
+    scene = tmp_path / "anim.pov"
+    shutil.copy(Path(__file__).parent / "data" / "anim.pov", scene)
+    argv = ["povray", f"+I{scene}", "+O{out}/f.png", "+W32", "+H24", "+KFI1", "+KFF12",
+            "+SF{start}", "+EF{end}", "-D", "-GA"]
+    job = CmdJob(template=Template.parse(argv), expect=parse_expect(["f{frame:02d}.png"]),
+                 out_dir=tmp_path / "out", frames=[11, 12])
+    (tmp_path / "out").mkdir()
+    assert render_chunk(job, [11, 12]) is None
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["f11.png", "f12.png"]
+    assert all(check_output_file(tmp_path / "out" / n) == "" for n in ("f11.png", "f12.png"))
+    assert render_chunk(job, [3]) is None and (tmp_path / "out" / "f03.png").exists()
+    data = render_chunk(job, [4], pack=True)  # --collect on another rank: nothing written here
+    assert [name for name, _ in unpack_files(data)] == ["f04.png"] and not (tmp_path / "out" / "f04.png").exists()
+
+    scene.write_text("sphere { <0, 0, 0>, 1 pigment { rgb 1 } ")  # a parse error
+    with pytest.raises(TaskFailed, match="povray: exit code"):
+        render_chunk(job, [5, 6])
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["f03.png", "f11.png", "f12.png"]
