@@ -25,13 +25,13 @@ def _setup(comm: Any, collective: str, sendbuf: np.ndarray, recvbuf: np.ndarray,
     recv = flat(recvbuf, "recvbuf", writable=True)
     check_like(recv, send, "recvbuf", "sendbuf")
     check_count(recv, send.size, "recvbuf")
-    op = resolve_op(np.add if op is None else op)
+    op = resolve_op(op)
     op.check_dtype(send.dtype)
     return select(collective, algorithm, send.nbytes, comm.size, op), send, recv, op
 
 
 @public("scan")
-def scan(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, op: Any = None, *,
+def scan(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, op: Any = "SUM", *,
          algorithm: str | None = None) -> None:
     """Rank r gets x0 op x1 op ... op xr in `recvbuf` (like comm.Scan); op defaults to SUM."""
     func, send, recv, op = _setup(comm, "scan", sendbuf, recvbuf, op, algorithm)
@@ -39,7 +39,7 @@ def scan(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, op: Any = None, *,
 
 
 @public("exscan")
-def exscan(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, op: Any = None, *,
+def exscan(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, op: Any = "SUM", *,
            algorithm: str | None = None) -> None:
     """Rank r > 0 gets x0 op ... op x(r−1) in `recvbuf` (like comm.Exscan); rank 0's is left as is."""
     func, send, recv, op = _setup(comm, "exscan", sendbuf, recvbuf, op, algorithm)

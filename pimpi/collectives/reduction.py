@@ -41,7 +41,7 @@ def _sendrecv_setup(op: Any, sendbuf: np.ndarray, recvbuf: np.ndarray | None) ->
 # --------------------------------------------------------------------------- public API
 
 @public("reduce")
-def reduce(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray | None, op: Any = None,
+def reduce(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray | None, op: Any = "SUM",
            root: int = 0, *, algorithm: str | None = None) -> None:
     """Combine every rank's `sendbuf` with `op` (default SUM) into `recvbuf` on `root` (like comm.Reduce).
 
@@ -51,32 +51,32 @@ def reduce(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray | None, op: Any =
     root = check_root(root, size)
     send = flat(sendbuf, "sendbuf")
     recv = root_buffer(recvbuf, "recvbuf", rank == root, root, send, send.size, writable=True)
-    op = _sendrecv_setup(np.add if op is None else op, send, None)
+    op = _sendrecv_setup(op, send, None)
     func = select("reduce", algorithm, send.nbytes, size, op)
     func(comm, send, recv, op, root)
 
 
 @public("allreduce")
-def allreduce(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, op: Any = None, *,
+def allreduce(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, op: Any = "SUM", *,
               algorithm: str | None = None) -> None:
     """Combine every rank's `sendbuf` with `op` (default SUM) into `recvbuf` on all ranks (like comm.Allreduce)."""
     send = flat(sendbuf, "sendbuf")
     recv = flat(recvbuf, "recvbuf", writable=True)
     check_count(recv, send.size, "recvbuf")
-    op = _sendrecv_setup(np.add if op is None else op, send, recv)
+    op = _sendrecv_setup(op, send, recv)
     func = select("allreduce", algorithm, send.nbytes, comm.size, op)
     func(comm, send, recv, op)
 
 
 @public("reduce_scatter_block")
-def reduce_scatter_block(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, op: Any = None, *,
-                         algorithm: str | None = None) -> None:
+def reduce_scatter_block(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray,
+                         op: Any = "SUM", *, algorithm: str | None = None) -> None:
     """Reduce p blocks of m items elementwise; rank r gets block r in `recvbuf` (like comm.Reduce_scatter_block)."""
     size = comm.size
     send = flat(sendbuf, "sendbuf")
     recv = flat(recvbuf, "recvbuf", writable=True)
     check_count(send, recv.size * size, "sendbuf")
-    op = _sendrecv_setup(np.add if op is None else op, send, recv)
+    op = _sendrecv_setup(op, send, recv)
     func = select("reduce_scatter_block", algorithm, send.nbytes, size, op)
     func(comm, send, recv, op)
 
