@@ -37,6 +37,15 @@ def _list(kind: type, empty_ok: bool = False):
     return convert
 
 
+def _ops(ctx: click.Context, param: click.Parameter, value: str) -> list[str]:
+    """Collective names, or 'all' for every collective pimpi implements."""
+    if value.strip() == "all":
+        from pimpi.bench.calls import OPS
+
+        return list(OPS)
+    return _list(str)(ctx, param, value)
+
+
 def _json_option(func):
     return click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
                         help="Write the result here (versioned JSON, atomic).")(func)
@@ -129,7 +138,8 @@ def render_job(json_path, quiet, **options) -> None:
 
 
 @bench.command()
-@click.option("--ops", default="allreduce,reduce,bcast", show_default=True, callback=_list(str))
+@click.option("--ops", default="allreduce,reduce,bcast", show_default=True, callback=_ops,
+              help="Collectives, comma separated, or 'all'.")
 @click.option("--algorithms", default=None, callback=_list(str), help="Only these pimpi algorithms.")
 @click.option("--sizes", default="1:1M", show_default=True, callback=_sizes, help="e.g. 1:16M or 1K,64K.")
 @click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
@@ -168,8 +178,8 @@ def pingmatrix(json_path, **options) -> None:
 
 
 @bench.command()
-@click.option("--ops", default="allreduce,reduce,bcast,allgather,reduce_scatter_block", show_default=True,
-              callback=_list(str))
+@click.option("--ops", default="all", show_default=True, callback=_ops,
+              help="Collectives, comma separated, or 'all'.")
 @click.option("--sizes", default="4:1M", show_default=True, callback=_sizes)
 @click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
 @click.option("--skip", type=click.IntRange(min=0), default=5, show_default=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any, Sequence
 
 from pimpi.bench import calls
@@ -45,7 +46,9 @@ def _format(result: dict[str, Any]) -> str:
             for c in result["choices"]]
     text = table(["collective", "size", "fastest", "latency"], rows,
                  f"fastest algorithm per size on {result['ranks']} ranks")
-    return text + f"decision table written: {result['table']} (algorithm=None uses it from now on)\n"
+    how = ("algorithm=None uses it from now on" if result["active"]
+           else f"to use it: export PIMPI_TUNING={result['table']}")
+    return text + f"decision table written: {result['table']} ({how})\n"
 
 
 @register("tune", text=_format)
@@ -88,4 +91,5 @@ def tune(comm: Any, *, ops: Sequence[str], sizes: Sequence[int], repeats: int = 
             merged[op] = merge_rules(list(old.get(op, [])), rules, comm.size)
         tuning.save_table(merged, path)
     comm.Barrier()
-    return {"ranks": comm.size, "table": path, "rules": new_rules, "choices": choices}
+    active = os.path.abspath(path) == os.path.abspath(tuning.user_table_path())
+    return {"ranks": comm.size, "table": path, "active": active, "rules": new_rules, "choices": choices}
