@@ -90,7 +90,7 @@ class RenderReport:
             "imbalance": rep.imbalance,
             "per_rank": [
                 {"rank": r.rank, "units": r.units, "busy": r.busy, "idle": r.idle,
-                 "failures": r.failures, "blocked": r.blocked}
+                 "cpu": r.cpu, "failures": r.failures, "blocked": r.blocked}
                 for r in rep.ranks
             ],
             "events": [

@@ -87,6 +87,7 @@ class RankStats:
     idle: float = 0.0
     failures: int = 0
     blocked: bool = False
+    cpu: float = 0.0  # CPU seconds of the whole process during the run (threads included)
 
 
 @dataclass
@@ -514,9 +515,12 @@ def run_dynamic(
     size, rank = comm.size, comm.rank
     comm.Barrier()
     t0 = time.monotonic()
+    cpu0 = time.process_time()
     if rank != 0:
         _worker_loop(comm, work, t0)
+        cpu = time.process_time() - cpu0
         _quiet_barrier(comm)
+        comm.gather(cpu, root=0)
         report = comm.bcast(None, root=0)
         if report.error:
             raise RuntimeError(report.error)
@@ -545,10 +549,15 @@ def run_dynamic(
         boss.results.put(None)
         writer.join()
     wall = time.monotonic() - t0
+    cpus = [time.process_time() - cpu0]
+    if size > 1:
+        _quiet_barrier(comm)
+        cpus = comm.gather(cpus[0], root=0)
     ranks = []
     for r in range(size):
         stats = RankStats(r, boss.units[r], boss.busy[r], 0.0, pool.rank_failures[r], r in pool.blocked)
         stats.idle = max(0.0, wall - stats.busy) if r in workers else 0.0
+        stats.cpu = cpus[r]
         ranks.append(stats)
     failed = dict(pool.failed)
     if pool.stopped:
@@ -559,7 +568,6 @@ def run_dynamic(
     report = ScheduleReport(size, wall, ranks, sorted(boss.events, key=lambda e: e.start),
                             boss.done_keys, failed, works_here, pool.error or boss.thread_error)
     if size > 1:
-        _quiet_barrier(comm)
         report = comm.bcast(report, root=0)
     if report.error:
         raise RuntimeError(report.error)

@@ -95,6 +95,7 @@ def run_static(
     n_rounds = comm.bcast(len(rounds) if rank == 0 else None, root=0)
     comm.Barrier()
     t0 = time.monotonic()
+    cpu0 = time.process_time()
     spans: list[tuple[int, float, float]] = []
     busy = 0.0
     rows_done = 0
@@ -138,12 +139,12 @@ def run_static(
     request = comm.Ibarrier()
     poll_wait(request.Test, what="barrier")
     wall = time.monotonic() - t0
-    everyone = comm.gather((busy, spans, rows_done), root=0)
+    everyone = comm.gather((busy, spans, rows_done, time.process_time() - cpu0), root=0)
     report = None
     if rank == 0:
         ranks, events = [], []
-        for r, (rank_busy, rank_spans, rank_rows) in enumerate(everyone):
-            ranks.append(RankStats(r, rank_rows, rank_busy, max(0.0, wall - rank_busy)))
+        for r, (rank_busy, rank_spans, rank_rows, cpu) in enumerate(everyone):
+            ranks.append(RankStats(r, rank_rows, rank_busy, max(0.0, wall - rank_busy), cpu=cpu))
             events += [TaskEvent(f"round {k}", r, s, e, True) for k, s, e in rank_spans]
         events.sort(key=lambda e: e.start)
         report = ScheduleReport(size, wall, ranks, events, [f"f{f}" for f in done_frames], {}, True)
