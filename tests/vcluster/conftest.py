@@ -85,6 +85,7 @@ def vc(request):
     yield tool
     down = tool.vc("down", timeout=120)
     assert down.returncode == 0, down.stderr
+    assert tool.leftovers() == []
 
 
 @pytest.fixture

@@ -136,7 +136,7 @@ def test_cut_node_ends_job_then_heal_and_resume(vc, tmp_path):
         pytest.skip("needs the reference render of test_render_across_nodes_writes_every_frame")
     out_dir = vc.shared / "faulted"
     cmd = [sys.executable, "-m", "pimpi", "vcluster", "exec", "--name", vc.name, "node1", "--",
-           "pimpi", "run", "--hostfile", str(vc.hostfile), "-n", "4", "--timeout", "25", "--",
+           "pimpi", "run", "--hostfile", str(vc.hostfile), "-n", "4", "--timeout", "15", "--",
            *RENDER, "-o", str(out_dir)]
     log = (tmp_path / "job.log").open("w")  # a file, not a pipe: the cut node's orphans may hold it
     job = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -147,7 +147,7 @@ def test_cut_node_ends_job_then_heal_and_resume(vc, tmp_path):
         cut = vc.vc("cut", vc.hostnames[2], timeout=60)
         assert cut.returncode == 0, cut.stderr
         assert vc.vc("status", "--json", timeout=60).stdout.count('"link": "down"') == 1
-        job.wait(timeout=90)  # pimpi run --timeout 25 ends it at the latest
+        job.wait(timeout=90)  # pimpi run --timeout 15 ends it at the latest
     finally:
         if job.poll() is None:
             job.kill()
