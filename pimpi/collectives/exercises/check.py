@@ -17,7 +17,8 @@ from typing import Any, Callable
 from .cases import Case
 from .registry import Exercise, cases_for, get_exercise
 
-__all__ = ["Record", "check_file", "check_size", "verify_source", "parse_sizes", "format_record"]
+__all__ = ["Record", "check_file", "check_size", "verify_source", "parse_sizes", "format_record",
+           "records_json"]
 
 STARTUP = 90.0  # seconds mpirun may take to start Python on every rank and reach the first case
 STATUSES = ("PASS", "FAIL", "DEADLOCK", "ERROR", "NOT RUN")
@@ -161,6 +162,7 @@ def check_size(exercise: Exercise, path: str, ranks: int, timeout: float,
         if show:
             emit(rec, case)
 
+    proc: subprocess.Popen | None = None
     try:
         mpirun = launch.find_mpirun()
         spec = launch.Launch(nprocs=ranks, target=[
@@ -210,6 +212,8 @@ def check_size(exercise: Exercise, path: str, ranks: int, timeout: float,
                     note += f" (nor did {len(rest) - 1} more cases with {ranks} ranks)"
                 record(index, "NOT RUN", note, show=index == rest[0])
     finally:
+        if proc is not None and proc.poll() is None:  # Ctrl-C or an error here: end the job too
+            _end_group(proc)
         shutil.rmtree(outdir, ignore_errors=True)
     return records
 
@@ -231,5 +235,3 @@ def records_json(records: list[Record]) -> str:
     """The --json file: one object per case."""
     return json.dumps([asdict(r) for r in records], indent=1) + "\n"
 
-
-__all__ += ["records_json"]
