@@ -104,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         except BaseException as exc:  # noqa: BLE001 - a broken file is a result, not a crash
             _write(fh, {"event": "load_error", "message": f"{type(exc).__name__}: {exc}"})
             return 3
+        comm.Barrier()  # every rank has started: a case's deadline counts only its own time
         for index, case in enumerate(cases_for(exercise, size)):
             if rank == 0:
                 _write(fh, {"event": "start", "index": index})
