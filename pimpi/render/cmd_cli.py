@@ -164,11 +164,13 @@ def _cmd_report(result: Any, stats_path: str | None, head: dict[str, Any]) -> No
 @click.option("--task-timeout", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Seconds one segment's encode may take.")
 @click.option("--retries", type=click.IntRange(min=0), default=1, show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="Encoder threads per rank (default: the encoder's own; set it when ranks share a node).")
 @click.option("--force", is_flag=True, help="Overwrite DST and start over.")
 @click.option("--stats", "stats_path", type=click.Path(dir_okay=False), default=None,
               help="Write a JSON report here.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
-def transcode(src, dst, segment_seconds, crf, preset, codec, task_timeout, retries, force, stats_path,
+def transcode(src, dst, segment_seconds, crf, preset, codec, task_timeout, retries, threads, force, stats_path,
               quiet) -> None:
     """Encode video SRC into DST in segments on all ranks (shared storage).
 
@@ -183,7 +185,7 @@ def transcode(src, dst, segment_seconds, crf, preset, codec, task_timeout, retri
 
     rank = env_rank()
     job = TranscodeJob(src=Path(src), dst=Path(dst), segment_seconds=segment_seconds, crf=crf, preset=preset,
-                       codec=codec, task_timeout=task_timeout, retries=retries, force=force)
+                       codec=codec, task_timeout=task_timeout, retries=retries, force=force, threads=threads)
     try:
         check_job(job)
     except ValueError as exc:

@@ -42,6 +42,7 @@ class TranscodeJob:
     task_timeout: float | None = None
     retries: int = 1
     force: bool = False
+    threads: int | None = None  # encoder threads per rank (None: the encoder decides)
 
     def signature(self) -> dict[str, Any]:
         """The journal's job identity: same input file (size, mtime) and same settings."""
@@ -119,12 +120,17 @@ def _encoded_suffix(dst: Path) -> str:
 
 
 def encode_segment(segment: Path, target: Path, codec: str, crf: int, preset: str,
-                   timeout: float | None = None, ffmpeg: str | None = None) -> None:
-    """Encode one segment's video (no audio), every frame kept as it is, written atomically."""
+                   timeout: float | None = None, ffmpeg: str | None = None, threads: int | None = None) -> None:
+    """Encode one segment's video (no audio), every frame kept as it is, written atomically.
+
+    `threads` caps the encoder's threads: with several ranks on one node, each rank's
+    encoder would otherwise start a thread per core."""
     args = ["-loglevel", "error", "-i", str(segment), "-map", "0:v:0", "-an", "-sn", "-dn",
             "-vf", EVEN_PAD, "-c:v", codec, "-crf", str(crf)]
     if codec in PRESET_CODECS:
         args += ["-preset", preset]
+    if threads:
+        args += ["-threads", str(threads)]
     args += ["-pix_fmt", "yuv420p", "-fps_mode", "passthrough"]
     tmp = temp_name(target)
     try:
@@ -228,7 +234,7 @@ def run_transcode(comm: Any, job: TranscodeJob,
 
     def work(task: Any) -> None:
         encode_segment(folder / task.data, folder / _encoded_name(Path(task.data), job.dst), job.codec,
-                       job.crf, job.preset, timeout=job.task_timeout, ffmpeg=ffmpeg)
+                       job.crf, job.preset, timeout=job.task_timeout, ffmpeg=ffmpeg, threads=job.threads)
 
     def on_result(task: Any, array: Any, source_rank: int) -> None:
         journal.record(task.key, [folder / task.key])

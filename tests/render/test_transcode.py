@@ -87,7 +87,7 @@ def test_pieces_join_exactly_and_a_missing_segment_is_caught(tmp_path):
 def test_cli_under_mpirun_with_audio(tmp_path):
     make_clip(tmp_path / "in.mp4")
     cmd = [sys.executable, "-m", "pimpi", "run", "-n", "2", "--timeout", "100", "--", "render", "transcode",
-           "in.mp4", "out.mp4", "--segment-seconds", "1", "--preset", "ultrafast", "--crf", "30", "-q"]
+           "in.mp4", "out.mp4", "--segment-seconds", "1", "--preset", "ultrafast", "--crf", "30", "--threads", "1", "-q"]
     proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "wrote out.mp4: 100 frames" in proc.stdout and "audio copied" in proc.stdout
