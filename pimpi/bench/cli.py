@@ -119,7 +119,7 @@ _SCHEDULE = click.Choice(["dynamic", "static", "block"])
 @_json_option
 def scaling(json_path, **options) -> None:
     """Render at each rank count through mpirun, beside Pool and serial on this machine."""
-    _run("scaling", json_path, **options)
+    _run("scaling", json_path, log=lambda line: click.echo(f"scaling: {line}", err=True), **options)
 
 
 @bench.command("render-job", hidden=True)

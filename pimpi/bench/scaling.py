@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from pimpi.bench import baseline, model
 from pimpi.bench.jobs import launch_job
@@ -96,12 +96,15 @@ def scaling(_comm: Any, *, workload: str, ranks: Sequence[int], frames: int, wid
             height: int, repeats: int = 3, schedule: str = "dynamic",
             pool_processes: int | None = None, template: str | None = None, expect: str | None = None,
             hostfile: str | None = None, timeout: float | None = 600,
-            plot: str | None = None, slots: int | None = None) -> dict[str, Any]:
+            plot: str | None = None, slots: int | None = None,
+            log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Time the workload serially, on Pool and at every rank count, `repeats` times interleaved.
 
     `slots`: the cores the job really has (default: the hostfile's slots, else this
-    machine's cores); a virtual cluster's nodes share this machine's cores.
+    machine's cores); a virtual cluster's nodes share this machine's cores. `log` gets one
+    line per measurement (progress for people; the run takes minutes).
     """
+    say = log or (lambda line: None)
     if workload not in WORKLOADS:
         raise ValueError(f"unknown workload {workload!r}; known: {', '.join(WORKLOADS)}")
     if workload == "cmd" and not (template and expect):
@@ -120,14 +123,16 @@ def scaling(_comm: Any, *, workload: str, ranks: Sequence[int], frames: int, wid
     seconds: dict[int, list[float]] = {n: [] for n in ranks}
     jobs: dict[int, list[dict[str, Any]]] = {n: [] for n in ranks}
     frame_info: dict[str, Any] = {}
-    for _ in range(repeats):
+    for rep in range(1, repeats + 1):
         frame_info = baseline.serial_frames(workload, frames, width, height, template)
         serial.append(frame_info["seconds"])
         pool.append(baseline.pool_frames(workload, frames, width, height, processes, template))
+        say(f"repeat {rep}/{repeats}: serial {fmt_seconds(serial[-1])}, Pool({processes}) {fmt_seconds(pool[-1])}")
         for n in ranks:
             doc = launch_job(n, "render-job", job_args, hostfile=hostfile, timeout=timeout)
             seconds[n].append(doc["results"]["seconds"])
             jobs[n].append(doc)
+            say(f"repeat {rep}/{repeats}: {n} ranks {fmt_seconds(seconds[n][-1])}")
     result = analyse(ranks, seconds, serial=serial, pool=pool, pool_processes=processes,
                      frames=frames, pixels=width * height, slots=slots)
     for row in result["rows"]:
