@@ -40,6 +40,24 @@ def _quiet_fail(rank: int, error: click.ClickException) -> None:
     raise click.exceptions.Exit(error.exit_code)
 
 
+@collectives.command("list")
+@click.option("--ranks", "-p", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--bytes", "nbytes", type=click.IntRange(min=0), default=8192, show_default=True,
+              help="Vector size in bytes (all p blocks for scatter/gather/allgather).")
+def list_algorithms(ranks: int, nbytes: int) -> None:
+    """List every collective's algorithms with their α–β cost (no MPI needed)."""
+    from pimpi.collectives import ALGORITHMS, cost
+    from pimpi.collectives.trace import format_bytes
+
+    click.echo(f"critical path for {format_bytes(nbytes)} on {ranks} ranks "
+               "(T = alpha * messages + beta * bytes):")
+    for collective, algorithms in ALGORITHMS.items():
+        for algorithm in algorithms:
+            msgs, volume = cost(collective, algorithm, nbytes, ranks)
+            click.echo(f"  {collective:<22} {algorithm:<20} {msgs:>6g} messages  {format_bytes(volume):>10}")
+    click.echo("\nSee one run: pimpi run -n 8 -- collectives trace allreduce --algorithm ring")
+
+
 @collectives.command("trace")
 @click.argument("collective")
 @click.option("--algorithm", "-a", default=None, help="Algorithm name (default: the first listed).")
@@ -79,6 +97,8 @@ def trace_cmd(collective, algorithm, size, dtype, root, svg_path, png_path, json
     report = trace_mod.trace_collective(comm, collective, algorithm, size, dtype, root)
     if rank == 0:
         click.echo(report.text())
+        if comm.Get_size() == 1:
+            click.echo("one rank sends nothing: try `pimpi run -n 8 -- collectives trace ...`")
         if outputs["--svg"]:
             trace_mod.write_text_atomic(outputs["--svg"], trace_mod.trace_svg(report.trace, report.title))
             click.echo(f"wrote {outputs['--svg']}")

@@ -127,3 +127,17 @@ def test_trace_cli_refuses_a_bad_algorithm_in_one_line():
     assert proc.returncode != 0
     assert proc.stderr.count("unknown algorithm 'nosuch'") == 1, proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_collectives_list_shows_each_algorithm_with_its_cost_without_mpi():
+    from click.testing import CliRunner
+
+    from pimpi.cli import cli
+    from pimpi.collectives import ALGORITHMS, cost
+
+    result = CliRunner().invoke(cli, ["collectives", "list", "-p", "8", "--bytes", "8192"])
+    assert result.exit_code == 0, result.output
+    msgs, volume = cost("allreduce", "ring", 8192, 8)
+    line = next(l for l in result.output.splitlines() if l.split()[:2] == ["allreduce", "ring"])
+    assert f"{msgs:g} messages" in line and format_bytes(volume) in line
+    assert sum(len(a) for a in ALGORITHMS.values()) == result.output.count(" messages ")
