@@ -237,6 +237,8 @@ def render_frames(
     writer = _Writer(out_dir, journal, frames, width, height, tr * tc)
     render_frame(scene, 0, 1, 4, 4, max_iter=iters)  # warm up (numba loads its kernel) untimed
 
+    if progress is not None and comm.rank == 0:
+        progress(0, len(todo))
     if schedule == "dynamic":
         tasks: list[Task] = []
         if comm.rank == 0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -38,12 +39,26 @@ class Progress:
         self.stream = stream if stream is not None else sys.stderr
         self.interval = interval
         self.width = width
-        self.tty = self.stream.isatty() if tty is None else tty
+        self.tty = self._is_terminal() if tty is None else tty
         self.start = time.monotonic()
         self.last_print = float("-inf")
         self.done = 0
         self.lock = threading.Lock()
         self.closed = False
+
+    def _is_terminal(self) -> bool:
+        """Our stream is a terminal, or the launcher said its own is (PIMPI_TTY=1).
+
+        Under mpirun a rank's stderr is a pipe even when the user watches a terminal, so
+        `pimpi run` (or the user) passes the answer down in PIMPI_TTY.
+        """
+        flag = os.environ.get("PIMPI_TTY", "")
+        if flag in ("0", "1"):
+            return flag == "1"
+        try:
+            return self.stream.isatty()
+        except (AttributeError, ValueError):
+            return False
 
     def line(self, done: int, total: int) -> str:
         """The text of one update."""
@@ -60,11 +75,18 @@ class Progress:
 
     def __call__(self, done: int, total: int | None = None) -> None:
         with self.lock:
+            if done == 0:  # the work starts now: rates count from here
+                self.start = time.monotonic()
             total = self.total if total is None else total
             self.total = total
             self.done = done
             now = time.monotonic()
+            if done == 0:
+                return
             if self.tty:
+                if done < total and now - self.last_print < 0.1:
+                    return  # at most ten redraws a second
+                self.last_print = now
                 self.stream.write("\r\x1b[K" + self.line(done, total))
                 self.stream.flush()
             elif done >= total or now - self.last_print >= self.interval:

@@ -123,10 +123,14 @@ def _encode(out: str, n_frames: int, video: str, fps: float) -> None:
 @click.option("--fps", type=float, default=24.0, show_default=True, help="video frame rate")
 @click.option("--stats", default=None, metavar="FILE.json", help="write per-rank stats as JSON")
 @click.option("--gantt", default=None, metavar="FILE.png", help="draw a per-rank timeline")
-@click.option("--quiet", "-q", is_flag=True, help="no progress bar and no summary")
+@click.option("--progress", "progress_mode", type=click.Choice(["auto", "bar", "lines"]), default="auto",
+              show_default=True, help="bar: redraw one line; lines: a line every few seconds; "
+              "auto: bar when stderr (or PIMPI_TTY=1) says terminal")
+@click.option("--quiet", "-q", is_flag=True, help="no progress and no summary")
 def scene(name: str, frames: int, width: int, height: int, out: str, schedule: str,
           tiles: str | None, max_iter: int | None, retries: int, force: bool, video: str | None,
-          fps: float, stats: str | None, gantt: str | None, quiet: bool) -> None:
+          fps: float, stats: str | None, gantt: str | None, progress_mode: str,
+          quiet: bool) -> None:
     """Render a built-in SCENE across all ranks, resumably.
 
     \b
@@ -162,7 +166,8 @@ def scene(name: str, frames: int, width: int, height: int, out: str, schedule: s
     if rank == 0 and not quiet:
         from pimpi.render.progress import Progress
 
-        progress = Progress(frames, label=f"{name} ({comm.size} ranks, {schedule})")
+        tty = None if progress_mode == "auto" else progress_mode == "bar"
+        progress = Progress(frames, label=f"{name} ({comm.size} ranks, {schedule})", tty=tty)
     try:
         report = render_frames(comm, name, frames, width, height, schedule=schedule, out=out,
                                tiles=tile_shape, max_iter=max_iter, force=force, retries=retries,
