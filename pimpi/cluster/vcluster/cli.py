@@ -80,11 +80,13 @@ def up(nodes, profile, rootfs, subnet, nat, slots, name) -> None:
     spec = _call(make_spec, name=name, nodes=nodes, subnet=subnet, profile=profile, rootfs=rootfs,
                  nat=nat, slots=slots)
     _call(cluster.up, spec, _log)
-    first = spec.node_list()[0].hostname
+    from pimpi.cluster.vcluster.cluster import files
+
+    named = "" if name == DEFAULT_NAME else f" --name {name}"
     click.echo(f"virtual cluster {name!r} is up: {', '.join(n.hostname for n in spec.node_list())} "
                f"on {spec.subnet} (this machine is {spec.head_name} at {spec.head_address})")
-    click.echo(f"  pimpi vcluster hostfile --name {name} > hostfile")
-    click.echo(f"  pimpi vcluster exec --name {name} {first} -- pimpi run --hostfile hostfile -- doctor")
+    click.echo(f"  pimpi vcluster exec{named} node1 -- pimpi run --hostfile {files(name)['hostfile']} -- doctor")
+    click.echo(f"  pimpi vcluster down{named}")
 
 
 @vcluster.command()
