@@ -140,4 +140,4 @@ def test_collectives_list_shows_each_algorithm_with_its_cost_without_mpi():
     msgs, volume = cost("allreduce", "ring", 8192, 8)
     line = next(l for l in result.output.splitlines() if l.split()[:2] == ["allreduce", "ring"])
     assert f"{msgs:g} messages" in line and format_bytes(volume) in line
-    assert sum(len(a) for a in ALGORITHMS.values()) == result.output.count(" messages ")
+    assert sum(len(a) for a in ALGORITHMS.values()) == result.output.count(" messages  ")
