@@ -102,13 +102,20 @@ def link_state(node: Node) -> str:
 
 
 def delete_link(name: str) -> None:
-    if link_exists(name):
+    """Delete a link if it is there (a veth also goes when its peer's namespace goes)."""
+    try:
         run(["ip", "link", "del", name])
+    except VclusterError:
+        if link_exists(name):
+            raise
 
 
 def delete_netns(name: str) -> None:
-    if netns_exists(name):
+    try:
         run(["ip", "netns", "del", name])
+    except VclusterError:
+        if netns_exists(name):
+            raise
 
 
 def nat_rules(spec: Spec) -> list[list[str]]:
