@@ -116,7 +116,8 @@ def allgather_bruck(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray,
     """
     rank, size = comm.rank, comm.size
     m = sendbuf.size
-    work = scratch(0, recvbuf.size, recvbuf.dtype)  # work block j = block of rank (rank + j) % p
+    # work block j = block of rank (rank + j) % p; on rank 0 that is already the final order
+    work = recvbuf if rank == 0 else scratch(0, recvbuf.size, recvbuf.dtype)
     work[:m] = sendbuf
     have = 1
     while have < size:
@@ -124,6 +125,8 @@ def allgather_bruck(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray,
         comm.Sendrecv(work[:count * m], (rank - have) % size, tag,
                       work[have * m:(have + count) * m], (rank + have) % size, tag)
         have += count
+    if rank == 0:
+        return
     cut = (size - rank) * m
     recvbuf[rank * m:] = work[:cut]
     recvbuf[:rank * m] = work[cut:]
