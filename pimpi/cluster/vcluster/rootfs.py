@@ -165,6 +165,9 @@ def prepare_node(spec: Spec, node: Node, upper: Path, key: Path, env: dict[str, 
         "",
     ]))
     _put(upper / "etc/environment", f'PATH="{path}"\n')
+    resolv = Path("/etc/resolv.conf")
+    if spec.nat and resolv.is_file() and not re.search(r"^nameserver\s+127\.", resolv.read_text(), re.M):
+        _put(upper / "etc/resolv.conf", resolv.read_text())  # today's resolver, not debootstrap day's
     return host_key_line(node, host_key.with_suffix(".pub"))
 
 
