@@ -388,6 +388,16 @@ def _run_chunk_commands(job: CmdJob, chunk: Sequence[int], stage: Path) -> None:
             _fail_task(f"{Path(argv[0]).name}: {how}" + (f": {tail}" if tail else ""))
 
 
+def _found_instead(stage: Path) -> str:
+    """' (the renderer wrote: a.png, b.png)' - the usual cause of a missing file is a name
+    pattern that does not match the renderer's numbering (POV-Ray pads to +KFF's digits)."""
+    found = sorted(str(p.relative_to(stage)) for p in stage.rglob("*") if p.is_file())
+    if not found:
+        return " (the renderer wrote nothing into {out})"
+    more = f", ... ({len(found)} files)" if len(found) > 3 else ""
+    return f" (the renderer wrote: {', '.join(found[:3])}{more})"
+
+
 def render_chunk(job: CmdJob, chunk: Sequence[int], pack: bool = False) -> np.ndarray | None:
     """Render one chunk in a fresh staging folder, verify every expected file, then rename
     them into `job.out_dir` (or, with `pack`, return them as one uint8 array for rank 0).
@@ -401,6 +411,8 @@ def render_chunk(job: CmdJob, chunk: Sequence[int], pack: bool = False) -> np.nd
         names = list(dict.fromkeys(n for ns in expected_files(job.expect, chunk).values() for n in ns))
         for name in names:
             why = check_output_file(stage / name)
+            if why == "missing":
+                why += _found_instead(stage)
             if why:
                 _fail_task(f"{name}: {why}")
         if pack:

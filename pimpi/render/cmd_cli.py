@@ -108,7 +108,8 @@ def cmd(frame_spec, chunk_size, out_dir, expect, retries, task_timeout, collect,
     with {frame} it runs once per frame. Values are passed as arguments, never through
     a shell. A chunk is done when every --expect file exists, is non-empty and (PNG,
     JPEG) complete; then its files are renamed into --out. A rerun skips finished
-    chunks. Exit code 1 when any chunk failed for good.
+    chunks. Exit code 1 when any chunk failed for good. (POV-Ray pads frame numbers
+    to the digits of +KFF: +KFF48 writes f01.png, hence {frame:02d}.)
     """
     from pimpi.render.cmd import CmdJob, Template, parse_expect
     from pimpi.render.framespec import format_frames, parse_frames

@@ -195,6 +195,11 @@ def test_render_chunk_with_povray_renames_only_verified_frames(tmp_path):
     data = render_chunk(job, [4], pack=True)  # --collect on another rank: nothing written here
     assert [name for name, _ in unpack_files(data)] == ["f04.png"] and not (tmp_path / "out" / "f04.png").exists()
 
+    unpadded = CmdJob(template=job.template, expect=parse_expect(["f{frame}.png"]), out_dir=job.out_dir,
+                      frames=[7])
+    with pytest.raises(TaskFailed, match=r"f7.png: missing \(the renderer wrote: f07.png\)"):
+        render_chunk(unpadded, [7])
+
     scene.write_text("sphere { <0, 0, 0>, 1 pigment { rgb 1 } ")  # a parse error
     with pytest.raises(TaskFailed, match="povray: exit code"):
         render_chunk(job, [5, 6])
