@@ -314,17 +314,22 @@ def allreduce_ring(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, op: Op,
     Needs a commutative op. Cost: 2(p−1) messages, 2(p−1)/p·n bytes.
     """
     rank, size = comm.rank, comm.size
-    recvbuf[:] = sendbuf
+    if size == 1:
+        recvbuf[:] = sendbuf
+        return
     counts, displs = block_counts(recvbuf.size, size)
     displs.append(recvbuf.size)
     tmp = scratch(0, counts[0], recvbuf.dtype)
     right, left = (rank + 1) % size, (rank - 1) % size
-    for step in range(size - 1):  # after this, block (rank+1) % p is complete here
+    # Reduce-scatter; each block is combined here once, from sendbuf into recvbuf, so no
+    # initial copy is needed. Afterwards block (rank+1) % p is complete here.
+    for step in range(size - 1):
         send, recv = (rank - step) % size, (rank - step - 1) % size
+        outgoing = (sendbuf if step == 0 else recvbuf)[displs[send]:displs[send + 1]]
         incoming = tmp[:counts[recv]]
-        comm.Sendrecv(recvbuf[displs[send]:displs[send + 1]], right, tag, incoming, left, tag)
-        block = recvbuf[displs[recv]:displs[recv + 1]]
-        op.ufunc(block, incoming, out=block)
+        comm.Sendrecv(outgoing, right, tag, incoming, left, tag)
+        block = slice(displs[recv], displs[recv + 1])
+        op.ufunc(sendbuf[block], incoming, out=recvbuf[block])
     for step in range(size - 1):  # pass the complete blocks around
         send, recv = (rank + 1 - step) % size, (rank - step) % size
         comm.Sendrecv(recvbuf[displs[send]:displs[send + 1]], right, tag,
@@ -428,15 +433,17 @@ def reduce_scatter_ring(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, op:
     """
     rank, size = comm.rank, comm.size
     m = recvbuf.size
-    acc = scratch(1, sendbuf.size, sendbuf.dtype)
-    acc[:] = sendbuf
+    acc = scratch(1, sendbuf.size, sendbuf.dtype)  # partial blocks passing through
     right, left = (rank + 1) % size, (rank - 1) % size
+    if size == 1:
+        recvbuf[:] = sendbuf
     for step in range(size - 1):
         send, recv = (rank - step - 1) % size, (rank - step - 2) % size
-        comm.Sendrecv(acc[send * m:(send + 1) * m], right, tag, recvbuf, left, tag)
-        block = acc[recv * m:(recv + 1) * m]
-        op.ufunc(block, recvbuf, out=block)
-    recvbuf[:] = acc[rank * m:(rank + 1) * m]
+        outgoing = (sendbuf if step == 0 else acc)[send * m:(send + 1) * m]
+        comm.Sendrecv(outgoing, right, tag, recvbuf, left, tag)
+        mine = sendbuf[recv * m:(recv + 1) * m]
+        # add my contribution; the last block to arrive is my own (recv == rank)
+        op.ufunc(mine, recvbuf, out=recvbuf if step == size - 2 else acc[recv * m:(recv + 1) * m])
 
 
 @register("reduce_scatter_block", "pairwise", cost=lambda n, p: (p - 1, (p - 1) / p * n))
@@ -448,9 +455,11 @@ def reduce_scatter_pairwise(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray,
     """
     rank, size = comm.rank, comm.size
     m = recvbuf.size
-    recvbuf[:] = sendbuf[rank * m:(rank + 1) * m]
+    mine = sendbuf[rank * m:(rank + 1) * m]
+    if size == 1:
+        recvbuf[:] = mine
     tmp = scratch(0, m, recvbuf.dtype)
     for step in range(1, size):
         dest, source = (rank + step) % size, (rank - step) % size
         comm.Sendrecv(sendbuf[dest * m:(dest + 1) * m], dest, tag, tmp, source, tag)
-        op.ufunc(recvbuf, tmp, out=recvbuf)
+        op.ufunc(mine if step == 1 else recvbuf, tmp, out=recvbuf)
