@@ -1,0 +1,152 @@
+"""End to end over real SSH: site.yml turns three fresh Debian nodes of a virtual cluster into an MPI
+cluster; a second run changes nothing; verify.yml passes; the cluster user's plain mpirun renders
+frames across the nodes onto the shared path; reset.yml undoes it.
+
+The kernel here has no NFS (neither server nor client), so the shared path is the virtual cluster's
+bind-mounted folder (shared_storage_method=none); everything else runs as on real nodes. nftables
+comes from each node's own apt mirror (the cluster is started with --nat).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+NAME = "ansit"                  # our own cluster name and subnet: other tests may run theirs
+SUBNET = "10.93.0.0/24"
+VENV = "/opt/pimpi/venv"
+RECAP = re.compile(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+
+
+def _pimpi(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([str(Path(sys.executable).parent / "pimpi"), *args], capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL, check=False)
+
+
+def _recap(out: str) -> dict[str, tuple[int, int, int]]:
+    """host -> (changed, unreachable, failed) from the PLAY RECAP."""
+    return {h: (int(c), int(u), int(f)) for h, c, u, f in RECAP.findall(out)}
+
+
+class Nodes:
+    """Root SSH into the virtual nodes with the cluster's own key and known_hosts (strict)."""
+
+    def __init__(self, inventory: dict):
+        v = inventory["all"]["vars"]
+        self.hosts = inventory["all"]["children"]["pimpi_vcluster"]["hosts"]
+        self.base = ["ssh", "-i", v["ansible_ssh_private_key_file"], "-o",
+                     f"UserKnownHostsFile={v['pimpi_vcluster_known_hosts']}", "-o", "StrictHostKeyChecking=yes",
+                     "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
+
+    def run(self, host: str, command: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        return subprocess.run(self.base + [f"root@{self.hosts[host]['ansible_host']}", command],
+                              capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+                              check=False)
+
+    def as_cluster_user(self, host: str, command: str, timeout: float = 180) -> subprocess.CompletedProcess:
+        """COMMAND as the cluster user in a clean environment (nothing inherited from root's session)."""
+        inner = f"cd ~ && {command}"
+        return self.run(host, "runuser -u mpi -- env -i HOME=/home/mpi PATH=/usr/bin:/bin LANG=C.UTF-8 "
+                              f"bash -c {_quote(inner)}", timeout=timeout)
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "'\"'\"'") + "'"
+
+
+@pytest.fixture
+def vcluster():
+    if not (shutil.which("debootstrap") and shutil.which("ssh")):
+        pytest.fail("the end-to-end test needs debootstrap and ssh (make sysdeps installs them)")
+    _pimpi("vcluster", "down", "--name", NAME)  # a run that was killed may have left it
+    up = _pimpi("vcluster", "up", "--nodes", "3", "--rootfs", "--nat", "--name", NAME, "--subnet", SUBNET,
+                timeout=900)
+    assert up.returncode == 0, up.stdout + up.stderr
+    try:
+        yield Path(f"/run/pimpi/vcluster-{NAME}")
+    finally:
+        down = _pimpi("vcluster", "down", "--name", NAME)
+        assert down.returncode == 0, down.stdout + down.stderr
+
+
+@pytest.mark.root
+@pytest.mark.timeout(600)
+def test_site_idempotent_verify_render_reset(vcluster, playbook, tmp_path):
+    start = time.monotonic()
+    inventory = yaml.safe_load((vcluster / "inventory.yml").read_text())
+    nodes = Nodes(inventory)
+    names = list(nodes.hosts)
+    head, workers = names[0], names[1:]
+    shared = vcluster / "shared"  # bind-mounted into every node at the same path
+    groups = {"all": {
+        "vars": {"cluster_subnet": SUBNET, "cluster_shared_path": str(shared),
+                 "cluster_hostfile": f"{shared}/ansible-hostfile", "shared_storage_method": "none",
+                 "common_time_sync": False,  # chrony in a namespace would steer this machine's clock
+                 "mpi_venv_wheelhouse": str(tmp_path / "wheelhouse")},
+        "children": {
+            "head": {"hosts": {head: {"cluster_address": nodes.hosts[head]["ansible_host"]}}},
+            "workers": {"hosts": {w: {"cluster_address": nodes.hosts[w]["ansible_host"]} for w in workers}},
+        }}}
+    (tmp_path / "groups.yml").write_text(yaml.safe_dump(groups))
+    inv = ["-i", str(vcluster / "inventory.yml"), "-i", str(tmp_path / "groups.yml")]
+    # A fresh Debian / Raspberry Pi OS has this line; MPI would bind to loopback through it.
+    planted = nodes.run(workers[0], f"printf '127.0.1.1\\t{workers[0]}\\n' >> /etc/hosts")
+    assert planted.returncode == 0, planted.stderr
+
+    first = playbook("site.yml", *inv, timeout=420)
+    assert first.returncode == 0, first.stdout[-6000:]
+    assert set(_recap(first.stdout)) >= set(names)
+
+    second = playbook("site.yml", *inv, timeout=300)
+    assert second.returncode == 0, second.stdout[-6000:]
+    recap = _recap(second.stdout)
+    assert all(recap[h] == (0, 0, 0) for h in names), f"second run changed something: {recap}\n" + "\n".join(
+        line for line in second.stdout.splitlines() if line.startswith("changed:"))
+
+    verify = playbook("verify.yml", *inv, timeout=300)
+    assert verify.returncode == 0, verify.stdout[-6000:]
+    assert "no problems found" in verify.stdout
+
+    hostfile = (shared / "ansible-hostfile").read_text()
+    assert [line.split()[0] for line in hostfile.splitlines() if line and not line.startswith("#")] == names
+    for node in names:
+        hosts = nodes.run(node, "cat /etc/hosts").stdout
+        assert not re.search(r"^127\.0\.1\.1\s", hosts, re.M), f"{node}: {hosts}"
+        sshd = nodes.run(node, "/usr/sbin/sshd -t && /usr/sbin/sshd -T -C user=mpi,host=x,addr=10.93.0.9")
+        assert sshd.returncode == 0 and "passwordauthentication no" in sshd.stdout, sshd.stderr
+        nft = nodes.run(node, "nft list table inet pimpi")
+        assert nft.returncode == 0 and SUBNET in nft.stdout, nft.stdout + nft.stderr
+    # Workers reach each other as the cluster user, by name and by address, with strict host keys.
+    other = workers[-1]
+    hop = nodes.as_cluster_user(workers[0], f"ssh -o BatchMode=yes -o StrictHostKeyChecking=yes {other} hostname && "
+                                            f"ssh -o BatchMode=yes -o StrictHostKeyChecking=yes "
+                                            f"{nodes.hosts[other]['ansible_host']} hostname")
+    assert hop.returncode == 0 and hop.stdout.split() == [other, other], hop.stdout + hop.stderr
+
+    frames = shared / "frames"
+    render = nodes.as_cluster_user(
+        head, f"{VENV}/bin/mpirun --hostfile {shared}/ansible-hostfile -n 3 --map-by node "
+              f"{VENV}/bin/python -m mpi4py -m pimpi render scene mandelbrot -f 3 -W 48 -H 32 -o {frames} -q && "
+              f"{VENV}/bin/mpirun --hostfile {shared}/ansible-hostfile -n 3 --map-by node hostname")
+    assert render.returncode == 0, render.stdout + render.stderr
+    assert sorted(render.stdout.split()[-3:]) == sorted(names), render.stdout
+    written = sorted(p.name for p in frames.glob("frame_*.png"))
+    assert len(written) == 3, written
+    seen = nodes.run(workers[-1], f"ls {frames}")
+    assert sorted(n for n in seen.stdout.split() if n.startswith("frame_")) == written
+
+    reset = playbook("reset.yml", *inv, timeout=300)
+    assert reset.returncode == 0, reset.stdout[-6000:]
+    for node in names:
+        gone = nodes.run(node, f"id mpi || test -e {VENV} || nft list table inet pimpi")
+        assert gone.returncode != 0, f"{node} still has pimpi's user, venv or firewall: {gone.stdout}"
+    restored = nodes.run(workers[0], "cat /etc/hosts").stdout
+    assert re.search(rf"^127\.0\.1\.1\s+{workers[0]}$", restored, re.M), restored
+    print(f"ansible end to end: {time.monotonic() - start:.0f} s")
