@@ -8,7 +8,7 @@ NPROC  := $(shell nproc 2>/dev/null || echo 2)
 APT_PACKAGES := iproute2 procps
 APT_PACKAGES_RENDER := povray ffmpeg
 APT_PACKAGES_VCLUSTER := util-linux debootstrap openssh-client iptables
-APT_PACKAGES_ANSIBLE :=
+APT_PACKAGES_ANSIBLE := openssh-client
 APT_ALL := $(APT_PACKAGES) $(APT_PACKAGES_RENDER) $(APT_PACKAGES_VCLUSTER) $(APT_PACKAGES_ANSIBLE)
 
 .PHONY: demo test venv sysdeps clean
