@@ -18,7 +18,7 @@ __all__ = [
 PICKLED = (
     "send", "recv", "isend", "irecv", "sendrecv", "ssend", "issend", "bsend", "ibsend",
     "mprobe", "improbe", "bcast", "reduce", "allreduce", "scatter", "gather", "allgather",
-    "alltoall", "scan", "exscan", "barrier", "ibarrier", "ibcast", "igather", "iscatter",
+    "alltoall", "scan", "exscan",
 )
 # Built-in collectives: the algorithm must build them from point-to-point calls.
 _BUILTIN_BASE = (
@@ -28,7 +28,7 @@ _BUILTIN_BASE = (
 )
 BUILTIN = _BUILTIN_BASE + tuple("I" + name[0].lower() + name[1:] for name in _BUILTIN_BASE) + tuple(
     name + "_init" for name in _BUILTIN_BASE
-)
+) + ("barrier",)
 _SENDS = ("Send", "Ssend", "Rsend", "Bsend")
 _ISENDS = ("Isend", "Issend", "Irsend", "Ibsend")
 
@@ -579,9 +579,11 @@ def format_trace(trace: Trace, title: str, prediction: tuple[int, int] | None = 
 
 def trace_svg(trace: Trace, title: str = "") -> str:
     """SVG: one horizontal lane per rank, one arrow per message, one column per round."""
-    lane, col, left, top = 40, 110, 60, 50
+    per_round = trace.by_round()
+    busiest = max((len(msgs) for msgs in per_round.values()), default=1)
+    lane, col, left, top = 40, max(110, 18 * busiest + 30), 60, 50
     rounds = max(trace.rounds, 1)
-    width = left + col * rounds + 40
+    width = max(left + col * rounds + 40, left + 7 * len(title) + 20)
     height = top + lane * max(trace.ranks - 1, 0) + 50
     parts = [
         '<?xml version="1.0" encoding="UTF-8"?>',
@@ -599,7 +601,7 @@ def trace_svg(trace: Trace, title: str = "") -> str:
         y = top + lane * rank
         parts.append(f'<line x1="{left}" y1="{y}" x2="{width - 20}" y2="{y}" stroke="#bbb"/>')
         parts.append(f'<text x="10" y="{y + 4}">r{rank}</text>')
-    for rnd, msgs in trace.by_round().items():
+    for rnd, msgs in per_round.items():
         step = (col - 30) / max(len(msgs), 1)
         for k, msg in enumerate(msgs):
             x1 = left + col * (rnd - 1) + 15 + step * k
