@@ -83,22 +83,27 @@ def reduce_scatter_block(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray,
 
 # --------------------------------------------------------------------------- shared steps
 
-def _fold_in(comm: Any, acc: np.ndarray, tmp: np.ndarray, op: Op, tag: int) -> int:
-    """Power-of-two fold: among the first 2·rem ranks, each even rank sends `acc` to
-    the odd one above it, which combines (even) op (odd). Returns the folded rank (-1: out)."""
+def _fold_in(comm: Any, src: np.ndarray, acc: np.ndarray, tmp: np.ndarray, op: Op,
+             tag: int) -> tuple[int, np.ndarray]:
+    """Power-of-two fold: among the first 2·rem ranks, each even rank sends its data to
+    the odd one above it, which combines (even) op (odd) into `acc`.
+
+    Returns the folded rank (-1: sits out) and the buffer now holding my data.
+    """
     rank, size = comm.rank, comm.size
     newrank = fold_rank(rank, size)
     if rank < 2 * (size - pow2_floor(size)):
         if newrank < 0:
-            comm.Send(acc, rank + 1, tag)
+            comm.Send(src, rank + 1, tag)
         else:
-            incoming = tmp[:acc.size]
+            incoming = tmp[:src.size]
             comm.Recv(incoming, rank - 1, tag)
-            op.ufunc(incoming, acc, out=acc)
-    return newrank
+            op.ufunc(incoming, src, out=acc)
+            return newrank, acc
+    return newrank, src
 
 
-def _halve(comm: Any, acc: np.ndarray, tmp: np.ndarray, op: Op, newrank: int,
+def _halve(comm: Any, src: np.ndarray, acc: np.ndarray, tmp: np.ndarray, op: Op, newrank: int,
            bounds: list[int], tag: int) -> tuple[int, int, list[tuple[int, int, int]]]:
     """Recursive halving over p2 = len(bounds)−1 slots (slot s is acc[bounds[s]:bounds[s+1]]).
 
@@ -106,26 +111,30 @@ def _halve(comm: Any, acc: np.ndarray, tmp: np.ndarray, op: Op, newrank: int,
     half of its current slot range, sends the other half and adds the partner's half.
     Each partial result covers an aligned, contiguous group of ranks, so combining
     (lower group) op (upper group) keeps rank order. Ends owning slot bitreverse(newrank).
+    The first round reads `src` (sendbuf: no up-front copy), later ones `acc`.
     Returns the kept range (lo, hi) and the rounds (mask, give_lo, give_hi) to undo it.
     """
     size = comm.size
     p2 = len(bounds) - 1
     lo, hi, mask = 0, p2, 1
     rounds = []
+    if p2 == 1 and src is not acc:
+        acc[:] = src
     while mask < p2:
         partner = unfold_rank(newrank ^ mask, size)
         mid = (lo + hi) // 2
         upper = newrank & mask
         keep, give = ((mid, hi), (lo, mid)) if upper else ((lo, mid), (mid, hi))
-        mine = acc[bounds[keep[0]]:bounds[keep[1]]]
-        incoming = tmp[:mine.size]
-        comm.Sendrecv(acc[bounds[give[0]]:bounds[give[1]]], partner, tag, incoming, partner, tag)
+        kept = slice(bounds[keep[0]], bounds[keep[1]])
+        incoming = tmp[:kept.stop - kept.start]
+        comm.Sendrecv(src[bounds[give[0]]:bounds[give[1]]], partner, tag, incoming, partner, tag)
         if upper:
-            op.ufunc(incoming, mine, out=mine)
+            op.ufunc(incoming, src[kept], out=acc[kept])
         else:
-            op.ufunc(mine, incoming, out=mine)
+            op.ufunc(src[kept], incoming, out=acc[kept])
         rounds.append((mask, give[0], give[1]))
         lo, hi = keep
+        src = acc
         mask <<= 1
     return lo, hi, rounds
 
@@ -211,16 +220,15 @@ def reduce_rabenseifner(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray | No
     rank, size = comm.rank, comm.size
     n = sendbuf.size
     acc = recvbuf if rank == root else scratch(1, n, sendbuf.dtype)
-    acc[:] = sendbuf
     tmp = scratch(0, n, sendbuf.dtype)
-    newrank = _fold_in(comm, acc, tmp, op, tag)
+    newrank, mine = _fold_in(comm, sendbuf, acc, tmp, op, tag)
     fold_root = fold_rank(root, size)
     top = fold_root if fold_root >= 0 else fold_rank(root + 1, size)
     if newrank >= 0:
         p2 = pow2_floor(size)
         _, displs = block_counts(n, p2)
         bounds = displs + [n]
-        lo, hi, rounds = _halve(comm, acc, tmp, op, newrank, bounds, tag)
+        lo, hi, rounds = _halve(comm, mine, acc, tmp, op, newrank, bounds, tag)
         for mask, give_lo, give_hi in reversed(rounds):  # binomial gather towards `top`
             distance = newrank ^ top
             if distance >= 2 * mask:
@@ -352,16 +360,15 @@ def allreduce_rabenseifner(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, 
     """
     rank, size = comm.rank, comm.size
     n = sendbuf.size
-    recvbuf[:] = sendbuf
     tmp = scratch(0, n, sendbuf.dtype)
-    newrank = _fold_in(comm, recvbuf, tmp, op, tag)
+    newrank, mine = _fold_in(comm, sendbuf, recvbuf, tmp, op, tag)
     if newrank < 0:
         comm.Recv(recvbuf, rank + 1, tag)
         return
     p2 = pow2_floor(size)
     _, displs = block_counts(n, p2)
     bounds = displs + [n]
-    lo, hi, rounds = _halve(comm, recvbuf, tmp, op, newrank, bounds, tag)
+    lo, hi, rounds = _halve(comm, mine, recvbuf, tmp, op, newrank, bounds, tag)
     for mask, give_lo, give_hi in reversed(rounds):
         partner = unfold_rank(newrank ^ mask, size)
         comm.Sendrecv(recvbuf[bounds[lo]:bounds[hi]], partner, tag,
@@ -411,11 +418,11 @@ def reduce_scatter_recursive_halving(comm: Any, sendbuf: np.ndarray, recvbuf: np
         acc[bounds[-1]:bounds[-1] + stop - start] = sendbuf[start:stop]
         bounds.append(bounds[-1] + stop - start)
     tmp = scratch(0, sendbuf.size, sendbuf.dtype)
-    newrank = _fold_in(comm, acc, tmp, op, tag)
+    newrank, _ = _fold_in(comm, acc, acc, tmp, op, tag)
     if newrank < 0:
         comm.Recv(recvbuf, rank + 1, tag)
         return
-    lo, hi, _ = _halve(comm, acc, tmp, op, newrank, bounds, tag)
+    lo, hi, _ = _halve(comm, acc, acc, tmp, op, newrank, bounds, tag)
     mine = acc[bounds[lo]:bounds[hi]]
     if newrank < rem:  # I hold the blocks of rank-1 and rank
         comm.Send(mine[:m], rank - 1, tag)
