@@ -76,6 +76,7 @@ class Message:
     t_recv: float | None = None
     path_messages: int = 0
     path_bytes: int = 0
+    depth: int = 0  # causal depth: 1 + the deepest message its sender had received
 
 
 @dataclass
@@ -85,6 +86,11 @@ class Trace:
     ranks: int
     messages: list[Message] = field(default_factory=list)
     path: tuple[int, int] = (0, 0)  # (messages, bytes) on the one-port critical path
+
+    @property
+    def depth(self) -> int:
+        """Longest chain of messages each caused by the one before (ignores one-port order)."""
+        return max((m.depth for m in self.messages), default=0)
 
     @property
     def rounds(self) -> int:
@@ -109,7 +115,7 @@ class Trace:
         path_msgs, path_bytes = self.critical_path
         return {
             "ranks": self.ranks, "messages": [asdict(m) for m in self.messages],
-            "totals": {"messages": len(self.messages), "bytes": self.total_bytes, "rounds": self.rounds,
+            "totals": {"messages": len(self.messages), "bytes": self.total_bytes, "rounds": self.rounds, "depth": self.depth,
                        "critical_path_messages": path_msgs, "critical_path_bytes": path_bytes},
         }
 
@@ -408,6 +414,7 @@ def analyse(logs: list[list[Event]]) -> Trace:
     ranks = len(logs)
     pos = [0] * ranks
     seen_round = [0] * ranks  # highest round received or sent so far
+    seen_depth = [0] * ranks  # deepest message received so far
     # one-port clocks, each a [messages, bytes] pair kept componentwise
     dep = [[0, 0] for _ in range(ranks)]  # critical path of the data this rank holds
     out_port = [[0, 0] for _ in range(ranks)]
@@ -421,6 +428,7 @@ def analyse(logs: list[list[Event]]) -> Trace:
                 if ev.kind == "S":
                     msg = by_send[(rank, pos[rank])]
                     msg.round = seen_round[rank] + 1
+                    msg.depth = seen_depth[rank] + 1
                     seen_round[rank] = msg.round
                     msg.path_messages = max(out_port[rank][0], dep[rank][0]) + 1
                     msg.path_bytes = max(out_port[rank][1], dep[rank][1]) + msg.nbytes
@@ -442,6 +450,7 @@ def analyse(logs: list[list[Event]]) -> Trace:
                               key=lambda m: (m.path_messages, m.path_bytes))
                 for msg in msgs:
                     seen_round[rank] = max(seen_round[rank], msg.round)
+                    seen_depth[rank] = max(seen_depth[rank], msg.depth)
                     port = in_port[rank]
                     port[0] = max(port[0] + 1, msg.path_messages)
                     port[1] = max(port[1] + msg.nbytes, msg.path_bytes)
@@ -569,7 +578,7 @@ def format_trace(trace: Trace, title: str, prediction: tuple[int, int] | None = 
             lines.append(f"  ... {len(msgs) - max_per_round} more")
     path_msgs, path_bytes = trace.critical_path
     lines.append(f"messages: {len(trace.messages)}   bytes: {format_bytes(trace.total_bytes)}"
-                 f"   rounds: {trace.rounds}")
+                 f"   rounds: {trace.rounds} (causal depth {trace.depth})")
     measured = f"critical path: {path_msgs} messages, {format_bytes(path_bytes)}"
     if prediction is not None:
         measured += f"   (alpha-beta model: {prediction[0]} messages, {format_bytes(prediction[1])})"

@@ -28,6 +28,7 @@ def test_linear_bcast_puts_one_root_message_in_each_round():
     logs = [[_send(1), _send(2), _send(3)], [_recv(0)], [_recv(0)], [_recv(0)]]
     trace = analyse(logs)
     assert [m.round for m in trace.messages] == [1, 2, 3]
+    assert trace.depth == 1  # no message waits for another
     assert trace.critical_path == (3, 24)  # root sends one message after another
 
 
@@ -35,7 +36,7 @@ def test_binomial_tree_rounds_are_ceil_log2_p_also_for_p_not_a_power_of_two():
     # p = 5, root 0 sends to 4, 2, 1; rank 2 forwards to 3
     logs = [[_send(4), _send(2), _send(1)], [_recv(0)], [_recv(0), _send(3)], [_recv(2)], [_recv(0)]]
     trace = analyse(logs)
-    assert trace.rounds == 3 and trace.critical_path[0] == 3
+    assert trace.rounds == 3 and trace.critical_path[0] == 3 and trace.depth == 2
     assert next(m.round for m in trace.messages if m.src == 2) == 3
 
 

@@ -29,6 +29,7 @@ class Record:
     """The verdict on one case: what a teacher's spreadsheet gets."""
 
     exercise: str
+    file: str
     function: str
     ranks: int
     root: int
@@ -156,8 +157,8 @@ def check_size(exercise: Exercise, path: str, ranks: int, timeout: float,
 
     def record(index: int, status: str, message: str, show: bool = True) -> None:
         case = cases[index]
-        rec = Record(exercise.name, _function_name(exercise, case), ranks, case.root, case.length,
-                     case.dtype, status, message)
+        rec = Record(exercise.name, path, _function_name(exercise, case), ranks, case.root,
+                     case.length, case.dtype, status, message)
         records.append(rec)
         if show:
             emit(rec, case)
