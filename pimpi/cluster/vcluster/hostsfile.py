@@ -52,32 +52,38 @@ def strip_block(text: str, name: str) -> str:
     return "".join(out)
 
 
-def _write(path: Path, text: str) -> None:
-    """Rewrite in place, never rename: renaming over /etc/hosts would detach the bind mounts
-    of it that `ip netns exec` made in every node (ours and other clusters'). The new text is
-    written in one call after the old is read, so a failure loses nothing it did not have."""
-    with open(path, "r+" if path.exists() else "w") as handle:
+def _edit(path: Path, change) -> bool:
+    """Apply CHANGE(text) -> text to PATH under an exclusive lock (two clusters coming up at
+    once never lose each other's block). Rewritten in place, never renamed: a rename would
+    detach the bind mounts of this file that `ip netns exec` made in every node. The new
+    text is written in one call after the old is read. True when something changed."""
+    import fcntl
+
+    with open(path, "r+" if path.exists() else "w+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        text = handle.read()
+        new = change(text)
+        if new == text:
+            return False
         handle.seek(0)
-        handle.write(text)
+        handle.write(new)
         handle.truncate()
+        return True
 
 
 def add_block(spec: Spec, path: Path = ETC_HOSTS) -> None:
     """Append this cluster's block to the machine's hosts file (replacing an old one)."""
-    text = strip_block(path.read_text() if path.exists() else "", spec.name)
-    if text and not text.endswith("\n"):
-        text += "\n"
-    block = [begin_marker(spec.name), *cluster_lines(spec), end_marker(spec.name)]
-    _write(path, text + "\n".join(block) + "\n")
+    block = "\n".join([begin_marker(spec.name), *cluster_lines(spec), end_marker(spec.name)]) + "\n"
+
+    def change(text: str) -> str:
+        text = strip_block(text, spec.name)
+        return text + ("\n" if text and not text.endswith("\n") else "") + block
+
+    _edit(path, change)
 
 
 def remove_block(name: str, path: Path = ETC_HOSTS) -> bool:
     """Remove this cluster's block; True when there was one."""
     if not path.exists():
         return False
-    text = path.read_text()
-    new = strip_block(text, name)
-    if new == text:
-        return False
-    _write(path, new)
-    return True
+    return _edit(path, lambda text: strip_block(text, name))
