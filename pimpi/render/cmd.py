@@ -49,6 +49,7 @@ __all__ = [
     "pack_files",
     "unpack_files",
     "find_program",
+    "agree",
     "root_decides",
     "check_shared_folder",
     "CmdJob",
@@ -333,7 +334,7 @@ def _chunk_key(chunk: Sequence[int]) -> str:
     return f"{chunk[0]}" if len(chunk) == 1 else f"{chunk[0]}-{chunk[-1]}"
 
 
-def _agree(comm: Any, problem: str) -> None:
+def agree(comm: Any, problem: str) -> None:
     """Raise ValueError on every rank if any rank has a problem (names the ranks)."""
     problems = comm.allgather(problem)
     bad = [(r, p) for r, p in enumerate(problems) if p]
@@ -348,7 +349,7 @@ def _check_renderer(comm: Any, program: str) -> None:
 
     found = find_program(program)
     problem = "" if found else f"renderer {program!r} not found on PATH of host {socket.gethostname()}"
-    _agree(comm, problem)
+    agree(comm, problem)
 
 
 def _prepare_root(job: CmdJob, chunk_list: list[list[int]]) -> tuple[Any, list[list[int]]]:

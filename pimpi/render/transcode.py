@@ -215,11 +215,16 @@ def run_transcode(comm: Any, job: TranscodeJob,
     output does not match the input (DST is then not written); ValueError when the work
     folder is not shared.
     """
-    from pimpi.render.cmd import check_shared_folder, root_decides
+    from pimpi.render.cmd import agree, check_shared_folder, root_decides
     from pimpi.render.schedule import Task, run_dynamic
 
     rank = comm.rank
-    ffmpeg = find_ffmpeg()
+    ffmpeg, missing = "", ""
+    try:
+        ffmpeg = find_ffmpeg()
+    except FFmpegError as exc:
+        missing = str(exc)
+    agree(comm, missing)
     folder = work_folder(job.dst)
     journal, source, segments, problem = None, {}, [], ""
     if rank == 0:
