@@ -208,6 +208,8 @@ def tune(json_path, **options) -> None:
 @click.option("--sizes", default="64K,256K,1M,4M", show_default=True, callback=_sizes)
 @click.option("--local-speed", "speed", type=click.FloatRange(min=0, min_open=True), default=None,
               help="This machine's core speed relative to a Pi 4 core (default: known Pi, else 3).")
+@click.option("--tiles", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Units of work per frame (as render's tiles R x C = this number).")
 @click.option("--network", type=click.Choice(["switched", "shared"]), default="switched", show_default=True,
               help="switched: a link per node (a real cluster); shared: one medium (a virtual cluster).")
 @_json_option

@@ -64,6 +64,11 @@ def test_predict_render_speedup_on_synthetic_frames():
         assert row["efficiency"] == pytest.approx(row["speedup"] / row["ranks"])
     assert rows[2]["speedup"] == pytest.approx(16.0)  # free network, equal frames: ideal
     assert rows[2]["vs_one_node"] == pytest.approx(4.0)
+    uneven = [8.0] + [0.5] * 16
+    framed = predict.predict_render(uneven, 1000, [4], 4, alpha=0.0, beta=0.0)[0]
+    tiled = predict.predict_render(uneven, 1000, [4], 4, alpha=0.0, beta=0.0, tiles=8)[0]
+    assert framed["total_s"] == pytest.approx(8.0)  # the slow frame bounds the job
+    assert tiled["total_s"] == pytest.approx(16.0 / 16)  # 144 equal-ish tiles spread over 16 ranks
 
 
 def test_a_measured_pingpong_file_is_a_profile(tmp_path):
