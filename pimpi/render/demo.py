@@ -10,7 +10,6 @@ demo/zoom.mp4 and demo/gantt.png. Phase 2 renders the same frames on rank 0 alon
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -33,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the demo on MPI.COMM_WORLD; rank 0 prints and writes."""
     from mpi4py import MPI
 
-    from pimpi.render.job import frame_pattern, render_frames
+    from pimpi.render.job import frame_name, render_frames
     from pimpi.render.progress import Progress
     from pimpi.render.report import summary_lines, write_gantt, write_stats
     from pimpi.render.schedule import poll_wait
@@ -54,7 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n".join(summary_lines(report)))
         write_stats(out / "stats.json", report)
         write_gantt(out / "gantt.png", report)
-        frames_to_video(os.path.join(frames_dir, frame_pattern(args.frames)), out / "zoom.mp4", fps=args.fps)
+        frames_to_video([frames_dir / frame_name(f, args.frames) for f in range(args.frames)],
+                        out / "zoom.mp4", fps=args.fps)
         print(f"wrote {out / 'zoom.mp4'}, {out / 'gantt.png'}, {out / 'stats.json'}")
     if args.no_baseline or size == 1:
         return 0

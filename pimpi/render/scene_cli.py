@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from pimpi.render.cliutil import env_rank, fail
-from pimpi.render.job import SCHEDULES, check_tiles, frame_pattern, render_frames
+from pimpi.render.job import SCHEDULES, check_tiles, frame_name, render_frames
 from pimpi.render.scenes import SCENES, get_scene
 
 __all__ = ["scene", "parse_tiles", "check_out_dir"]
@@ -102,7 +102,9 @@ def _encode(out: str, n_frames: int, video: str, fps: float) -> None:
     """Frames to video with the ffmpeg helpers of pimpi.render.ffmpeg (even-size padding)."""
     from pimpi.render.ffmpeg import frames_to_video
 
-    frames_to_video(os.path.join(out, frame_pattern(n_frames)), video, fps=fps)
+    # the job's own frames only: an older, longer job may have left more in the folder
+    files = [os.path.join(out, frame_name(f, n_frames)) for f in range(n_frames)]
+    frames_to_video(files, video, fps=fps)
 
 
 @click.command()

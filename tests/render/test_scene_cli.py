@@ -70,13 +70,15 @@ def test_out_not_writable() -> None:
     assert not os.path.exists(target)
 
 
-def test_serial_run_writes_frames_stats_and_gantt(tmp_path: Path) -> None:
+def test_serial_run_writes_frames_stats_gantt_and_video(tmp_path: Path) -> None:
     out, stats, gantt = tmp_path / "out", tmp_path / "s.json", tmp_path / "g.png"
+    video = tmp_path / "v.mp4"
     cmd = [sys.executable, "-m", "pimpi", "render", "scene", "julia", *SMALL, "--out", str(out),
-           "--stats", str(stats), "--gantt", str(gantt)]
+           "--stats", str(stats), "--gantt", str(gantt), "--video", str(video), "--fps", "5"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in out.glob("*.png")) == ["frame_00000.png", "frame_00001.png"]
     assert "imbalance" in proc.stdout and "Mpixel/s" in proc.stdout
     assert "2/2 frames" in proc.stderr, "plain progress lines when stderr is not a terminal"
     assert stats.stat().st_size > 0 and gantt.read_bytes()[:4] == b"\x89PNG"
+    assert video.stat().st_size > 0 and b"ftyp" in video.read_bytes()[:16]
