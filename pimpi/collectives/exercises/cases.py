@@ -112,40 +112,37 @@ def _bcast(comm, case, rank, p, dt):
     return Prepared((buf,), {"root": case.root}, _ret(buf), exp)
 
 
+def _simple(comm, name: str, case: Case, send: np.ndarray, out_len: int, dt: np.dtype, *,
+            rooted: bool = False, reduces: bool = False, check: bool = True) -> Prepared:
+    """Arguments (send, recv) for the function, and MPI's built-in `name` for the answer."""
+    recv, exp = _zeros(out_len, dt), _zeros(out_len, dt)
+    kwargs: dict[str, Any] = {"op": _builtin("SUM")} if reduces else {}
+    if rooted:
+        kwargs["root"] = case.root
+    getattr(comm, name)(send, exp, **kwargs)
+    return Prepared((send.copy(), recv), {"root": case.root} if rooted else {}, _ret(recv),
+                    exp if check else None)
+
+
 def _reduce(comm, case, rank, p, dt):
-    send = _values(rank, case.length, dt, True)
-    recv = _zeros(case.length, dt)
-    exp = _zeros(case.length, dt)
-    comm.Reduce(send, exp, op=_builtin("SUM"), root=case.root)
-    return Prepared((send.copy(), recv), {"root": case.root}, _ret(recv),
-                    exp if rank == case.root else None)
+    return _simple(comm, "Reduce", case, _values(rank, case.length, dt, True), case.length, dt,
+                   rooted=True, reduces=True, check=rank == case.root)
 
 
 def _allreduce(comm, case, rank, p, dt):
-    send = _values(rank, case.length, dt, True)
-    recv = _zeros(case.length, dt)
-    exp = _zeros(case.length, dt)
-    comm.Allreduce(send, exp, op=_builtin("SUM"))
-    return Prepared((send.copy(), recv), {}, _ret(recv), exp)
+    return _simple(comm, "Allreduce", case, _values(rank, case.length, dt, True), case.length, dt,
+                   reduces=True)
 
 
 def _scatter(comm, case, rank, p, dt):
     n = case.length
     send = _values(case.root, p * n, dt, False) if rank == case.root else _zeros(p * n, dt)
-    recv = _zeros(n, dt)
-    exp = _zeros(n, dt)
-    comm.Scatter(send, exp, root=case.root)
-    return Prepared((send.copy(), recv), {"root": case.root}, _ret(recv), exp)
+    return _simple(comm, "Scatter", case, send, n, dt, rooted=True)
 
 
 def _gather(comm, case, rank, p, dt):
-    n = case.length
-    send = _values(rank, n, dt, False)
-    recv = _zeros(p * n, dt)
-    exp = _zeros(p * n, dt)
-    comm.Gather(send, exp, root=case.root)
-    return Prepared((send.copy(), recv), {"root": case.root}, _ret(recv),
-                    exp if rank == case.root else None)
+    return _simple(comm, "Gather", case, _values(rank, case.length, dt, False), p * case.length, dt,
+                   rooted=True, check=rank == case.root)
 
 
 def _displs(counts: list[int]) -> list[int]:
@@ -180,38 +177,24 @@ def _mpi_type(dt: np.dtype) -> Any:
 
 def _allgather(comm, case, rank, p, dt):
     n = case.length
-    send = _values(rank, n, dt, False)
-    recv = _zeros(p * n, dt)
-    exp = _zeros(p * n, dt)
-    comm.Allgather(send, exp)
-    return Prepared((send.copy(), recv), {}, _ret(recv), exp)
+    return _simple(comm, "Allgather", case, _values(rank, n, dt, False), p * n, dt)
 
 
 def _alltoall(comm, case, rank, p, dt):
     n = case.length
-    send = _values(rank, p * n, dt, False)
-    recv = _zeros(p * n, dt)
-    exp = _zeros(p * n, dt)
-    comm.Alltoall(send, exp)
-    return Prepared((send.copy(), recv), {}, _ret(recv), exp)
+    return _simple(comm, "Alltoall", case, _values(rank, p * n, dt, False), p * n, dt)
 
 
 def _reduce_scatter_block(comm, case, rank, p, dt):
     n = case.length
-    send = _values(rank, p * n, dt, True)
-    recv = _zeros(n, dt)
-    exp = _zeros(n, dt)
-    comm.Reduce_scatter_block(send, exp, op=_builtin("SUM"))
-    return Prepared((send.copy(), recv), {}, _ret(recv), exp)
+    return _simple(comm, "Reduce_scatter_block", case, _values(rank, p * n, dt, True), n, dt,
+                   reduces=True)
 
 
 def _scan(comm, case, rank, p, dt, exclusive: bool = False):
-    send = _values(rank, case.length, dt, True)
-    recv = _zeros(case.length, dt)
-    exp = _zeros(case.length, dt)
-    (comm.Exscan if exclusive else comm.Scan)(send, exp, op=_builtin("SUM"))
-    check = None if exclusive and rank == 0 else exp  # MPI leaves rank 0's exscan undefined
-    return Prepared((send.copy(), recv), {}, _ret(recv), check)
+    # MPI leaves rank 0's exscan result undefined: nothing to check there
+    return _simple(comm, "Exscan" if exclusive else "Scan", case, _values(rank, case.length, dt, True),
+                   case.length, dt, reduces=True, check=not (exclusive and rank == 0))
 
 
 def _exscan(comm, case, rank, p, dt):
