@@ -92,9 +92,10 @@ def _rank_table(report: Any, unit: str) -> list[str]:
 @click.option("--stats", "stats_path", type=click.Path(dir_okay=False), default=None,
               help="Write a JSON report (every attempt, per-rank times) here.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
+@click.option("--dry-run", is_flag=True, help="Print the chunks and the first chunk's command; run nothing.")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
 def cmd(frame_spec, chunk_size, out_dir, expect, retries, task_timeout, collect, force, stats_path, quiet,
-        command) -> None:
+        dry_run, command) -> None:
     """Run any single-machine renderer over chunks of frames on every rank.
 
     \b
@@ -124,6 +125,10 @@ def cmd(frame_spec, chunk_size, out_dir, expect, retries, task_timeout, collect,
     job = CmdJob(template=template, expect=patterns, out_dir=Path(out_dir), frames=frames,
                  chunk_size=chunk_size, retries=retries, task_timeout=task_timeout,
                  collect=collect, force=force)
+    if dry_run:
+        if rank == 0:
+            _dry_run(job)
+        return
 
     from pimpi.render.cmd import run_cmd
 
@@ -133,6 +138,26 @@ def cmd(frame_spec, chunk_size, out_dir, expect, retries, task_timeout, collect,
     if result.failed:
         _fail(rank, f"{len(result.failed)} chunk{'s' if len(result.failed) > 1 else ''} failed for good "
                     f"(frames {format_frames(result.frames_failed)}); rerun to retry only those", usage=False)
+
+
+def _dry_run(job: Any) -> None:
+    """What `render cmd` would do, without MPI or any file written."""
+    import shlex
+
+    from pimpi.render.cmd import expected_files, find_program
+    from pimpi.render.framespec import format_frames
+
+    program = job.template.argv[0]
+    click.echo(f"renderer: {find_program(program) or program + ' (NOT FOUND on this node)'}")
+    chunk_list = job.chunks()
+    click.echo(f"{len(job.frames)} frames in {len(chunk_list)} chunks: "
+               + ", ".join(format_frames(c) for c in chunk_list[:8]) + (", ..." if len(chunk_list) > 8 else ""))
+    first = chunk_list[0]
+    runs = job.template.commands(first, "{out}")
+    click.echo(f"chunk {format_frames(first)} runs {len(runs)} command{'s' if len(runs) > 1 else ''}, e.g.:")
+    click.echo("  " + shlex.join(runs[0]))
+    names = list(dict.fromkeys(n for ns in expected_files(job.expect, first).values() for n in ns))
+    click.echo(f"and must leave in {{out}}: {', '.join(names)}")
 
 
 def _cmd_report(result: Any, stats_path: str | None, head: dict[str, Any]) -> None:

@@ -204,3 +204,14 @@ def test_render_chunk_with_povray_renames_only_verified_frames(tmp_path):
     with pytest.raises(TaskFailed, match="povray: exit code"):
         render_chunk(job, [5, 6])
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["f03.png", "f11.png", "f12.png"]
+
+
+def test_dry_run_shows_chunks_and_the_substituted_command(tmp_path):
+    args = ["--dry-run", "--frames", "1-10,20", "--chunk", "4", "--out", str(tmp_path / "o"),
+            "--expect", "f{frame:02d}.png", "--", "no-such-renderer-pimpi", "+O{out}/f.png", "+SF{start}", "+EF{end}"]
+    result = CliRunner().invoke(cmd, args)
+    assert result.exit_code == 0, result.output
+    assert "11 frames in 4 chunks: 1-4, 5-8, 9-10, 20" in result.output
+    assert "no-such-renderer-pimpi '+O{out}/f.png' +SF1 +EF4" in result.output
+    assert "NOT FOUND" in result.output and "f01.png, f02.png, f03.png, f04.png" in result.output
+    assert os.listdir(tmp_path) == []
