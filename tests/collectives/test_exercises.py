@@ -147,3 +147,23 @@ def test_exception_on_one_rank_is_an_error_not_a_hang():
     assert first.status == "ERROR"
     assert "rank 1 raised IndexError: chunk index out of range (line 10 of raises_on_one_rank.py)" in first.message
     assert {r.status for r in records[1:]} == {"NOT RUN"}
+
+
+def test_case_texts_counts_and_comparison_messages():
+    import numpy as np
+
+    from pimpi.collectives.exercises.cases import Case, Prepared, abbreviate, compare, uneven_counts
+
+    assert Case("bcast", 5, 2, 7, "int32").describe() == "with 5 ranks, root 2, 7 elements, int32"
+    assert Case("allreduce", 1, 0, 0, "float64").describe() == "with 1 rank, 0 elements, float64"
+    counts = uneven_counts(7, 5)
+    assert 0 in counts and len(set(counts)) > 2 and uneven_counts(3, 1) == [3]
+    assert abbreviate(np.arange(100)) == "[ 0  1  2 ... 97 98 99] (100 items)"
+    expected = np.arange(5)
+    prepared = Prepared((), {}, lambda returned: returned, expected)
+    assert compare(prepared, expected.copy()) is None
+    got = expected.copy()
+    got[3] = 7
+    assert compare(prepared, got) == "got [0 1 2 7 4] expected [0 1 2 3 4] (first difference at index 3)"
+    assert compare(prepared, None) == "returned None, expected [0 1 2 3 4]"
+    assert compare(Prepared((), {}, lambda r: r, None), got) is None  # nothing to check on this rank
