@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pimpi.cluster.vcluster.spec import Spec
 
-__all__ = ["mpi_env", "agent_script", "write_agent", "hostfile_text", "env_text"]
+__all__ = ["mpi_env", "agent_script", "write_agent", "hostfile_text", "env_text", "python_bin_dir"]
 
 
 def mpi_env(spec: Spec, agent: Path | None) -> dict[str, str]:
