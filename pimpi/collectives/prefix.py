@@ -54,27 +54,30 @@ def _doubling(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, op: Op, tag: 
     grows my partial, on the right. So everything stays in rank order.
     """
     rank, size = comm.rank, comm.size
-    partial = scratch(1, sendbuf.size, sendbuf.dtype)
-    partial[:] = sendbuf
     tmp = scratch(0, sendbuf.size, sendbuf.dtype)
-    if inclusive:
-        recvbuf[:] = sendbuf
-    have = inclusive  # exscan: recvbuf holds nothing until the first lower partner
+    store = scratch(1, sendbuf.size, sendbuf.dtype)
+    partial = sendbuf  # read from sendbuf until the first combine writes `store`
+    result = sendbuf if inclusive else None  # exscan: nothing until the first lower partner
     mask = 1
     while mask < size:
         partner = rank ^ mask
         if partner < size:
             comm.Sendrecv(partial, partner, tag, tmp, partner, tag)
+            last = mask << 1 >= size  # no round after this one needs `partial`
             if partner < rank:
-                op.ufunc(tmp, partial, out=partial)
-                if have:
-                    op.ufunc(tmp, recvbuf, out=recvbuf)
-                else:
+                if result is None:
                     recvbuf[:] = tmp
-                    have = True
-            else:
-                op.ufunc(partial, tmp, out=partial)
+                else:
+                    op.ufunc(tmp, result, out=recvbuf)
+                result = recvbuf
+                if not last:
+                    op.ufunc(tmp, partial, out=store)
+            elif not last:
+                op.ufunc(partial, tmp, out=store)
+            partial = store
         mask <<= 1
+    if result is sendbuf:  # no lower partner ever (rank 0 or p == 1)
+        recvbuf[:] = sendbuf
 
 
 def _chain(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, op: Op, tag: int,
