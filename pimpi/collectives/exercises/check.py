@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .cases import Case
-from .registry import Exercise, cases_for, get_exercise
+from .registry import Exercise, get_exercise, plan
 
-__all__ = ["Record", "check_file", "check_size", "verify_source", "parse_sizes", "format_record",
+__all__ = ["Record", "check_file", "check_files", "check_size", "verify_source", "parse_sizes", "format_record",
            "records_json"]
 
 STARTUP = 90.0  # seconds mpirun may take to start Python on every rank and reach the first case
@@ -77,6 +77,30 @@ def format_record(record: Record, case: Case) -> str:
     """'FAIL  bcast_linear with 5 ranks, root 2, 7 elements, int32: rank 3 got ...'."""
     text = f"{record.status:<8} {record.function} {case.describe()}"
     return text + (f": {record.message}" if record.message else "")
+
+
+class _Tail:
+    """The records appended to a JSON-lines file since the last look (whole lines only)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.offset = path, 0
+
+    def new_records(self) -> list[dict[str, Any]]:
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(self.offset)
+                data = fh.read()
+        except FileNotFoundError:
+            return []
+        end = data.rfind(b"\n") + 1  # leave a half-written last line for next time
+        self.offset += end
+        out = []
+        for line in data[:end].decode("utf-8", errors="replace").splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+        return out
 
 
 def _read_lines(path: Path) -> list[dict[str, Any]]:
@@ -146,17 +170,21 @@ def _end_group(proc: subprocess.Popen) -> None:
             continue
 
 
-def check_size(exercise: Exercise, path: str, ranks: int, timeout: float,
+def check_size(jobs: list[tuple[Exercise, str]], ranks: int, timeout: float,
                emit: Callable[[Record, Case], None] = lambda r, c: None) -> list[Record]:
-    """Run every case at `ranks` in one mpirun; a case still running after `timeout` s is a DEADLOCK."""
+    """Run every case of every (exercise, file) at `ranks` in one mpirun.
+
+    A case still running after `timeout` s is a DEADLOCK; the cases after it are NOT RUN.
+    """
     from pimpi.cluster import launch
 
-    cases = cases_for(exercise, ranks)
+    cases = plan([ex for ex, _path in jobs], ranks)
     outdir = Path(tempfile.mkdtemp(prefix="pimpi-check-"))
     records: list[Record] = []
 
     def record(index: int, status: str, message: str, show: bool = True) -> None:
-        case = cases[index]
+        job, case = cases[index]
+        exercise, path = jobs[job]
         rec = Record(exercise.name, path, _function_name(exercise, case), ranks, case.root,
                      case.length, case.dtype, status, message)
         records.append(rec)
@@ -166,20 +194,23 @@ def check_size(exercise: Exercise, path: str, ranks: int, timeout: float,
     proc: subprocess.Popen | None = None
     try:
         mpirun = launch.find_mpirun()
-        spec = launch.Launch(nprocs=ranks, target=[
-            "-m", "pimpi.collectives.exercises.worker", exercise.name, os.path.abspath(path), str(outdir)])
+        target = ["-m", "pimpi.collectives.exercises.worker", str(outdir)]
+        for exercise, path in jobs:
+            target += [exercise.name, os.path.abspath(path)]
+        spec = launch.Launch(nprocs=ranks, target=target)
         cmd = launch.build_command(spec, mpirun, launch.detect_flavor(mpirun))
         log_path = outdir / "mpirun.log"
         with open(log_path, "w", encoding="utf-8") as log:
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     env=launch.mpi_env(), start_new_session=True)
+        progress = _Tail(outdir / "rank0.jsonl")
         launched = time.monotonic()
         started: dict[int, float] = {}
         done = 0
         verdict: tuple[str, str] | None = None  # why the job stopped early
         while done < len(cases):
             exited = proc.poll() is not None
-            for rec in _read_lines(outdir / "rank0.jsonl"):
+            for rec in progress.new_records():
                 if rec.get("event") == "start":
                     started.setdefault(rec["index"], time.monotonic())
                 elif rec.get("event") == "done" and rec["index"] == done:
@@ -194,7 +225,7 @@ def check_size(exercise: Exercise, path: str, ranks: int, timeout: float,
                 verdict = ("ERROR", f"the job did not reach this case in time: {_tail(log_path)}")
             elif exited:
                 load_error = _load_error(outdir)
-                verdict = ("ERROR", f"cannot load {path}: {load_error}" if load_error
+                verdict = ("ERROR", f"cannot load the file: {load_error}" if load_error
                            else f"the job ended (exit {proc.returncode}): {_tail(log_path)}")
             if verdict is not None:
                 break
@@ -219,17 +250,24 @@ def check_size(exercise: Exercise, path: str, ranks: int, timeout: float,
     return records
 
 
+def check_files(pairs: list[tuple[str, str]], sizes: list[int], timeout: float = 10.0,
+                emit: Callable[[Record, Case], None] = lambda r, c: None) -> list[Record]:
+    """Grade each (exercise name, file) at every rank count in `sizes`, one mpirun per count."""
+    if timeout <= 0:
+        raise ValueError(f"timeout must be > 0, got {timeout!r}")
+    jobs = [(get_exercise(name), path) for name, path in pairs]
+    for exercise, path in jobs:
+        verify_source(exercise, path)
+    records: list[Record] = []
+    for ranks in sizes:
+        records += check_size(jobs, ranks, timeout, emit)
+    return records
+
+
 def check_file(name: str, path: str, sizes: list[int], timeout: float = 10.0,
                emit: Callable[[Record, Case], None] = lambda r, c: None) -> list[Record]:
     """Grade `path` for exercise `name` at every rank count in `sizes`."""
-    exercise = get_exercise(name)
-    if timeout <= 0:
-        raise ValueError(f"timeout must be > 0, got {timeout!r}")
-    verify_source(exercise, path)
-    records: list[Record] = []
-    for ranks in sizes:
-        records += check_size(exercise, path, ranks, timeout, emit)
-    return records
+    return check_files([(name, path)], sizes, timeout, emit)
 
 
 def records_json(records: list[Record]) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .cases import ROOTED, Case
 
-__all__ = ["Function", "Exercise", "EXERCISES", "get_exercise", "cases_for", "reference_path"]
+__all__ = ["Function", "Exercise", "EXERCISES", "get_exercise", "cases_for", "plan", "reference_path"]
 
 ALL_DTYPES = ("int32", "int64", "float64", "complex128")
 _OP_HINT = ("Combine with `op.Reduce_local(incoming, acc)` (acc = incoming op acc, in place), "
@@ -195,6 +195,11 @@ def cases_for(exercise: Exercise, ranks: int) -> list[Case]:
         for root in sorted({0, ranks - 1}) if func.kind in ROOTED else [0]:
             out.append(Case(func.kind, ranks, root, exercise.large, big_dtype))
     return out
+
+
+def plan(exercises: list[Exercise], ranks: int) -> list[tuple[int, Case]]:
+    """The cases of several exercises run one after another in one job: (exercise index, case)."""
+    return [(index, case) for index, ex in enumerate(exercises) for case in cases_for(ex, ranks)]
 
 
 def reference_path(name: str) -> Path:

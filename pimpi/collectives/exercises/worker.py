@@ -1,6 +1,6 @@
 """The MPI side of `pimpi exercises check`: run a learner's file on every case, log progress.
 
-    python -m mpi4py -m pimpi.collectives.exercises.worker NAME FILE OUTDIR
+    python -m mpi4py -m pimpi.collectives.exercises.worker OUTDIR NAME FILE [NAME FILE ...]
 
 Rank 0 appends `start`/`done` lines to OUTDIR/rank0.jsonl before and after each case,
 so when a deadlocked job is killed the parent knows which case hung. A rank whose
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, TextIO
 
 from .cases import Case, compare, prepare
-from .registry import Exercise, cases_for, get_exercise
+from .registry import Exercise, get_exercise, plan
 
 __all__ = ["load_functions", "run_case", "main"]
 
@@ -94,22 +94,25 @@ def _agree(comm: Any, failed: bool) -> None:
 def main(argv: list[str] | None = None) -> int:
     from mpi4py import MPI
 
-    name, path, outdir = (argv if argv is not None else sys.argv[1:])[:3]
+    args = argv if argv is not None else sys.argv[1:]
+    outdir, pairs = args[0], args[1:]
+    if not pairs or len(pairs) % 2:
+        raise SystemExit("usage: worker OUTDIR NAME FILE [NAME FILE ...]")
     comm = MPI.COMM_WORLD
     rank, size = comm.Get_rank(), comm.Get_size()
-    exercise = get_exercise(name)
+    exercises = [get_exercise(name) for name in pairs[0::2]]
     with open(Path(outdir) / f"rank{rank}.jsonl", "a", encoding="utf-8") as fh:
         try:
-            funcs = load_functions(exercise, path)
+            funcs = [load_functions(ex, path) for ex, path in zip(exercises, pairs[1::2])]
         except BaseException as exc:  # noqa: BLE001 - a broken file is a result, not a crash
             _write(fh, {"event": "load_error", "message": f"{type(exc).__name__}: {exc}"})
             return 3
         comm.Barrier()  # every rank has started: a case's deadline counts only its own time
-        for index, case in enumerate(cases_for(exercise, size)):
+        for index, (job, case) in enumerate(plan(exercises, size)):
             if rank == 0:
                 _write(fh, {"event": "start", "index": index})
             private = comm.Dup()  # a fresh channel: stray messages of earlier cases cannot leak in
-            status, message = run_case(comm, private, funcs[case.kind], case,
+            status, message = run_case(comm, private, funcs[job][case.kind], case,
                                        lambda call, i=index: _write(fh, {"event": "call", "index": i,
                                                                          "call": call}))
             if status != "PASS":
