@@ -308,14 +308,32 @@ def _quiet_barrier(comm: Any) -> None:
 
 
 def _worker_loop(comm: Any, work: Callable[[Task], Any], t0: float) -> None:
-    """Ranks > 0: ask rank 0 for chunks, run them, send results back."""
+    """Ranks > 0: ask rank 0 for chunks, run them, send results back.
+
+    The next chunk is asked for when the last task of the current one starts, so the
+    answer is waiting when it ends (the round trip hides behind work). Result buffers go
+    out with Isend: the rank renders on while rank 0 picks them up.
+    """
+    from mpi4py import MPI
+
+    sending: list[tuple[Any, np.ndarray]] = []  # (request, buffer) until delivered
     comm.send(("ready",), dest=0, tag=_TAG_CTRL)
+    stale = False  # the chunk on its way was asked for before a failure here
     while True:
         msg = _recv_ctrl(comm, 0)
         if msg[0] == "stop":
             break
         payload = msg[1]
+        if stale:  # rank 0 may have blocklisted us since: hand it back, ask afresh
+            comm.send(("return", [i for i, _ in payload]), dest=0, tag=_TAG_CTRL)
+            comm.send(("ready",), dest=0, tag=_TAG_CTRL)
+            stale = False
+            continue
+        asked = False
         for position, (index, task) in enumerate(payload):
+            if position == len(payload) - 1:
+                comm.send(("ready",), dest=0, tag=_TAG_CTRL)  # prefetch the next chunk
+                asked = True
             start = time.monotonic()
             try:
                 result = _as_result(work(task))
@@ -329,13 +347,19 @@ def _worker_loop(comm: Any, work: Callable[[Task], Any], t0: float) -> None:
                 rest = [i for i, _ in payload[position + 1:]]
                 if rest:  # a failing rank may be blocklisted now: hand the rest back
                     comm.send(("return", rest), dest=0, tag=_TAG_CTRL)
+                stale = asked
                 break
-            elif result is None:
+            if result is None:
                 comm.send(("done", index, times, None), dest=0, tag=_TAG_CTRL)
             else:
                 comm.send(("done", index, times, (result.shape, result.dtype.str)), dest=0, tag=_TAG_CTRL)
-                comm.Send(result, dest=0, tag=_TAG_DATA)
-        comm.send(("ready",), dest=0, tag=_TAG_CTRL)
+                sending.append((comm.Isend(result, dest=0, tag=_TAG_DATA), result))
+            sending = [(req, buf) for req, buf in sending if not req.Test()]
+        if not asked:
+            comm.send(("ready",), dest=0, tag=_TAG_CTRL)
+    if sending:
+        requests = [req for req, _ in sending]
+        poll_wait(lambda: MPI.Request.Testall(requests), what="result delivery")
 
 
 class _Rank0:
