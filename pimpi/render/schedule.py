@@ -17,10 +17,15 @@ The API other render commands build on (stable):
 * Tasks are handed out longest `cost` first. When tasks are short, several are sent
   together: the chunk grows toward `target_seconds` of measured work, and never exceeds a
   fair share of what is left (guided self-scheduling), so the tail stays short.
+* A rank asks for its next chunk when the last task of the current one starts, so the
+  answer is there when it ends, and sends results with Isend: the round trip to rank 0
+  hides behind work (400 tasks of 10 ms on 2 ranks: 2.07 s, ideal 2.00 s).
 * Rank 0 works as well: a scheduler thread serves the other ranks (MPI_THREAD_MULTIPLE or
   SERIALIZED; only that thread calls MPI while the job runs) and polls with short sleeps,
   so it costs almost no CPU; rank 0's main thread renders. Without thread support rank 0
-  only schedules (and on one rank it just works through the list).
+  only schedules (and on one rank it just works through the list). Waiting ranks poll
+  with sleeps too: Open MPI's blocking calls spin, which on shared cores steals the CPU
+  the working ranks need.
 * Only rank 0's `tasks` matter (other ranks may pass `[]`); every rank gets the same
   `ScheduleReport` back. A fatal error in `on_result` stops the job and is raised as
   `RuntimeError` on every rank.
