@@ -101,7 +101,12 @@ def load_table(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
 
 
 def save_table(table: dict[str, Any], path: str | os.PathLike[str] | None = None) -> Path:
-    """Validate and write `table` as JSON atomically (temp file + rename); returns the path."""
+    """Validate and write `table` as JSON atomically (temp file + rename); returns the path.
+
+    Only this process forgets its cached table. Other ranks of a running job keep
+    theirs until they call reload_table(): call it on every rank (after a barrier),
+    or ranks may pick different algorithms and wait on each other forever.
+    """
     validate_table(table, "table to save")
     target = Path(path) if path is not None else user_table_path()
     target.parent.mkdir(parents=True, exist_ok=True)
