@@ -163,8 +163,11 @@ def write_summary(folder: str | os.PathLike) -> Path:
     preds = {p: d for p in ("pi3", "pi4", "pi5") if (d := _load(folder, f"predict-{p}.json"))}
     if preds:
         parts += ["## Predictions for Pi clusters (α–β model; assumptions in each predict-*.json)\n", _predict(preds)]
-    for name, title in (("compare-local.json", "Honesty check: prediction vs measurement on local ranks"),
-                        ("vcluster-compare.json", "Honesty check: prediction vs measurement on the virtual cluster")):
+    for name, title in (("vcluster-compare-profile.json",
+                         "Honesty check: the pi4 profile's figures vs the shaped virtual cluster"),
+                        ("vcluster-compare.json",
+                         "Honesty check: prediction from the virtual cluster's measured ping-pong vs measurement"),
+                        ("compare-local.json", "Honesty check: prediction vs measurement on local ranks")):
         doc = _load(folder, name)
         if doc:
             parts += [f"## {title}\n", _compare(doc)]
