@@ -142,41 +142,53 @@ def start_cmd(name: str, directory: str) -> None:
 
 @exercises.command("check")
 @click.argument("name")
-@click.argument("file")
+@click.argument("files", metavar="FILE...", nargs=-1, required=True)
 @click.option("-n", "sizes", default="1,2,3,4,5,8", show_default=True, help="Rank counts to test.")
 @click.option("--timeout", type=float, default=10.0, show_default=True,
               help="Seconds one case may take before it counts as a DEADLOCK.")
 @click.option("--json", "json_path", default=None, help="Write one record per case as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the cases that did not pass.")
-def check_cmd(name: str, file: str, sizes: str, timeout: float, json_path: str | None, quiet: bool) -> None:
-    """Grade FILE for exercise NAME under real mpirun at every rank count.
+def check_cmd(name: str, files: tuple[str, ...], sizes: str, timeout: float, json_path: str | None,
+              quiet: bool) -> None:
+    """Grade each FILE for exercise NAME under real mpirun at every rank count.
 
     \b
     pimpi exercises check bcast_binomial bcast_binomial.py -n 1,2,3,4,5,8
-    pimpi exercises check allreduce_ring alice.py --json alice.json
+    pimpi exercises check allreduce_ring class/*.py -q --json class.json
     """
     from pimpi.collectives.exercises import check
 
+    shown: set[tuple[str, int, str]] = set()
+
     def emit(record, case) -> None:
-        if not quiet or record.status != "PASS":
-            click.echo(check.format_record(record, case))
+        if quiet and record.status == "PASS":
+            return
+        if record.status == "ERROR":  # the same error on every case: say it once per file and size
+            key = (record.file, record.ranks, record.message)
+            if key in shown:
+                return
+            shown.add(key)
+        click.echo(check.format_record(record, case, with_file=len(files) > 1))
 
     try:
         size_list = check.parse_sizes(sizes)
         if timeout <= 0:
             raise ValueError(f"--timeout must be > 0, got {timeout:g}")
         _out_path(json_path, "--json")
-        records = check.check_file(name, file, size_list, timeout, emit)
+        records = check.check_files([(name, path) for path in files], size_list, timeout, emit)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     if json_path:
         from pimpi.collectives.trace import write_text_atomic
 
         write_text_atomic(json_path, check.records_json(records))
-    counts: dict[str, int] = {}
-    for rec in records:
-        counts[rec.status] = counts.get(rec.status, 0) + 1
-    passed = counts.get("PASS", 0)
-    others = ", ".join(f"{n} {status}" for status, n in counts.items() if status != "PASS")
-    click.echo(f"{name}: {passed} of {len(records)} cases passed" + (f" ({others})" if others else ""))
-    sys.exit(0 if passed == len(records) else 1)
+    for path in dict.fromkeys(files):
+        mine = [rec for rec in records if rec.file == path]
+        counts: dict[str, int] = {}
+        for rec in mine:
+            counts[rec.status] = counts.get(rec.status, 0) + 1
+        others = ", ".join(f"{n} {status}" for status, n in counts.items() if status != "PASS")
+        label = f"{path}: {name}" if len(files) > 1 else name
+        click.echo(f"{label}: {counts.get('PASS', 0)} of {len(mine)} cases passed"
+                   + (f" ({others})" if others else ""))
+    sys.exit(0 if all(rec.status == "PASS" for rec in records) else 1)

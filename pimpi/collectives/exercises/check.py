@@ -73,9 +73,10 @@ def _function_name(exercise: Exercise, case: Case) -> str:
     return next(f.name for f in exercise.functions if f.kind == case.kind)
 
 
-def format_record(record: Record, case: Case) -> str:
+def format_record(record: Record, case: Case, with_file: bool = False) -> str:
     """'FAIL  bcast_linear with 5 ranks, root 2, 7 elements, int32: rank 3 got ...'."""
-    text = f"{record.status:<8} {record.function} {case.describe()}"
+    where = f"{record.file}: " if with_file else ""
+    text = f"{record.status:<8} {where}{record.function} {case.describe()}"
     return text + (f": {record.message}" if record.message else "")
 
 
@@ -139,14 +140,6 @@ def _stuck(outdir: Path, index: int, ranks: int) -> str:
     return "; ".join(parts)
 
 
-def _load_error(outdir: Path) -> str | None:
-    for path in outdir.glob("rank*.jsonl"):
-        for rec in _read_lines(path):
-            if rec.get("event") == "load_error":
-                return rec["message"]
-    return None
-
-
 def _tail(path: Path, lines: int = 3) -> str:
     try:
         text = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
@@ -171,10 +164,12 @@ def _end_group(proc: subprocess.Popen) -> None:
 
 
 def check_size(jobs: list[tuple[Exercise, str]], ranks: int, timeout: float,
-               emit: Callable[[Record, Case], None] = lambda r, c: None) -> list[Record]:
+               emit: Callable[[Record, Case], None] = lambda r, c: None) -> tuple[list[Record], int]:
     """Run every case of every (exercise, file) at `ranks` in one mpirun.
 
-    A case still running after `timeout` s is a DEADLOCK; the cases after it are NOT RUN.
+    A case still running after `timeout` s is a DEADLOCK (or the ERROR a rank reported);
+    the job is ended and the rest of that file's cases are NOT RUN. Returns the records
+    and how many jobs are settled (len(jobs) unless the job was ended early).
     """
     from pimpi.cluster import launch
 
@@ -192,6 +187,7 @@ def check_size(jobs: list[tuple[Exercise, str]], ranks: int, timeout: float,
             emit(rec, case)
 
     proc: subprocess.Popen | None = None
+    settled = len(jobs)
     try:
         mpirun = launch.find_mpirun()
         target = ["-m", "pimpi.collectives.exercises.worker", str(outdir)]
@@ -224,9 +220,7 @@ def check_size(jobs: list[tuple[Exercise, str]], ranks: int, timeout: float,
             elif done not in started and now - launched > STARTUP + (timeout if done else 0):
                 verdict = ("ERROR", f"the job did not reach this case in time: {_tail(log_path)}")
             elif exited:
-                load_error = _load_error(outdir)
-                verdict = ("ERROR", f"cannot load the file: {load_error}" if load_error
-                           else f"the job ended (exit {proc.returncode}): {_tail(log_path)}")
+                verdict = ("ERROR", f"the job ended (exit {proc.returncode}): {_tail(log_path)}")
             if verdict is not None:
                 break
             time.sleep(0.05)
@@ -237,7 +231,9 @@ def check_size(jobs: list[tuple[Exercise, str]], ranks: int, timeout: float,
                 worst = max(problems, key=lambda r: STATUSES.index(r["status"]))
                 verdict = (worst["status"], worst["message"] + " (the other ranks then waited for it)")
             record(done, *verdict)
-            rest = range(done + 1, len(cases))
+            stopped = cases[done][0]
+            rest = range(done + 1, next((i for i, (job, _c) in enumerate(cases) if job > stopped), len(cases)))
+            settled = stopped + 1
             for index in rest:  # shown once on the terminal, one record each in --json
                 note = f"not run: an earlier case with {ranks} ranks did not finish"
                 if index == rest[0] and len(rest) > 1:
@@ -247,12 +243,16 @@ def check_size(jobs: list[tuple[Exercise, str]], ranks: int, timeout: float,
         if proc is not None and proc.poll() is None:  # Ctrl-C or an error here: end the job too
             _end_group(proc)
         shutil.rmtree(outdir, ignore_errors=True)
-    return records
+    return records, settled
 
 
 def check_files(pairs: list[tuple[str, str]], sizes: list[int], timeout: float = 10.0,
                 emit: Callable[[Record, Case], None] = lambda r, c: None) -> list[Record]:
-    """Grade each (exercise name, file) at every rank count in `sizes`, one mpirun per count."""
+    """Grade each (exercise name, file) at every rank count in `sizes`.
+
+    One mpirun per rank count runs every file in turn (a new one after a file that hangs),
+    so a teacher can grade a whole class in one command.
+    """
     if timeout <= 0:
         raise ValueError(f"timeout must be > 0, got {timeout!r}")
     jobs = [(get_exercise(name), path) for name, path in pairs]
@@ -260,7 +260,11 @@ def check_files(pairs: list[tuple[str, str]], sizes: list[int], timeout: float =
         verify_source(exercise, path)
     records: list[Record] = []
     for ranks in sizes:
-        records += check_size(jobs, ranks, timeout, emit)
+        todo = jobs
+        while todo:  # a file that hangs ends its job; the files after it get a new one
+            found, settled = check_size(todo, ranks, timeout, emit)
+            records += found
+            todo = todo[settled:]
     return records
 
 

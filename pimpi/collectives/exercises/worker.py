@@ -91,6 +91,46 @@ def _agree(comm: Any, failed: bool) -> None:
         time.sleep(0.002)
 
 
+def _load_everywhere(comm: Any, exercise: Exercise, path: str) -> dict[str, Callable[..., Any]] | str:
+    """The file's functions, or why it cannot be loaded (agreed by every rank)."""
+    try:
+        funcs: dict[str, Callable[..., Any]] | str = load_functions(exercise, path)
+    except BaseException as exc:  # noqa: BLE001 - a broken file is a result, not a crash
+        funcs = f"cannot load {Path(path).name}: {type(exc).__name__}: {exc}"
+    errors = [e for e in comm.allgather(funcs if isinstance(funcs, str) else None) if e]
+    return errors[0] if errors else funcs
+
+
+def _run_all(comm: Any, fh: TextIO, exercises: list[Exercise], paths: list[str]) -> None:
+    rank = comm.Get_rank()
+    loaded: dict[int, dict[str, Callable[..., Any]] | str] = {}
+    for index, (job, case) in enumerate(plan(exercises, comm.Get_size())):
+        if job not in loaded:  # also lines the ranks up: a case's deadline counts only its own time
+            loaded[job] = _load_everywhere(comm, exercises[job], paths[job])
+        funcs = loaded[job]
+        if rank == 0:
+            _write(fh, {"event": "start", "index": index})
+        if isinstance(funcs, str):
+            if rank == 0:
+                _write(fh, {"event": "done", "index": index, "status": "ERROR", "message": funcs})
+            continue
+        private = comm.Dup()  # a fresh channel: stray messages of earlier cases cannot leak in
+        status, message = run_case(comm, private, funcs[case.kind], case,
+                                   lambda call, i=index: _write(fh, {"event": "call", "index": i,
+                                                                     "call": call}))
+        if status != "PASS":
+            _write(fh, {"event": "problem", "index": index, "status": status, "message": message})
+        _agree(comm, status != "PASS")
+        private.Free()
+        verdicts = comm.gather((status, message), root=0)
+        if rank == 0:
+            worst = max(verdicts, key=lambda v: SEVERITY[v[0]])
+            bad = [v for v in verdicts if v[0] == worst[0]]
+            text = bad[0][1] + (f" (and {len(bad) - 1} more ranks)" if len(bad) > 1 else "")
+            _write(fh, {"event": "done", "index": index, "status": worst[0],
+                        "message": text if worst[0] != "PASS" else ""})
+
+
 def main(argv: list[str] | None = None) -> int:
     from mpi4py import MPI
 
@@ -99,34 +139,10 @@ def main(argv: list[str] | None = None) -> int:
     if not pairs or len(pairs) % 2:
         raise SystemExit("usage: worker OUTDIR NAME FILE [NAME FILE ...]")
     comm = MPI.COMM_WORLD
-    rank, size = comm.Get_rank(), comm.Get_size()
     exercises = [get_exercise(name) for name in pairs[0::2]]
-    with open(Path(outdir) / f"rank{rank}.jsonl", "a", encoding="utf-8") as fh:
-        try:
-            funcs = [load_functions(ex, path) for ex, path in zip(exercises, pairs[1::2])]
-        except BaseException as exc:  # noqa: BLE001 - a broken file is a result, not a crash
-            _write(fh, {"event": "load_error", "message": f"{type(exc).__name__}: {exc}"})
-            return 3
-        comm.Barrier()  # every rank has started: a case's deadline counts only its own time
-        for index, (job, case) in enumerate(plan(exercises, size)):
-            if rank == 0:
-                _write(fh, {"event": "start", "index": index})
-            private = comm.Dup()  # a fresh channel: stray messages of earlier cases cannot leak in
-            status, message = run_case(comm, private, funcs[job][case.kind], case,
-                                       lambda call, i=index: _write(fh, {"event": "call", "index": i,
-                                                                         "call": call}))
-            if status != "PASS":
-                _write(fh, {"event": "problem", "index": index, "status": status, "message": message})
-            _agree(comm, status != "PASS")
-            private.Free()
-            verdicts = comm.gather((status, message), root=0)
-            if rank == 0:
-                worst = max(verdicts, key=lambda v: SEVERITY[v[0]])
-                bad = [v for v in verdicts if v[0] == worst[0]]
-                text = bad[0][1] + (f" (and {len(bad) - 1} more ranks)" if len(bad) > 1 else "")
-                _write(fh, {"event": "done", "index": index, "status": worst[0],
-                            "message": text if worst[0] != "PASS" else ""})
-        if rank == 0:
+    with open(Path(outdir) / f"rank{comm.Get_rank()}.jsonl", "a", encoding="utf-8") as fh:
+        _run_all(comm, fh, exercises, list(pairs[1::2]))
+        if comm.Get_rank() == 0:
             _write(fh, {"event": "end"})
     return 0
 
