@@ -61,7 +61,7 @@ def check_counts(counts: Any, displs: Any, size: int) -> tuple[list[int], list[i
 
 def root_buffer(buf: Any, name: str, is_root: bool, root: int, like: np.ndarray, count: int,
                 *, writable: bool) -> np.ndarray | None:
-    """A buffer that only root uses (reduce/gather recvbuf, scatter sendbuf): checked on root, None elsewhere."""
+    """A buffer only root uses (reduce/gather recvbuf, scatter sendbuf): checked on root, else None."""
     if not is_root:
         return None
     if buf is None:

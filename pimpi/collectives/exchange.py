@@ -1,4 +1,4 @@
-"""Everyone-to-everyone exchanges: allgather (ring, recursive doubling, Bruck) and alltoall (pairwise, Bruck)."""
+"""All-to-all exchanges: allgather (ring, recursive doubling, Bruck), alltoall (pairwise, Bruck)."""
 
 from __future__ import annotations
 

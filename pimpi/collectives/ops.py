@@ -65,7 +65,7 @@ def _mpi_ops() -> list[tuple[Any, str]]:
 
 
 def resolve_op(op: Any) -> Op:
-    """Map MPI.SUM/PROD/MAX/MIN/LAND/LOR/LXOR/BAND/BOR/BXOR, their names ("SUM") or a NumPy ufunc to an Op.
+    """Map MPI.SUM/PROD/MAX/MIN/LAND/LOR/LXOR/BAND/BOR/BXOR, a name ("SUM") or a NumPy ufunc to an Op.
 
     MPI's predefined ops are commutative. A ufunc outside COMMUTATIVE_UFUNCS is
     treated as associative but not commutative, so only algorithms that combine

@@ -43,7 +43,7 @@ def _sendrecv_setup(op: Any, sendbuf: np.ndarray, recvbuf: np.ndarray | None) ->
 @public("reduce")
 def reduce(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray | None, op: Any = "SUM",
            root: int = 0, *, algorithm: str | None = None) -> None:
-    """Combine every rank's `sendbuf` with `op` (default SUM) into `recvbuf` on `root` (like comm.Reduce).
+    """Combine every rank's `sendbuf` with `op` into `recvbuf` on `root` (like comm.Reduce).
 
     recvbuf may be None on the other ranks; on root it must match sendbuf.
     """
@@ -59,7 +59,7 @@ def reduce(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray | None, op: Any =
 @public("allreduce")
 def allreduce(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, op: Any = "SUM", *,
               algorithm: str | None = None) -> None:
-    """Combine every rank's `sendbuf` with `op` (default SUM) into `recvbuf` on all ranks (like comm.Allreduce)."""
+    """Combine every rank's `sendbuf` with `op` into `recvbuf` on all ranks (like comm.Allreduce)."""
     send = flat(sendbuf, "sendbuf")
     recv = flat(recvbuf, "recvbuf", writable=True)
     check_count(recv, send.size, "recvbuf")
@@ -71,7 +71,7 @@ def allreduce(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, op: Any = "SU
 @public("reduce_scatter_block")
 def reduce_scatter_block(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray,
                          op: Any = "SUM", *, algorithm: str | None = None) -> None:
-    """Reduce p blocks of m items elementwise; rank r gets block r in `recvbuf` (like comm.Reduce_scatter_block)."""
+    """Reduce p blocks of m items elementwise; rank r gets block r (like comm.Reduce_scatter_block)."""
     size = comm.size
     send = flat(sendbuf, "sendbuf")
     recv = flat(recvbuf, "recvbuf", writable=True)

@@ -28,14 +28,15 @@ def _lowbit_span(vrank: int, size: int) -> int:
 @public("scatter")
 def scatter(comm: Any, sendbuf: np.ndarray | None, recvbuf: np.ndarray, root: int = 0, *,
             algorithm: str | None = None) -> None:
-    """Root's `sendbuf` holds p blocks of recvbuf.size items; rank r receives block r (like comm.Scatter).
+    """Root's `sendbuf` holds p blocks of recvbuf.size items; rank r gets block r (like comm.Scatter).
 
     sendbuf may be None on the other ranks.
     """
     size, rank = comm.size, comm.rank
     root = check_root(root, size)
     recv = flat(recvbuf, "recvbuf", writable=True)
-    send = root_buffer(sendbuf, "sendbuf", rank == root, root, recv, recv.size * size, writable=False)
+    send = root_buffer(sendbuf, "sendbuf", rank == root, root, recv, recv.size * size,
+                       writable=False)
     func = select("scatter", algorithm, recv.nbytes * size, size)
     func(comm, send, recv, root)
 
@@ -50,7 +51,8 @@ def gather(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray | None, root: int
     size, rank = comm.size, comm.rank
     root = check_root(root, size)
     send = flat(sendbuf, "sendbuf")
-    recv = root_buffer(recvbuf, "recvbuf", rank == root, root, send, send.size * size, writable=True)
+    recv = root_buffer(recvbuf, "recvbuf", rank == root, root, send, send.size * size,
+                       writable=True)
     func = select("gather", algorithm, send.nbytes * size, size)
     func(comm, send, recv, root)
 

@@ -41,7 +41,7 @@ _CHOICES: dict[tuple[str, int, int], str] = {}  # memo: choose() runs on every c
 
 
 def user_table_path() -> Path:
-    """Where the user's table lives: $PIMPI_TUNING, else $XDG_CONFIG_HOME or ~/.config/pimpi/tuning.json."""
+    """The user's table: $PIMPI_TUNING, else $XDG_CONFIG_HOME (or ~/.config)/pimpi/tuning.json."""
     env = os.environ.get("PIMPI_TUNING")
     if env:
         return Path(env).expanduser()
@@ -56,7 +56,8 @@ def _is_meta(key: str) -> bool:
 def validate_table(table: Any, source: str = "table") -> dict[str, Any]:
     """Check a table's shape; ValueError naming the unknown collective, algorithm or key."""
     if not isinstance(table, dict):
-        raise ValueError(f"{source}: a decision table must be a JSON object, got {type(table).__name__}")
+        kind = type(table).__name__
+        raise ValueError(f"{source}: a decision table must be a JSON object, got {kind}")
     for name, rules in table.items():
         if _is_meta(name):
             continue
@@ -69,14 +70,17 @@ def validate_table(table: Any, source: str = "table") -> dict[str, Any]:
                 raise ValueError(f"{source}: rule {rule!r} of {name!r} must be an object")
             extra = set(rule) - _RULE_KEYS
             if extra:
-                raise ValueError(f"{source}: unknown key {sorted(extra)[0]!r} in a rule of {name!r}")
+                key = sorted(extra)[0]
+                raise ValueError(f"{source}: unknown key {key!r} in a rule of {name!r}")
             algo = rule.get("algorithm")
             if algo not in ALGORITHMS[name]:
                 raise ValueError(f"{source}: unknown algorithm {algo!r} for {name!r}")
             for key in ("max_bytes", "min_size", "max_size"):
                 value = rule.get(key)
-                if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-                    raise ValueError(f"{source}: {key} must be an int >= 0 in {name!r}, got {value!r}")
+                bad = isinstance(value, bool) or not isinstance(value, int) or value < 0
+                if value is not None and bad:
+                    raise ValueError(f"{source}: {key} must be an int >= 0 in {name!r}, "
+                                     f"got {value!r}")
     return table
 
 
