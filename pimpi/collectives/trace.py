@@ -29,8 +29,6 @@ _BUILTIN_BASE = (
 BUILTIN = _BUILTIN_BASE + tuple("I" + name[0].lower() + name[1:] for name in _BUILTIN_BASE) + tuple(
     name + "_init" for name in _BUILTIN_BASE
 ) + ("barrier",)
-_SENDS = ("Send", "Ssend", "Rsend", "Bsend")
-_ISENDS = ("Isend", "Issend", "Irsend", "Ibsend")
 
 
 class ForbiddenCall(RuntimeError):
