@@ -63,7 +63,7 @@ def list_algorithms(ranks: int, nbytes: int) -> None:
 @click.option("--algorithm", "-a", default=None, help="Algorithm name (default: the first listed).")
 @click.option("--size", type=click.IntRange(min=0), default=1024, show_default=True,
               help="Elements in the vector (per block for scatter/gather/allgather/alltoall/"
-                   "reduce_scatter_block).")
+                   "reduce_scatter_block; scatterv/gatherv: uneven counts around it, some 0).")
 @click.option("--dtype", type=click.Choice(DTYPES), default="float64", show_default=True)
 @click.option("--root", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--svg", "svg_path", default=None, help="Draw the messages as an SVG file.")
@@ -157,7 +157,11 @@ def check_cmd(name: str, files: tuple[str, ...], sizes: str, timeout: float, jso
     pimpi exercises check allreduce_ring class/*.py -q --json class.json
     """
     from pimpi.collectives.exercises import check
+    from pimpi.mpi import under_mpirun
 
+    if under_mpirun():
+        raise click.UsageError("run `pimpi exercises check` directly, not under mpirun: "
+                               "it starts its own mpirun for each rank count")
     shown: set[tuple[str, int, str]] = set()
 
     def emit(record, case) -> None:
