@@ -56,8 +56,8 @@ EXERCISES: dict[str, Exercise] = {ex.name: ex for ex in (
                   "`buf` on `root` holds the token. Send it to rank root+1, which adds its own\n"
                   "rank number to every element and passes it on to the next rank (wrapping\n"
                   "round at size), until it comes back to `root`, which keeps it as it arrives.\n"
-                  "Every rank ends with the token as it reached it in `buf`."),),
-        "r0 -> r1 -> r2 -> ... -> r(p-1) -> r0: p messages, one after another (p rounds).",
+                  "Every other rank ends with the token it passed on (its rank added) in `buf`."),),
+        "root -> root+1 -> ... -> root-1 -> root (mod p): p messages, one after another (p rounds).",
         ("Your neighbours are (rank + 1) % size and (rank - 1) % size.",
          "Only root sends first; everyone else starts with a Recv.",
          "With one rank there is nobody to talk to: return at once (a blocking Send to yourself can hang).")),
