@@ -83,10 +83,18 @@ def trace_cmd(collective, algorithm, size, dtype, root, svg_path, png_path, json
     rank = comm.Get_rank()
     try:
         algorithm = trace_mod.check_request(collective, algorithm, root, comm.Get_size())
-        outputs = {opt: _out_path(val, opt) for opt, val in
-                   (("--svg", svg_path), ("--png", png_path), ("--json", json_path))}
     except ValueError as exc:
         _quiet_fail(rank, click.UsageError(str(exc)))
+    outputs = _outputs(rank, svg_path, png_path, json_path)
+    report = trace_mod.trace_collective(comm, collective, algorithm, size, dtype, root)
+    _show(comm, report, outputs)
+
+
+def _outputs(rank: int, svg_path: str | None, png_path: str | None, json_path: str | None) -> dict:
+    """The output files by option, checked on every rank before any message is sent."""
+    try:
+        outputs = {opt: _out_path(val, opt) for opt, val in
+                   (("--svg", svg_path), ("--png", png_path), ("--json", json_path))}
     except click.UsageError as exc:
         _quiet_fail(rank, exc)
     if outputs["--png"]:
@@ -94,11 +102,18 @@ def trace_cmd(collective, algorithm, size, dtype, root, svg_path, png_path, json
             import matplotlib  # noqa: F401
         except ImportError:
             _quiet_fail(rank, click.UsageError("--png needs matplotlib: pip install 'pimpi[plot]'"))
-    report = trace_mod.trace_collective(comm, collective, algorithm, size, dtype, root)
+    return outputs
+
+
+def _show(comm, report, outputs: dict) -> None:
+    """Rank 0 prints the report and writes the files; every rank exits 1 on a MISMATCH."""
+    from pimpi.collectives import trace as trace_mod
+
+    rank = comm.Get_rank()
     if rank == 0:
         click.echo(report.text())
         if comm.Get_size() == 1:
-            click.echo("one rank sends nothing: try `pimpi run -n 8 -- collectives trace ...`")
+            click.echo("one rank sends nothing: run it under `pimpi run -n 8 -- ...`")
         if outputs["--svg"]:
             trace_mod.write_text_atomic(outputs["--svg"], trace_mod.trace_svg(report.trace, report.title))
             click.echo(f"wrote {outputs['--svg']}")
@@ -138,6 +153,56 @@ def start_cmd(name: str, directory: str) -> None:
     except (ValueError, OSError) as exc:
         raise click.UsageError(str(exc)) from None
     click.echo(f"wrote {path}; grade it with: pimpi exercises check {name} {path}")
+
+
+@exercises.command("trace")
+@click.argument("name")
+@click.argument("file")
+@click.option("--function", "function", default=None, help="Which function, when the exercise has several.")
+@click.option("--size", type=click.IntRange(min=0), default=16, show_default=True,
+              help="Elements (intervals for pi) in the case to run.")
+@click.option("--dtype", type=click.Choice(DTYPES), default=None, help="Default: float64 or the exercise's.")
+@click.option("--root", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--svg", "svg_path", default=None, help="Draw the messages as an SVG file.")
+@click.option("--png", "png_path", default=None, help="Draw the messages as a PNG (needs matplotlib).")
+@click.option("--json", "json_path", default=None, help="Write every message and the totals as JSON.")
+def exercise_trace_cmd(name, file, function, size, dtype, root, svg_path, png_path, json_path) -> None:
+    """Trace YOUR solution's messages round by round (run it under mpirun).
+
+    \b
+    pimpi run -n 8 --timeout 60 -- exercises trace bcast_binomial bcast_binomial.py --svg mine.svg
+    """
+    from pimpi import mpi
+    from pimpi.collectives import trace as trace_mod
+    from pimpi.collectives.exercises import get_exercise
+    from pimpi.collectives.exercises.worker import load_functions
+
+    comm = mpi.world()
+    rank = comm.Get_rank()
+    try:
+        exercise = get_exercise(name)
+        names = [f.name for f in exercise.functions]
+        chosen = next((f for f in exercise.functions if f.name == (function or names[0])), None)
+        if chosen is None:
+            raise ValueError(f"--function {function!r}: {name} has {', '.join(names)}")
+        dtype = dtype or ("float64" if "float64" in exercise.dtypes else exercise.dtypes[0])
+        if dtype not in exercise.dtypes:
+            raise ValueError(f"--dtype {dtype}: {name} is graded with {', '.join(exercise.dtypes)}")
+        if not 0 <= root < comm.Get_size():
+            raise ValueError(f"--root {root} out of range for {comm.Get_size()} ranks")
+        if chosen.kind == "pi" and size < 1:
+            raise ValueError("--size: pi needs at least 1 interval")
+        func = load_functions(exercise, file)[chosen.kind]
+    except (ValueError, OSError, SyntaxError) as exc:
+        _quiet_fail(rank, click.UsageError(str(exc)))
+    outputs = _outputs(rank, svg_path, png_path, json_path)
+    words = exercise.trace.split()
+    predict = None
+    if words and words[0] == chosen.kind and "--algorithm" in words:
+        predict = (words[0], words[words.index("--algorithm") + 1])
+    report = trace_mod.trace_call(comm, func, chosen.kind, size, dtype, root, f"{chosen.name} ({file})",
+                                  predict)
+    _show(comm, report, outputs)
 
 
 @exercises.command("check")

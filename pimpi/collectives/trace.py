@@ -11,7 +11,7 @@ from xml.sax.saxutils import escape
 __all__ = [
     "ForbiddenCall", "TracingComm", "Event", "Message", "Trace", "analyse", "gather_trace",
     "format_bytes", "format_trace", "trace_svg", "write_text_atomic", "write_png",
-    "TraceReport", "check_request", "trace_collective",
+    "TraceReport", "check_request", "trace_collective", "trace_call",
 ]
 
 # Pickling (lowercase) calls: the algorithm must move NumPy buffers instead.
@@ -513,22 +513,38 @@ class TraceReport:
 
 def trace_collective(comm: Any, collective: str, algorithm: str | None, length: int,
                      dtype: str = "float64", root: int = 0) -> TraceReport | None:
-    """Run one collective on a TracingComm on every rank; rank 0 gets the report (others None)."""
-    import numpy as np
+    """Run one library collective on a TracingComm on every rank; rank 0 gets the report."""
+    import functools
 
     import pimpi.collectives as library
-    from pimpi.collectives.exercises.cases import Case, compare, cost_nbytes, prepare
+
+    func = getattr(library, collective)
+    if algorithm is not None:
+        func = functools.partial(func, algorithm=algorithm)
+    name = collective + (f" ({algorithm})" if algorithm else "")
+    predict = (collective, algorithm) if algorithm is not None else None
+    return trace_call(comm, func, collective, length, dtype, root, name, predict)
+
+
+def trace_call(comm: Any, func: Callable[..., Any], kind: str, length: int, dtype: str, root: int,
+               name: str, predict: tuple[str, str] | None = None) -> TraceReport | None:
+    """Run `func` (a library collective or a learner's function) as a `kind` case on a
+    TracingComm on every rank, check it against MPI's built-in; rank 0 gets the report.
+
+    `predict` = (collective, algorithm) whose cost() the totals are compared with.
+    """
+    import numpy as np
+
+    from pimpi.collectives import cost
+    from pimpi.collectives.exercises.cases import ROOTED, Case, compare, cost_nbytes, prepare
 
     ranks = comm.Get_size()
-    case = Case(collective, ranks, root, length, dtype)
+    case = Case(kind, ranks, root, length, dtype)
     prepared = prepare(comm, case)
-    kwargs = dict(prepared.kwargs)
-    if algorithm is not None:
-        kwargs["algorithm"] = algorithm
     private = comm.Dup()
     tracer = TracingComm(private)
     comm.Barrier()
-    returned = getattr(library, collective)(tracer, *prepared.args, **kwargs)
+    returned = func(tracer, *prepared.args, **prepared.kwargs)
     events = tracer.finish()
     private.Free()
     problems = comm.gather(compare(prepared, returned), root=0)
@@ -539,16 +555,15 @@ def trace_collective(comm: Any, collective: str, algorithm: str | None, length: 
     mismatch = None if not bad else f"rank {bad[0][0]} {bad[0][1]}" + (
         f" (and {len(bad) - 1} more ranks)" if len(bad) > 1 else "")
     itemsize = np.dtype(dtype).itemsize
-    nbytes = cost_nbytes(collective, length, itemsize, ranks)
+    nbytes = cost_nbytes(kind, length, itemsize, ranks)
     prediction = None
-    if algorithm is not None:
-        msgs, cbytes = library.cost(collective, algorithm, nbytes, ranks)
+    if predict is not None:
+        msgs, cbytes = cost(predict[0], predict[1], nbytes, ranks)
         prediction = (int(round(msgs)), int(round(cbytes)))
-    name = collective + (f" ({algorithm})" if algorithm else "")
-    where = f", root {root}" if case.kind in ("bcast", "reduce", "scatter", "gather", "scatterv", "gatherv") else ""
+    where = f", root {root}" if kind in ROOTED else ""
     title = f"{name} on {ranks} ranks{where}, {length} x {dtype} ({format_bytes(length * itemsize)})"
-    meta = {"collective": collective, "algorithm": algorithm, "length": length, "dtype": dtype,
-            "root": root, "nbytes": nbytes}
+    meta = {"collective": kind, "name": name, "length": length, "dtype": dtype, "root": root,
+            "nbytes": nbytes, "algorithm": predict[1] if predict else None}
     return TraceReport(title, trace, prediction, mismatch, meta)
 
 

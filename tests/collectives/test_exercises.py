@@ -168,3 +168,18 @@ def test_case_texts_counts_and_comparison_messages():
     assert compare(prepared, got) == "got [0 1 2 7 4] expected [0 1 2 3 4] (first difference at index 3)"
     assert compare(prepared, None) == "returned None, expected [0 1 2 3 4]"
     assert compare(Prepared((), {}, lambda r: r, None), got) is None  # nothing to check on this rank
+
+
+@pytest.mark.timeout(150)
+def test_exercises_trace_shows_a_learners_own_messages_and_the_mismatch(tmp_path):
+    out = tmp_path / "mine.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pimpi", "run", "-n", "3", "--timeout", "120", "--", "exercises", "trace",
+         "bcast_linear", str(BUGGY / "wrong_root_bcast.py"), "--root", "1", "--size", "4", "--json", str(out)],
+        capture_output=True, text=True, timeout=140)
+    assert proc.returncode != 0
+    assert "r0 -> r1  32 B" in proc.stdout and "r0 -> r2  32 B" in proc.stdout  # root 0, not 1, sends
+    assert "result: MISMATCH: rank 0 got [0. 0. 0. 0.] expected" in proc.stdout
+    data = json.loads(out.read_text())
+    assert data["result"] == "MISMATCH" and data["prediction"] == {"messages": 2, "bytes": 64}
+    assert sorted((m["src"], m["dst"]) for m in data["messages"]) == [(0, 1), (0, 2)]
