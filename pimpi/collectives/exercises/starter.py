@@ -29,6 +29,7 @@ def starter_text(name: str) -> str:
         "comm.Send / Recv / Sendrecv / Isend / Irecv on NumPy buffers (no pickled comm.send,\n"
         "no built-in comm.Bcast and friends), then grade it:\n\n"
         f"    pimpi exercises check {exercise.name} {exercise.name}.py -n 1,2,3,4,5,8\n"
+        f"    pimpi run -n 4 -- exercises trace {exercise.name} {exercise.name}.py   # your messages\n"
         + (f"    pimpi run -n 4 -- collectives trace {exercise.trace}   # what a reference sends\n"
            if exercise.trace else "")
         +         '"""\n',
