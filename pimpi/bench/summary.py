@@ -130,14 +130,27 @@ def _predict(docs: dict[str, dict[str, Any]]) -> str:
 
 
 def _compare(doc: dict[str, Any]) -> str:
+    """Predicted / measured per algorithm and size (bold: outside the tolerance)."""
     res = doc["results"]
-    text = f"{res['within']} of {res['judged']} predictions within {res['tolerance']:.0%} (profile {res['profile']}).\n\n"
-    rows = [[r["op"], fmt_bytes(r["bytes"]), r["algorithm"], fmt_seconds(r["predicted"]), fmt_seconds(r["measured"]),
-             fmt_num(r["ratio"]), "yes" if r["within"] else "no"] for r in res["collectives"]]
-    rows += [["render speedup", f"{r['ranks']} ranks", "-", fmt_num(r["predicted"]), fmt_num(r["measured"]),
-              fmt_num(r["ratio"]), "not judged (oversubscribed)" if r["oversubscribed"] else ("yes" if r["within"] else "no")]
-             for r in res["render"]]
-    return text + _md(["what", "size", "algorithm", "predicted", "measured", "pred/meas", "within"], rows)
+    tol = res["tolerance"]
+    text = f"{res['within']} of {res['judged']} predictions within {tol:.0%} (profile `{res['profile']}`).\n\n"
+    ops: dict[str, list[dict[str, Any]]] = {}
+    for r in res["collectives"]:
+        ops.setdefault(r["op"], []).append(r)
+    cell = lambda r: fmt_num(r["ratio"]) if r["within"] else f"**{fmt_num(r['ratio'])}**"  # noqa: E731
+    for op, rows in ops.items():
+        sizes = list(dict.fromkeys(r["bytes"] for r in rows))
+        algs = list(dict.fromkeys(r["algorithm"] for r in rows))
+        at = {(r["algorithm"], r["bytes"]): r for r in rows}
+        body = [[alg, *(cell(at[(alg, n)]) if (alg, n) in at else "-" for n in sizes)] for alg in algs]
+        text += f"{op} on {rows[0]['ranks']} ranks, predicted / measured time:\n\n"
+        text += _md(["algorithm", *(fmt_bytes(n) for n in sizes)], body) + "\n"
+    if res["render"]:
+        rows = [[r["ranks"], fmt_num(r["predicted"]), fmt_num(r["measured"]), fmt_num(r["ratio"]),
+                 "not judged (more ranks than cores)" if r["oversubscribed"] else ("yes" if r["within"] else "**no**")]
+                for r in res["render"]]
+        text += "Render speedup:\n\n" + _md(["ranks", "predicted", "measured", "pred/meas", f"within {tol:.0%}"], rows)
+    return text
 
 
 def write_summary(folder: str | os.PathLike) -> Path:
