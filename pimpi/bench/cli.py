@@ -103,7 +103,8 @@ _SCHEDULE = click.Choice(["dynamic", "static", "block"])
               help="For --workload cmd: the renderer command, writing into {out}, e.g. 'povray +O{out}/f{frame}.png'.")
 @click.option("--expect", default=None, help="For --workload cmd: the file each frame writes, e.g. 'f{frame}.png'.")
 @click.option("--ranks", default="1,2,4", show_default=True, callback=_list(int), help="Rank counts.")
-@click.option("--hostfile", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option("--hostfile", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Run the MPI jobs on the cluster in this hostfile (baselines stay on this machine).")
 @click.option("--frames", type=click.IntRange(min=1), default=16, show_default=True)
 @click.option("--width", type=click.IntRange(min=1), default=320, show_default=True)
 @click.option("--height", type=click.IntRange(min=1), default=240, show_default=True)
@@ -194,7 +195,7 @@ def tune(json_path, **options) -> None:
 
 @bench.command()
 @click.option("--profile", required=True, help="pi3, pi4, pi5, or a pingpong/pingmatrix JSON file.")
-@click.option("--nodes", default="4,8,16", show_default=True, callback=_list(int))
+@click.option("--nodes", default="4,8,16", show_default=True, callback=_list(int), help="Node counts to predict.")
 @click.option("--cores-per-node", type=click.IntRange(min=1), default=None,
               help="Ranks per node (default: the profile's cores, else 1).")
 @click.option("--workload", type=click.Choice(["mandelbrot", "julia", "raytrace", "none"]),
