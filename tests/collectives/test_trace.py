@@ -66,6 +66,14 @@ def test_tags_keep_channels_apart():
     assert all(m.t_recv is not None for m in trace.messages)
 
 
+def test_wildcard_receive_completed_in_waitall_still_finds_its_send():
+    # rank 2 posted Irecv(ANY_SOURCE, ANY_TAG) and completed it in Waitall: source unknown (-1)
+    logs = [[_send(2, 8, tag=9)], [_recv(2, 8)], [_recv(-1, 8, tag=-1), _send(1, 8)]]
+    trace = analyse(logs)
+    assert [(m.src, m.dst, m.round) for m in trace.messages] == [(0, 2, 1), (2, 1, 2)]
+    assert all(m.t_recv is not None for m in trace.messages)
+
+
 def test_unmatched_receive_does_not_hang_the_analysis():
     trace = analyse([[_recv(1)], [_send(2)], []])
     assert len(trace.messages) == 1 and trace.messages[0].round == 1
