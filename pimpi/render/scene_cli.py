@@ -107,7 +107,12 @@ def _encode(out: str, n_frames: int, video: str, fps: float) -> None:
     frames_to_video(files, video, fps=fps)
 
 
-@click.command()
+_HELP = "Render a built-in SCENE across all ranks, resumably.\n\n\b\nScenes:\n" + "\n".join(
+    f"  {key:<11} {value.summary}" for key, value in SCENES.items()
+)
+
+
+@click.command(help=_HELP)
 @click.argument("name", metavar="SCENE")
 @click.option("--frames", "-f", type=int, default=24, show_default=True, help="frames in the animation")
 @click.option("--width", "-W", type=int, default=640, show_default=True, help="pixels")
@@ -133,11 +138,7 @@ def scene(name: str, frames: int, width: int, height: int, out: str, schedule: s
           tiles: str | None, max_iter: int | None, retries: int, force: bool, video: str | None,
           fps: float, stats: str | None, gantt: str | None, progress_mode: str,
           quiet: bool) -> None:
-    """Render a built-in SCENE across all ranks, resumably.
-
-    \b
-    Scenes:
-    """
+    """Render a built-in SCENE across all ranks, resumably (see _HELP)."""
     from pimpi.mpi import under_mpirun, world
 
     rank = env_rank()
@@ -219,6 +220,3 @@ def _finish(report: Any, out: str, frames: int, video: str | None, fps: float,
         print(f"frames: {out}/", file=sys.stdout)
 
 
-scene.help = (scene.help or "") + "".join(
-    f"      {key:<11} {value.summary}\n" for key, value in SCENES.items()
-)
