@@ -178,18 +178,20 @@ def reduce_binomial(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray | None, 
     top = root if op.commutative else 0
     vrank = (rank - top) % size
     acc = None  # my partial result, once I have received something
-    tmp = scratch(0, sendbuf.size, sendbuf.dtype)
     mask = 1
     while mask < size:
         if vrank & mask:  # hand my partial to the parent, and I am done
             comm.Send(sendbuf if acc is None else acc, (rank - mask) % size, tag)
             break
         if vrank + mask < size:
-            comm.Recv(tmp, (rank + mask) % size, tag)
-            if acc is None:  # first child: combine straight into the result buffer
+            child = (rank + mask) % size
+            if acc is None:  # first child: receive straight into the result buffer
                 acc = recvbuf if recvbuf is not None else scratch(1, sendbuf.size, sendbuf.dtype)
-                op.ufunc(sendbuf, tmp, out=acc)  # my ranks are below the child's
+                comm.Recv(acc, child, tag)
+                op.ufunc(sendbuf, acc, out=acc)  # my ranks are below the child's
             else:
+                tmp = scratch(0, sendbuf.size, sendbuf.dtype)
+                comm.Recv(tmp, child, tag)
                 op.ufunc(acc, tmp, out=acc)
         mask <<= 1
     if vrank == 0 and acc is None:  # p == 1
@@ -289,18 +291,20 @@ def allreduce_recursive_doubling(comm: Any, sendbuf: np.ndarray, recvbuf: np.nda
             comm.Send(sendbuf, rank + 1, tag)
             comm.Recv(recvbuf, rank + 1, tag)
             return
-        comm.Recv(tmp, rank - 1, tag)
-        op.ufunc(tmp, sendbuf, out=recvbuf)
+        comm.Recv(recvbuf, rank - 1, tag)
+        op.ufunc(recvbuf, sendbuf, out=recvbuf)
         mine = recvbuf
     mask = 1
     while mask < p2:
         partner = newrank ^ mask
         real = unfold_rank(partner, size)
-        comm.Sendrecv(mine, real, tag, tmp, real, tag)
+        # the first exchange can land in recvbuf directly; later ones need tmp
+        incoming = recvbuf if mine is sendbuf else tmp
+        comm.Sendrecv(mine, real, tag, incoming, real, tag)
         if partner < newrank:
-            op.ufunc(tmp, mine, out=recvbuf)
+            op.ufunc(incoming, mine, out=recvbuf)
         else:
-            op.ufunc(mine, tmp, out=recvbuf)
+            op.ufunc(mine, incoming, out=recvbuf)
         mine = recvbuf
         mask <<= 1
     if mine is sendbuf:  # p == 1
