@@ -200,7 +200,7 @@ def check_size(jobs: list[tuple[Exercise, str]], ranks: int, timeout: float,
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     env=launch.mpi_env(), start_new_session=True)
         progress = _Tail(outdir / "rank0.jsonl")
-        launched = time.monotonic()  # since when we wait for the next case to start
+        waiting_since = time.monotonic()  # since when we wait for the next case to start
         started: dict[int, float] = {}
         done = 0
         verdict: tuple[str, str] | None = None  # why the job stopped early
@@ -212,13 +212,13 @@ def check_size(jobs: list[tuple[Exercise, str]], ranks: int, timeout: float,
                 elif rec.get("event") == "done" and rec["index"] == done:
                     record(done, rec["status"], rec["message"])
                     done += 1
-                    launched = time.monotonic()  # the next case must start within `timeout`
+                    waiting_since = time.monotonic()  # the next case must start within `timeout`
             if done == len(cases):
                 break
             now = time.monotonic()
             if done in started and now - started[done] > timeout:
                 verdict = ("DEADLOCK", f"no result after {timeout:g} s: {_stuck(outdir, done, ranks)}")
-            elif done not in started and now - launched > (timeout if done else STARTUP):
+            elif done not in started and now - waiting_since > (timeout if done else STARTUP):
                 verdict = ("ERROR", f"the job did not reach this case in time: {_tail(log_path)}")
             elif exited:
                 verdict = ("ERROR", f"the job ended (exit {proc.returncode}): {_tail(log_path)}")
