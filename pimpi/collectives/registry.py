@@ -125,9 +125,7 @@ def select(collective: str, algorithm: str | None, nbytes: int, size: int, op: A
     """
     impls = _IMPLS[collective]
     if algorithm is None:
-        from .tuning import choose
-
-        algorithm = choose(collective, nbytes, size)
+        algorithm = _choose(collective, nbytes, size)
         if op is not None and not op.commutative and algorithm not in ORDERED[collective]:
             algorithm = ORDERED[collective][0]
         return impls[algorithm]
@@ -140,6 +138,15 @@ def select(collective: str, algorithm: str | None, nbytes: int, size: int, op: A
             f"use one of {', '.join(ORDERED[collective])}"
         )
     return func
+
+
+def _choose(collective: str, nbytes: int, size: int) -> str:
+    """tuning.choose, imported on first use (tuning imports this module)."""
+    global _choose
+    from .tuning import choose
+
+    _choose = choose
+    return choose(collective, nbytes, size)
 
 
 def _load() -> None:
