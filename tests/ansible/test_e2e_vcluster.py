@@ -3,8 +3,9 @@ cluster; a second run changes nothing; verify.yml passes; the cluster user's pla
 frames across the nodes onto the shared path; reset.yml undoes it.
 
 The kernel here has no NFS (neither server nor client), so the shared path is the virtual cluster's
-bind-mounted folder (shared_storage_method=none); everything else runs as on real nodes. nftables
-comes from each node's own apt mirror (the cluster is started with --nat).
+bind-mounted folder (shared_storage_method=none), and the NFS side of role shared_storage runs in
+check mode with --diff (the export and fstab lines it would write are checked). Everything else runs
+as on real nodes. nftables comes from each node's own apt mirror (the cluster is started with --nat).
 """
 
 from __future__ import annotations
@@ -78,8 +79,12 @@ def vcluster():
 
 @pytest.mark.root
 @pytest.mark.timeout(600)
-def test_site_idempotent_verify_render_reset(vcluster, playbook, tmp_path):
+def test_site_idempotent_verify_render_reset(vcluster, playbook, ansible_tool, tmp_path):
     start = time.monotonic()
+    stages: list[str] = []
+
+    def stage(label: str) -> None:
+        stages.append(f"{label} {time.monotonic() - start:.0f} s")
     inventory = yaml.safe_load((vcluster / "inventory.yml").read_text())
     nodes = Nodes(inventory)
     names = list(nodes.hosts)
@@ -103,16 +108,22 @@ def test_site_idempotent_verify_render_reset(vcluster, playbook, tmp_path):
     first = playbook("site.yml", *inv, timeout=420)
     assert first.returncode == 0, first.stdout[-6000:]
     assert set(_recap(first.stdout)) >= set(names)
+    stage("site")
 
     second = playbook("site.yml", *inv, timeout=300)
     assert second.returncode == 0, second.stdout[-6000:]
     recap = _recap(second.stdout)
     assert all(recap[h] == (0, 0, 0) for h in names), f"second run changed something: {recap}\n" + "\n".join(
         line for line in second.stdout.splitlines() if line.startswith("changed:"))
+    stage("site again")
 
     verify = playbook("verify.yml", *inv, timeout=300)
     assert verify.returncode == 0, verify.stdout[-6000:]
     assert "no problems found" in verify.stdout
+    broken = playbook("verify.yml", *inv, "-e", f"cluster_hostfile={shared}/no-such-hostfile",
+                      "-e", "verify_attempts=1", timeout=300)
+    assert broken.returncode != 0 and "pimpi doctor reported a problem" in broken.stdout, broken.stdout[-3000:]
+    stage("verify")
 
     hostfile = (shared / "ansible-hostfile").read_text()
     assert [line.split()[0] for line in hostfile.splitlines() if line and not line.startswith("#")] == names
@@ -141,6 +152,17 @@ def test_site_idempotent_verify_render_reset(vcluster, playbook, tmp_path):
     assert len(written) == 3, written
     seen = nodes.run(workers[-1], f"ls {frames}")
     assert sorted(n for n in seen.stdout.split() if n.startswith("frame_")) == written
+    stage("render")
+
+    nfs = ansible_tool(["ansible-playbook", *inv, "--check", "--diff",
+                        str(Path(__file__).with_name("storage_nfs_check.yml"))], timeout=300)
+    assert nfs.returncode == 0, nfs.stdout[-6000:]
+    head_address = nodes.hosts[head]["ansible_host"]
+    assert f"+{shared} {SUBNET}(rw,sync,no_subtree_check,root_squash)" in nfs.stdout, nfs.stdout[-6000:]
+    assert (f"+{head_address}:{shared} {shared} nfs rw,noauto,x-systemd.automount,"
+            in nfs.stdout), nfs.stdout[-6000:]
+    assert "0777" not in nfs.stdout
+    stage("nfs check mode")
 
     reset = playbook("reset.yml", *inv, timeout=300)
     assert reset.returncode == 0, reset.stdout[-6000:]
@@ -149,4 +171,5 @@ def test_site_idempotent_verify_render_reset(vcluster, playbook, tmp_path):
         assert gone.returncode != 0, f"{node} still has pimpi's user, venv or firewall: {gone.stdout}"
     restored = nodes.run(workers[0], "cat /etc/hosts").stdout
     assert re.search(rf"^127\.0\.1\.1\s+{workers[0]}$", restored, re.M), restored
-    print(f"ansible end to end: {time.monotonic() - start:.0f} s")
+    stage("reset")
+    print("ansible end to end: " + ", ".join(stages))
