@@ -11,7 +11,7 @@ from pimpi.bench.registry import register
 from pimpi.bench.text import fmt_num, fmt_seconds, table
 from pimpi.bench.timing import summary
 
-__all__ = ["scaling", "analyse", "slots_available", "format_scaling"]
+__all__ = ["scaling", "analyse", "cpu_share", "slots_available", "format_scaling"]
 
 WORKLOADS = ("mandelbrot", "julia", "raytrace", "cmd")
 
@@ -23,6 +23,19 @@ def slots_available(hostfile: str | None) -> int:
     from pimpi.cluster.hostfile import read_hostfile
 
     return sum(entry.slots or 1 for entry in read_hostfile(hostfile))
+
+
+def cpu_share(job: dict[str, Any]) -> float | None:
+    """CPU time the ranks got / (ranks × job seconds): near 1 when each rank had a core.
+
+    Well below 1 means the machine was busy with other work (or ranks shared cores), so
+    the speedup measures contention, not the program.
+    """
+    per_rank = (job.get("report") or {}).get("per_rank") or []
+    cpu = [r.get("cpu") for r in per_rank]
+    if not cpu or any(c is None for c in cpu) or job.get("seconds", 0) <= 0:
+        return None
+    return sum(cpu) / (len(cpu) * job["seconds"])
 
 
 def analyse(ranks: Sequence[int], seconds: dict[int, list[float]], *, serial: list[float],
@@ -76,16 +89,18 @@ def format_scaling(result: dict[str, Any]) -> str:
              fmt_num(base["pool"]["frames_per_s"]), "-", "-", "1.00"]]
     for r in result["rows"]:
         imb = r.get("imbalance")
+        share = r.get("cpu_share")
         rows.append([f"mpi{'*' if r['oversubscribed'] else ''}", r["ranks"],
                      fmt_seconds(r["seconds"]["median"]), fmt_num(r["frames_per_s"]),
                      fmt_num(r["speedup"]), fmt_num(r["efficiency"]), fmt_num(r["vs_pool"]),
-                     fmt_num(imb["median"]) if imb else "-"])
+                     fmt_num(imb["median"]) if imb else "-", f"{share['median']:.0%}" if share else "-"])
     for row in rows[:2]:
-        row.append("-")
-    text = table(["run", "ranks", "time", "frames/s", "speedup", "effic.", "vs Pool", "imbal."], rows, head)
+        row += ["-", "-"]
+    text = table(["run", "ranks", "time", "frames/s", "speedup", "effic.", "vs Pool", "imbal.", "cpu"], rows, head)
     amdahl = result["amdahl"]
     fraction = amdahl["serial_fraction"]
-    text += (f"speedup vs {result['speedup_base']}; * = more ranks than {result['slots']} cores\n"
+    text += (f"speedup vs {result['speedup_base']}; * = more ranks than {result['slots']} cores;"
+             " cpu = CPU time the ranks got / (ranks x time): well below 100% = a busy machine\n"
              f"Amdahl serial fraction: {fmt_num(fraction, 3) if fraction is not None else 'n/a (needs 2+ rank counts)'}"
              f" (fitted on ranks {amdahl['fitted_on']})\n")
     return text
@@ -140,6 +155,8 @@ def scaling(_comm: Any, *, workload: str, ranks: Sequence[int], frames: int, wid
         row["wall_seconds"] = summary([d["wall_seconds"] for d in runs])
         imbalance = [d["results"]["imbalance"] for d in runs if d["results"].get("imbalance")]
         row["imbalance"] = summary(imbalance) if imbalance else None
+        shares = [x for x in (cpu_share(d["results"]) for d in runs) if x is not None]
+        row["cpu_share"] = summary(shares) if shares else None
         row["job_machine"] = runs[-1]["machine"]
     result.update({"workload": workload, "frames": frames, "width": width, "height": height,
                    "schedule": schedule, "repeats": repeats, "slots": slots,

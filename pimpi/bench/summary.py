@@ -95,18 +95,23 @@ def _scaling(doc: dict[str, Any]) -> str:
     res = doc["results"]
     base = res["baselines"]
     rows = [["serial", "-", fmt_seconds(base["serial"]["seconds"]["median"]), fmt_num(base["serial"]["frames_per_s"]),
-             "-", "-", "-", "-"],
+             "-", "-", "-", "-", "-"],
             [f"Pool({base['pool']['processes']})", "-", fmt_seconds(base["pool"]["seconds"]["median"]),
-             fmt_num(base["pool"]["frames_per_s"]), "-", "-", "1.00", "-"]]
+             fmt_num(base["pool"]["frames_per_s"]), "-", "-", "1.00", "-", "-"]]
     for r in res["rows"]:
         imb = r.get("imbalance")
+        share = r.get("cpu_share")
         rows.append([f"MPI{' (oversubscribed)' if r['oversubscribed'] else ''}", r["ranks"],
                      f"{fmt_seconds(r['seconds']['median'])} ({fmt_seconds(r['seconds']['min'])}–{fmt_seconds(r['seconds']['max'])})",
                      fmt_num(r["frames_per_s"]), fmt_num(r["speedup"]), fmt_num(r["efficiency"]),
-                     fmt_num(r["vs_pool"]), fmt_num(imb["median"]) if imb else "-"])
+                     fmt_num(r["vs_pool"]), fmt_num(imb["median"]) if imb else "-",
+                     f"{share['median']:.0%}" if share else "-"])
     text = (f"{res['workload']}, {res['frames']} frames {res['width']}x{res['height']}, {res['schedule']} schedule,"
             f" median (min–max) of {res['repeats']}; speedup vs {res['speedup_base']}.\n\n")
-    text += _md(["run", "ranks", "time", "frames/s", "speedup", "efficiency", "vs Pool", "imbalance"], rows)
+    text += _md(["run", "ranks", "time", "frames/s", "speedup", "efficiency", "vs Pool", "imbalance", "cpu share"],
+                rows)
+    text += ("\ncpu share = CPU time the ranks got / (ranks × time); well below 100 % means other work"
+             " on the machine took the cores, so the speedup measures contention, not the program.\n")
     fraction = res["amdahl"]["serial_fraction"]
     text += f"\nAmdahl serial fraction (fitted on ranks {res['amdahl']['fitted_on']}): {fmt_num(fraction, 3)}\n\n"
     checks = scaling_checks(res)

@@ -103,3 +103,10 @@ def test_tune_rules_merge_neighbours_and_cover_larger_sizes():
     ]
     old = [{"min_size": 4, "max_size": 4, "algorithm": "z"}, {"algorithm": "y"}]
     assert tune.merge_rules(old, rules, 4) == rules + [{"algorithm": "y"}]
+
+
+def test_cpu_share_says_how_much_of_their_cores_the_ranks_got():
+    job = {"seconds": 4.0, "report": {"per_rank": [{"cpu": 4.0}, {"cpu": 2.0}]}}
+    assert scaling.cpu_share(job) == pytest.approx(0.75)
+    assert scaling.cpu_share({"seconds": 4.0, "report": {"per_rank": [{"cpu": None}]}}) is None
+    assert scaling.cpu_share({"seconds": 4.0}) is None
