@@ -55,12 +55,12 @@ def allgather_ring(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray,
     """
     rank, size = comm.rank, comm.size
     m = sendbuf.size
-    recvbuf[rank * m:(rank + 1) * m] = sendbuf
     right, left = (rank + 1) % size, (rank - 1) % size
     for step in range(size - 1):
         send, recv = (rank - step) % size, (rank - step - 1) % size
-        comm.Sendrecv(recvbuf[send * m:(send + 1) * m], right, tag,
-                      recvbuf[recv * m:(recv + 1) * m], left, tag)
+        outgoing = sendbuf if step == 0 else recvbuf[send * m:(send + 1) * m]
+        comm.Sendrecv(outgoing, right, tag, recvbuf[recv * m:(recv + 1) * m], left, tag)
+    recvbuf[rank * m:(rank + 1) * m] = sendbuf  # local copy last: nobody waits for it
 
 
 def _doubling_cost(n: int, p: int) -> tuple[float, float]:
@@ -141,11 +141,11 @@ def alltoall_pairwise(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray,
     """
     rank, size = comm.rank, comm.size
     m = sendbuf.size // size
-    recvbuf[rank * m:(rank + 1) * m] = sendbuf[rank * m:(rank + 1) * m]
     for step in range(1, size):
         dest, source = (rank + step) % size, (rank - step) % size
         comm.Sendrecv(sendbuf[dest * m:(dest + 1) * m], dest, tag,
                       recvbuf[source * m:(source + 1) * m], source, tag)
+    recvbuf[rank * m:(rank + 1) * m] = sendbuf[rank * m:(rank + 1) * m]  # local copy last
 
 
 def _bruck_cost(n: int, p: int) -> tuple[float, float]:
