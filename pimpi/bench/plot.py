@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from pimpi.bench.schema import temp_beside
 
 __all__ = ["plot_scaling"]
 
@@ -52,8 +53,7 @@ def plot_scaling(result: dict[str, Any], path: str) -> str:
         axis.set_xticks(ranks)
         axis.grid(alpha=0.3)
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".png", dir=target.parent)
-    os.close(fd)
+    tmp = temp_beside(target, ".png")
     try:
         fig.savefig(tmp, dpi=100)
         os.replace(tmp, target)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
-from pimpi.bench.schema import read_json
+from pimpi.bench.schema import read_json, write_text_atomic
 from pimpi.bench.text import fmt_bytes, fmt_num, fmt_seconds
 
 __all__ = ["write_summary", "collective_checks", "scaling_checks"]
@@ -196,9 +195,4 @@ def write_summary(folder: str | os.PathLike) -> Path:
         if doc:
             parts += [f"## {title}\n", _compare(doc)]
     text = "\n".join(parts)
-    target = folder / "SUMMARY.md"
-    fd, tmp = tempfile.mkstemp(prefix=".SUMMARY.md.", dir=folder)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, target)
-    return target
+    return write_text_atomic(folder / "SUMMARY.md", text)

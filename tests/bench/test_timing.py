@@ -44,6 +44,7 @@ def test_json_is_versioned_atomic_and_strict(tmp_path):
     with pytest.raises(ValueError, match="expected 'scaling'"):
         schema.read_json(path, kind="scaling")
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]  # no temporary left behind
+    assert path.stat().st_mode & 0o044 == 0o044  # readable by others, not mkstemp's 0600
     (tmp_path / "other.json").write_text('{"schema": "x/9"}')
     with pytest.raises(ValueError, match="not a pimpi.bench/1"):
         schema.read_json(tmp_path / "other.json")
