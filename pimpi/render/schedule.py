@@ -403,7 +403,6 @@ class _Rank0:
             except Exception as exc:  # noqa: BLE001 - becomes a job error on every rank
                 with self.pool.lock:
                     self.pool.abort(f"saving {task.key!r} failed: {_one_line(exc)}")
-                traceback.print_exc()
                 continue
             count += 1
             if self.progress is not None:
@@ -561,7 +560,8 @@ def run_dynamic(
         pool = _Pool(tasks, size, workers, retries, max_rank_failures, target_seconds)
     except ValueError as exc:
         pool = _Pool([], size, workers, 0, 1, target_seconds)
-        pool.abort(str(exc))
+        with pool.lock:
+            pool.abort(str(exc))
     boss = _Rank0(comm, pool, work, on_result, progress, t0)
     writer = threading.Thread(target=boss.writer, name="pimpi-results", daemon=True)
     writer.start()

@@ -83,3 +83,30 @@ def test_task_failing_everywhere_fails_for_good(comm) -> None:
     attempts = sum(1 for e in report.events if e.key == "bad")
     ok = ok and 1 <= attempts <= 3
     assert_all_ranks(comm, ok, f"failed={report.failed} attempts={attempts}")
+
+
+@pytest.mark.mpi
+def test_saving_error_stops_the_job_on_every_rank(comm) -> None:
+    def save(task: Task, array, rank: int) -> None:
+        raise OSError("disk full")
+
+    tasks = [Task(f"t{i}", data=i) for i in range(4 * comm.size)] if comm.rank == 0 else []
+    try:
+        run_dynamic(comm, tasks, _square, on_result=save)
+    except RuntimeError as exc:
+        ok, detail = "disk full" in str(exc), str(exc)
+    else:
+        ok, detail = False, "no error raised"
+    assert_all_ranks(comm, ok, detail)
+
+
+@pytest.mark.mpi
+def test_duplicate_keys_are_refused_everywhere(comm) -> None:
+    tasks = [Task("same"), Task("same")] if comm.rank == 0 else []
+    try:
+        run_dynamic(comm, tasks, _square)
+    except RuntimeError as exc:
+        ok, detail = "same" in str(exc), str(exc)
+    else:
+        ok, detail = False, "no error raised"
+    assert_all_ranks(comm, ok, detail)
