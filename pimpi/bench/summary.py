@@ -80,7 +80,7 @@ def _collectives(doc: dict[str, Any]) -> str:
     cell = lambda c: "-" if c is None else (fmt_num(c["ratio"]) if c["ok"] else f"**{fmt_num(c['ratio'])}**")  # noqa: E731
     passed = sum(c["ok"] for c in checks)
     text = (f"#### {res['ranks']} ranks: pimpi's automatic choice / MPI built-in (same run), median of"
-            f" {res['repeats']}\n\nTargets: <= 3 below 1 KiB, <= 1.0 from 1 MiB; **bold** misses"
+            f" {res.get('repeats', '?')}\n\nTargets: <= 3 below 1 KiB, <= 1.0 from 1 MiB; **bold** misses"
             f" ({passed} of {len(checks)} met).\n\n")
     text += _md(["collective", *(fmt_bytes(n) for n in sizes)],
                 [[op, *(cell(at.get((op, n))) for n in sizes)] for op in ops])
