@@ -9,7 +9,9 @@ tiles as units, assembled on rank 0), `static` (interleaved rows, Scatterv/Gathe
 `block` (contiguous blocks of frames: the naive baseline). Whatever the schedule, rank
 count or tiling, the PNGs are byte-identical. With `out`, rank 0 writes
 `frame_00000.png`... atomically and records each in the journal; frames already recorded
-and verified are skipped. Without `out` nothing is written (benchmarks).
+and verified are skipped. With whole frames as units each rank encodes its own PNGs and
+sends the bytes (rank 0 would otherwise compress every frame of the cluster, and PNG is
+smaller on the wire). Without `out` nothing is written and raw pixels travel (benchmarks).
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from pimpi.render.journal import Journal
-from pimpi.render.png import write_png
+from pimpi.render.atomic import atomic_write
+from pimpi.render.png import encode_png, write_png
 from pimpi.render.scenes import frame_cost, get_scene, numba_enabled, render_frame
 from pimpi.render.schedule import ScheduleReport, Task, run_dynamic
 from pimpi.render.static import run_static
@@ -163,9 +166,13 @@ class _Writer:
         self.lock = threading.Lock()
 
     def frame(self, frame: int, pixels: np.ndarray) -> None:
+        """A whole frame: pixels (height, width, 3), or its PNG bytes as a 1-D uint8 array."""
         if self.out is not None:
             name = frame_name(frame, self.n_frames)
-            write_png(self.out / name, pixels)
+            if pixels.ndim == 1:
+                atomic_write(self.out / name, pixels.tobytes())
+            else:
+                write_png(self.out / name, pixels)
             if self.journal is not None:
                 self.journal.record(f"f{frame}", [name])
             self.files.append(name)
@@ -250,10 +257,15 @@ def render_frames(
                         key = f"f{f}" if tr * tc == 1 else f"f{f}-t{ti}.{tj}"
                         tasks.append(Task(key, cost, (f, r0, r1, c0, c1)))
 
+        encode_here = out_dir is not None and tr * tc == 1
+
         def work(task: Task) -> np.ndarray:
             f, r0, r1, c0, c1 = task.data
-            return render_frame(scene, f, frames, width, height, rows=slice(r0, r1),
-                                cols=slice(c0, c1), max_iter=iters)
+            pixels = render_frame(scene, f, frames, width, height, rows=slice(r0, r1),
+                                  cols=slice(c0, c1), max_iter=iters)
+            if encode_here:  # every rank compresses its own frames; rank 0 only writes
+                return np.frombuffer(encode_png(pixels), dtype=np.uint8)
+            return pixels
 
         frame_progress = None
         if progress is not None:
