@@ -8,7 +8,10 @@ from pimpi.bench.registry import register
 from pimpi.bench.schema import read_json
 from pimpi.bench.text import fmt_bytes, fmt_num, fmt_seconds, table
 
-__all__ = ["agreement", "compare_collectives", "compare_render", "compare"]
+__all__ = ["agreement", "compare_collectives", "compare_render", "compare", "MIN_CPU_SHARE"]
+
+# Below this share of their cores, ranks were fighting other work: a speedup says little.
+MIN_CPU_SHARE = 0.8
 
 
 def agreement(predicted: float, measured: float, tolerance: float) -> dict[str, Any]:
@@ -38,8 +41,10 @@ def compare_collectives(predicted: dict[str, Any], measured: dict[str, Any],
 def compare_render(predicted: dict[str, Any], measured: dict[str, Any], tolerance: float) -> list[dict[str, Any]]:
     """Predicted speedup vs `bench scaling`'s measured speedup at the same rank counts.
 
-    Rows where the measurement ran more ranks than cores are marked `oversubscribed`:
-    the model gives every rank its own core, so they are listed but not judged.
+    Rows where the measurement ran more ranks than cores are marked `oversubscribed`, and
+    rows whose ranks got less than `MIN_CPU_SHARE` of their cores (other work on the
+    machine) `contended`: the model gives every rank its own core, so both are listed
+    but not judged.
     """
     render = predicted.get("render")
     if not render:
@@ -50,7 +55,9 @@ def compare_render(predicted: dict[str, Any], measured: dict[str, Any], toleranc
         guess = by_ranks.get(row["ranks"])
         if guess is None or row["ranks"] == 1:
             continue
-        rows.append({"ranks": row["ranks"], "oversubscribed": row["oversubscribed"],
+        share = (row.get("cpu_share") or {}).get("median")
+        rows.append({"ranks": row["ranks"], "oversubscribed": row["oversubscribed"], "cpu_share": share,
+                     "contended": share is not None and share < MIN_CPU_SHARE,
                      **agreement(guess["speedup"], row["speedup"], tolerance)})
     return rows
 
@@ -67,9 +74,11 @@ def _format(result: dict[str, Any]) -> str:
     if result["render"]:
         rows = [[f"{r['ranks']}{'*' if r['oversubscribed'] else ''}", fmt_num(r["predicted"]),
                  fmt_num(r["measured"]), fmt_num(r["ratio"]),
-                 "-" if r["oversubscribed"] else ("yes" if r["within"] else "NO")] for r in result["render"]]
-        text += table(["ranks", "predicted speedup", "measured speedup", "pred/meas", f"within {tol}"], rows,
-                      "render speedup (* more ranks than cores: not judged)")
+                 f"{r['cpu_share']:.0%}" if r.get("cpu_share") is not None else "-",
+                 "-" if r["oversubscribed"] or r.get("contended") else ("yes" if r["within"] else "NO")]
+                for r in result["render"]]
+        text += table(["ranks", "predicted speedup", "measured speedup", "pred/meas", "cpu share", f"within {tol}"],
+                      rows, f"render speedup (* more ranks than cores, or cpu share < {MIN_CPU_SHARE:.0%}: not judged)")
     return text + f"{result['within']} of {result['judged']} predictions within {tol} of the measurement\n"
 
 
@@ -88,7 +97,7 @@ def compare(_comm: Any, *, predicted: str, measured: list[str], tolerance: float
             render += compare_render(pred, doc["results"], tolerance)
         else:
             raise ValueError(f"{path!r} holds a {doc['kind']!r} result; compare takes collectives or scaling")
-    judged = [r for r in coll + render if not r.get("oversubscribed")]
+    judged = [r for r in coll + render if not (r.get("oversubscribed") or r.get("contended"))]
     return {"predicted": predicted, "measured": list(measured), "tolerance": tolerance,
             "profile": pred["profile"]["name"], "collectives": coll, "render": render,
             "within": sum(r["within"] for r in judged), "judged": len(judged)}

@@ -156,10 +156,18 @@ def _compare(doc: dict[str, Any]) -> str:
         text += f"{op} on {rows[0]['ranks']} ranks, predicted / measured time:\n\n"
         text += _md(["algorithm", *(fmt_bytes(n) for n in sizes)], body) + "\n"
     if res["render"]:
+        def verdict(r: dict[str, Any]) -> str:
+            if r["oversubscribed"]:
+                return "not judged (more ranks than cores)"
+            if r.get("contended"):
+                return "not judged (the ranks got too little CPU)"
+            return "yes" if r["within"] else "**no**"
+
         rows = [[r["ranks"], fmt_num(r["predicted"]), fmt_num(r["measured"]), fmt_num(r["ratio"]),
-                 "not judged (more ranks than cores)" if r["oversubscribed"] else ("yes" if r["within"] else "**no**")]
+                 f"{r['cpu_share']:.0%}" if r.get("cpu_share") is not None else "-", verdict(r)]
                 for r in res["render"]]
-        text += "Render speedup:\n\n" + _md(["ranks", "predicted", "measured", "pred/meas", f"within {tol:.0%}"], rows)
+        text += "Render speedup:\n\n" + _md(["ranks", "predicted", "measured", "pred/meas", "cpu share",
+                                              f"within {tol:.0%}"], rows)
     return text
 
 

@@ -26,7 +26,8 @@ def test_compare_matches_algorithms_sizes_and_ranks(tmp_path):
         "collectives": [{"op": "bcast", "bytes": 64, "ranks": 4,
                          "algorithms": {"linear": {"seconds": 2.0}, "binomial": {"seconds": 1.0}}},
                         {"op": "bcast", "bytes": 64, "ranks": 8, "algorithms": {"linear": {"seconds": 9.0}}}],
-        "render": {"rows": [{"ranks": 2, "speedup": 1.9}, {"ranks": 4, "speedup": 3.8}]}})
+        "render": {"rows": [{"ranks": 2, "speedup": 1.9}, {"ranks": 3, "speedup": 2.9},
+                            {"ranks": 4, "speedup": 3.8}]}})
     lat = lambda m: {"min": m, "median": m, "max": m}  # noqa: E731
     coll = _write(tmp_path / "c.json", "collectives", {"ranks": 4, "rows": [
         {"op": "bcast", "bytes": 64, "impl": "builtin", "latency_s": lat(0.5)},
@@ -35,12 +36,14 @@ def test_compare_matches_algorithms_sizes_and_ranks(tmp_path):
     scal = _write(tmp_path / "s.json", "scaling", {"rows": [
         {"ranks": 1, "speedup": 1.0, "oversubscribed": False},
         {"ranks": 2, "speedup": 2.0, "oversubscribed": False},
-        {"ranks": 4, "speedup": 2.0, "oversubscribed": True}]})
+        {"ranks": 4, "speedup": 2.0, "oversubscribed": True},
+        {"ranks": 3, "speedup": 1.0, "oversubscribed": False, "cpu_share": {"median": 0.5}}]})
     result = compare.compare(None, predicted=predicted, measured=[coll, scal], tolerance=0.25)
     got = {(r["algorithm"], r["ranks"]): r for r in result["collectives"]}
     assert set(got) == {("linear", 4), ("binomial", 4)}  # builtin and the 8-rank row are not compared
     assert got[("linear", 4)]["within"] and not got[("binomial", 4)]["within"]
-    assert [(r["ranks"], r["oversubscribed"]) for r in result["render"]] == [(2, False), (4, True)]
-    assert result["judged"] == 3 and result["within"] == 2  # the oversubscribed row is not judged
+    assert [(r["ranks"], r["oversubscribed"], r["contended"]) for r in result["render"]] == [
+        (2, False, False), (4, True, False), (3, False, True)]
+    assert result["judged"] == 3 and result["within"] == 2  # oversubscribed and contended rows are not judged
     with pytest.raises(ValueError, match="compare takes"):
         compare.compare(None, predicted=predicted, measured=[predicted])
