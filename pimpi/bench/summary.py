@@ -121,8 +121,10 @@ def _scaling(doc: dict[str, Any]) -> str:
     text += f"\nAmdahl serial fraction (fitted on ranks {res['amdahl']['fitted_on']}): {fmt_num(fraction, 3)}\n\n"
     checks = scaling_checks(res)
     if checks:
-        text += _md(["render check", "value", "target", ""],
-                    [[name, fmt_num(v), t, "ok" if ok else "**missed**"] for name, v, t, ok in checks])
+        share = next((r.get("cpu_share") for r in res["rows"] if r["ranks"] == 2), None)
+        note = "" if not share else f"2 ranks got {share['median']:.0%} of their cores"
+        text += _md(["render check", "value", "target", "", "note"],
+                    [[name, fmt_num(v), t, "ok" if ok else "**missed**", note] for name, v, t, ok in checks])
     return text
 
 
