@@ -214,9 +214,13 @@ class _Pool:
         return fair, self.target / self.sec_per_cost
 
     def next_chunk(self, rank: int) -> list[int] | None:
-        """Task indices for `rank`; [] means wait for requeues; None means stop."""
+        """Task indices for `rank`; [] means wait; None means stop.
+
+        A rank is told to stop only when none of its tasks is still running, so every
+        result it sends is received by this run (none is left for the next one).
+        """
         if self.stopped or rank in self.blocked:
-            return None
+            return [] if rank in self.in_flight.values() else None
         if not self.heap:
             return [] if self.in_flight else None
         max_n, max_cost = self._chunk_budget()
@@ -540,6 +544,18 @@ def run_dynamic(
     """
     if target_seconds <= 0:
         raise ValueError(f"target_seconds must be > 0, got {target_seconds}")
+    comm = comm.Dup()  # a private channel: no message of this run can reach another
+    try:
+        return _run_dynamic(comm, tasks, work, on_result, retries, max_rank_failures,
+                            progress, target_seconds, rank0_works)
+    finally:
+        comm.Free()
+
+
+def _run_dynamic(comm: Any, tasks: Sequence[Task], work: Callable[[Task], Any],
+                 on_result: Callable[[Task, Any, int], None] | None, retries: int,
+                 max_rank_failures: int, progress: Callable[[int, int], None] | None,
+                 target_seconds: float, rank0_works: bool) -> ScheduleReport:
     size, rank = comm.size, comm.rank
     comm.Barrier()
     t0 = time.monotonic()
