@@ -138,6 +138,10 @@ def test_cut_node_ends_job_then_heal_and_resume(vc, tmp_path):
     cmd = [sys.executable, "-m", "pimpi", "vcluster", "exec", "--name", vc.name, "node1", "--",
            "pimpi", "run", "--hostfile", str(vc.hostfile), "-n", "4", "--timeout", "15", "--",
            *RENDER, "-o", str(out_dir)]
+    # A slowed link keeps the job running until the cut lands (on a quiet machine these
+    # tiny frames are done before `cut` runs); `heal` undoes both.
+    slow = vc.vc("slow", vc.hostnames[2], "--rate", "64kbit", timeout=60)
+    assert slow.returncode == 0, slow.stderr
     log = (tmp_path / "job.log").open("w")  # a file, not a pipe: the cut node's orphans may hold it
     job = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
