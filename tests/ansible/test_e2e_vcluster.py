@@ -196,7 +196,7 @@ def test_site_idempotent_verify_render_reset(vcluster, playbook, ansible_tool, t
     reset = playbook("reset.yml", *inv, timeout=300)
     assert reset.returncode == 0, reset.stdout[-6000:]
     for node in names:
-        gone = nodes.run(node, f"id mpi || test -e {VENV} || nft list table inet pimpi || "
+        gone = nodes.run(node, "id mpi || test -e /opt/pimpi || nft list table inet pimpi || "
                                "test -e /etc/systemd/system/pimpi-cpu-governor.service")
         assert gone.returncode != 0, f"{node} still has pimpi's user, venv, firewall or unit: {gone.stdout}"
     restored = nodes.run(workers[0], "cat /etc/hosts").stdout
