@@ -8,7 +8,6 @@ import numpy as np
 __all__ = ["escape_numba"]
 
 
-@numba.njit(cache=True, fastmath=False, nogil=True)  # compiled once, then loaded by every rank
 def _escape(zr0, zi0, cr, ci, max_iter, bailout2):  # pragma: no cover - compiled
     n = zr0.size
     steps = np.full(n, max_iter, dtype=np.int32)
@@ -32,6 +31,12 @@ def _escape(zr0, zi0, cr, ci, max_iter, bailout2):  # pragma: no cover - compile
             zr = zr2 - zi2
             zr = zr + c_re
     return steps, mag2
+
+
+try:  # compiled once, then loaded from the cache by every rank
+    _escape = numba.njit(cache=True, fastmath=False, nogil=True)(_escape)
+except RuntimeError:  # no writable cache location (read-only install): compile per process
+    _escape = numba.njit(cache=False, fastmath=False, nogil=True)(_escape)
 
 
 def escape_numba(zr, zi, cr, ci, max_iter: int, bailout2: float):
