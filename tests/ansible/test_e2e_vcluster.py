@@ -14,6 +14,7 @@ from __future__ import annotations
 import random
 import re
 import shutil
+import socket
 import string
 import subprocess
 import sys
@@ -59,13 +60,22 @@ class Nodes:
                               f"bash -lc {_quote(inner)}", timeout=timeout)
 
 
+def _connects(address: str, port: int, source: str | None = None) -> bool:
+    """True when a TCP connection to ADDRESS:PORT (from SOURCE) is accepted within 3 s."""
+    try:
+        with socket.create_connection((address, port), timeout=3, source_address=(source, 0) if source else None):
+            return True
+    except OSError:
+        return False
+
+
 def _quote(text: str) -> str:
     return "'" + text.replace("'", "'\"'\"'") + "'"
 
 
 @pytest.fixture
 def vcluster():
-    """(state dir, subnet) of a fresh 3-node --rootfs cluster with a name and subnet of its own, so
+    """(state dir, subnet, bridge) of a fresh 3-node --rootfs cluster with a name and subnet of its own, so
     that two test runs on one machine never touch each other's nodes."""
     if not (shutil.which("debootstrap") and shutil.which("ssh")):
         pytest.fail("the end-to-end test needs debootstrap and ssh (make sysdeps installs them)")
@@ -79,7 +89,7 @@ def vcluster():
             break
     assert up.returncode == 0, up.stdout + up.stderr
     try:
-        yield Path(f"/run/pimpi/vcluster-{name}"), subnet
+        yield Path(f"/run/pimpi/vcluster-{name}"), subnet, f"pimpi-{name}"
     finally:
         down = _pimpi("vcluster", "down", "--name", name)
         assert down.returncode == 0, down.stdout + down.stderr
@@ -89,7 +99,7 @@ def vcluster():
 @pytest.mark.timeout(600)
 def test_site_idempotent_verify_render_reset(vcluster, playbook, ansible_tool, tmp_path):
     start = time.monotonic()
-    state, subnet = vcluster
+    state, subnet, bridge = vcluster
     stages: list[str] = []
 
     def stage(label: str) -> None:
@@ -145,6 +155,24 @@ def test_site_idempotent_verify_render_reset(vcluster, playbook, ansible_tool, t
         assert pep668.returncode == 0, f"{node}: the system Python lost its EXTERNALLY-MANAGED marker"
         nft = nodes.run(node, "nft list table inet pimpi")
         assert nft.returncode == 0 and subnet in nft.stdout, nft.stdout + nft.stderr
+    # The firewall: a port is open to the cluster subnet only; SSH is open to everyone. "Everyone" is
+    # an address outside the subnet that this machine adds to the cluster's bridge (gone with `down`).
+    outside = "192.0.2.77"
+    added = subprocess.run(["ip", "addr", "add", f"{outside}/32", "dev", bridge], capture_output=True, text=True,
+                           timeout=30, check=False)
+    assert added.returncode == 0, added.stderr
+    target = nodes.hosts[workers[0]]["ansible_host"]
+    server = nodes.run(workers[0], f"nohup python3 -m http.server 8765 --bind {target} >/dev/null 2>&1 & echo $!")
+    assert server.returncode == 0, server.stderr
+    try:
+        deadline = time.monotonic() + 20
+        while not _connects(target, 8765) and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert _connects(target, 8765), "from the cluster subnet, a node's open port must be reachable"
+        assert not _connects(target, 8765, source=outside), "from outside the subnet it must be dropped"
+        assert _connects(target, 22, source=outside), "SSH must stay open to everyone"
+    finally:
+        nodes.run(workers[0], f"kill {int(server.stdout.split()[-1])}")
     # Workers reach each other as the cluster user, by name and by address, with strict host keys.
     other = workers[-1]
     hop = nodes.as_cluster_user(workers[0], f"ssh -o BatchMode=yes -o StrictHostKeyChecking=yes {other} hostname && "
