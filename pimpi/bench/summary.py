@@ -14,9 +14,14 @@ __all__ = ["write_summary", "collective_checks", "scaling_checks"]
 SMALL, LARGE = 1024, 1 << 20
 
 
+def _cell(value: Any) -> str:
+    """A table cell: control characters dropped (MPI library strings can end in a NUL)."""
+    return "".join(ch for ch in str(value) if ch.isprintable()).strip()
+
+
 def _md(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -173,6 +178,20 @@ def _compare(doc: dict[str, Any]) -> str:
     return text
 
 
+def shaping_note(pingpong: dict[str, Any], predicted: dict[str, Any]) -> str | None:
+    """A warning when the virtual links carried messages faster than the profile's rate."""
+    rate = 8.0 / predicted["results"]["profile"]["beta_s_per_byte"]  # bits per second
+    fast = [(r["size"], 8 * r["size"] / r["latency_s"]["median"]) for r in pingpong["results"]["rows"]
+            if r["size"] >= 64 << 10 and r["latency_s"]["median"] > 0]
+    over = [(n, bps) for n, bps in fast if bps > 1.2 * rate]
+    if not over:
+        return None
+    top = max(bps for _, bps in over)
+    return (f"Note: the shaped virtual links carried messages up to {fmt_bytes(max(n for n, _ in over))} at up to"
+            f" {top / 1e6:.0f} Mbit/s, above the profile's {rate / 1e6:.0f} Mbit/s (the rate limiter lets"
+            " a burst through at full speed), so messages that small arrive sooner than on a real link.\n")
+
+
 def write_summary(folder: str | os.PathLike) -> Path:
     """Write SUMMARY.md in `folder` (atomically) from whichever result files are there."""
     folder = Path(folder)
@@ -204,5 +223,10 @@ def write_summary(folder: str | os.PathLike) -> Path:
         doc = _load(folder, name)
         if doc:
             parts += [f"## {title}\n", _compare(doc)]
+            vpp, vpred = _load(folder, "vcluster-pingpong.json"), _load(folder, "vcluster-predict-profile.json")
+            if name == "vcluster-compare-profile.json" and vpp and vpred:
+                note = shaping_note(vpp, vpred)
+                if note:
+                    parts.append(note)
     text = "\n".join(parts)
     return write_text_atomic(folder / "SUMMARY.md", text)

@@ -49,3 +49,12 @@ def test_results_plan_covers_every_kind_and_one_folder(tmp_path: Path):
     kinds = {argv[argv.index("bench") + 1] for _, argv in steps}
     assert kinds == {"pingpong", "collectives", "scaling", "predict", "compare"}
     assert len({name for name, _ in steps}) == len(steps)
+
+
+def test_shaping_note_flags_links_faster_than_the_profile():
+    predicted = {"results": {"profile": {"beta_s_per_byte": 8 / 1e9}}}  # 1 Gbit/s
+    rows = [{"size": 1 << 20, "latency_s": _lat((1 << 20) * 8 / 2e9)},  # 2 Gbit/s: too fast
+            {"size": 8 << 20, "latency_s": _lat((8 << 20) * 8 / 1e9)}]  # the rate itself
+    note = summary.shaping_note({"results": {"rows": rows}}, predicted)
+    assert note is not None and "up to 1M" in note and "2000 Mbit/s" in note
+    assert summary.shaping_note({"results": {"rows": rows[1:]}}, predicted) is None
