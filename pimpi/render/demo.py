@@ -72,7 +72,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{size:>5} {report.frames_per_second:>9.2f} {report.mpixels_per_second:>9.3f} "
               f"{report.imbalance:>9.3f}")
         print(f"speed-up on {size} ranks: {speedup:.2f}x (ideal {size}x; numba "
-              f"{'on' if report.numba else 'off'}; other load on the machine counts too)")
+              f"{'on' if report.numba else 'off'})")
+        rep = report.schedule_report
+        share = sum(r.cpu for r in rep.ranks) / max(rep.wall * size, 1e-9)
+        if share < 0.8:
+            print(f"note: the ranks got only {100 * share:.0f}% of the CPU time they could use "
+                  "(other programs were running, or fewer cores than ranks): the speed-up is understated")
     return 0
 
 
