@@ -41,6 +41,8 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=900, help="seconds per pytest run")
     parser.add_argument("--no-serial", action="store_true", help="skip the serial run")
     args, pytest_args = parser.parse_known_args()
+    if not sys.stdout.isatty():  # mpirun gives ranks a pty: no colour codes in CI logs
+        pytest_args = ["--color=no", *pytest_args]
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     py = sys.executable
     runs: list[tuple[str, list[str]]] = []

@@ -133,6 +133,8 @@ def mpi_env(base: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ if base is None else base)
     env.setdefault("OMPI_MCA_mpi_yield_when_idle", "1")
     env.setdefault("PYTHONUNBUFFERED", "1")
+    if sys.stderr.isatty():  # ranks only see pipes; tell them the user has a terminal
+        env.setdefault("PIMPI_TTY", "1")
     return env
 
 
