@@ -171,16 +171,10 @@ def _check_hostfile(path: str) -> None:
 
 
 def _end_mpi(comm: Any) -> None:
-    """Before every rank exits non-zero together: finalize MPI, so the exit is not an abort.
+    """All ranks agree on a non-zero exit: end MPI quietly rather than abort."""
+    from pimpi.mpi import finalize_together
 
-    `pimpi`'s entry point turns a non-zero exit into MPI_Abort (right for one failing
-    rank); when all ranks agree on the outcome, a finalized exit ends the job quietly.
-    """
-    from mpi4py import MPI
-
-    comm.Barrier()
-    if not MPI.Is_finalized():
-        MPI.Finalize()
+    finalize_together(comm)
 
 
 def _dash(value: Any) -> str:

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from typing import NoReturn
 
 import click
 
+from pimpi.mpi import env_rank
+
 __all__ = ["env_rank", "fail"]
-
-
-def env_rank() -> int:
-    """This process's rank from the launcher's environment (0 outside mpirun); no MPI start."""
-    for key in ("OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"):
-        if key in os.environ:
-            return int(os.environ[key])
-    return 0
 
 
 def fail(rank: int, message: str, usage: bool) -> NoReturn:

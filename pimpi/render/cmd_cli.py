@@ -23,7 +23,7 @@ def _fail(rank: int, message: str, usage: bool) -> NoReturn:
     mpirun ends the others, and an error printed later may never appear. A finalized exit
     also avoids the MPI_Abort that `pimpi`'s entry point does for a rank failing alone.
     """
-    from pimpi.mpi import under_mpirun, world
+    from pimpi.mpi import finalize_together, under_mpirun, world
 
     if not under_mpirun():
         fail(rank, message, usage)
@@ -31,14 +31,12 @@ def _fail(rank: int, message: str, usage: bool) -> NoReturn:
 
     if not MPI.Is_finalized():
         comm = world()
-        rank = comm.rank
-        if rank == 0:
+        if comm.rank == 0:
             error = click.UsageError(message, click.get_current_context()) if usage else click.ClickException(message)
             error.show()
             sys.stderr.flush()
         sys.stdout.flush()
-        comm.Barrier()
-        MPI.Finalize()
+        finalize_together(comm)
     raise click.exceptions.Exit(2 if usage else 1)
 
 
