@@ -8,14 +8,9 @@ import tempfile
 
 import pytest
 
+from pimpi.mpi import env_rank as _mpi_rank
+
 IN_CI = os.environ.get("CI", "").lower() == "true"
-
-
-def _mpi_rank() -> int:
-    for key in ("OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"):
-        if key in os.environ:
-            return int(os.environ[key])
-    return 0
 
 
 @pytest.hookimpl(trylast=True)
