@@ -102,7 +102,10 @@ def _vcluster_steps(out: Path, quick: bool) -> bool:
         text = subprocess.run([*pimpi, "vcluster", "hostfile", "--name", VCLUSTER], timeout=60, check=True,
                               capture_output=True, text=True).stdout
         hostfile.write_text(text)
-        via = [*pimpi, "vcluster", "exec", "--name", VCLUSTER, f"{VCLUSTER}1", "--"]
+        # Every virtual node sees all of this machine's cores, so Open MPI would bind each
+        # node's first rank to core 0 (all of them on one core): no binding here.
+        via = [*pimpi, "vcluster", "exec", "--name", VCLUSTER, f"{VCLUSTER}1", "--",
+               "env", "PRTE_MCA_hwloc_default_binding_policy=none"]
         run = lambda n: ["run", "-n", str(n), "--hostfile", str(hostfile), "--timeout", "1200", "--"]  # noqa: E731
         render = ["--workload", "mandelbrot", "--frames", s["frames"], "--width", s["width"], "--height", s["height"]]
         cores = str(len(os.sched_getaffinity(0)))
