@@ -23,6 +23,8 @@ def mpi_env(spec: Spec, agent: Path | None) -> dict[str, str]:
         "PRTE_MCA_oob_tcp_if_include": spec.subnet,
         "PMIX_MCA_ptl_tcp_if_include": spec.subnet,
         "OMPI_MCA_mpi_yield_when_idle": "1",
+        # every node sees the whole machine: binding would pin each node's rank 0 to core 0
+        "PRTE_MCA_hwloc_default_binding_policy": "none",
     }
     if agent is not None:
         env["PRTE_MCA_plm_ssh_agent"] = str(agent)

@@ -81,7 +81,8 @@ def shape(node: Node, delay_s: float | None, bandwidth_bps: float | None, need_d
                                         "delay can be added; `slow --rate` still works") from None
                 delayed = False
         if bandwidth_bps:
-            burst = max(int(bandwidth_bps / 8 / 100), 131072)  # 10 ms of data, >= two TSO packets
+            burst = max(int(bandwidth_bps / 8 / 1000), 131072)  # 1 ms of data, >= two TSO packets: a
+            # longer burst lets messages up to ~2 MiB through at twice the profile rate
             run(prefix + ["qdisc", "add", "dev", dev, *parent, "handle", "10:", "tbf",
                           "rate", f"{int(bandwidth_bps)}bit", "burst", str(burst), "latency", "50ms"])
     return delayed
