@@ -11,6 +11,10 @@ __all__ = ["flat", "check_root", "check_like", "check_count", "check_counts", "r
 
 def flat(buf: Any, name: str, *, writable: bool = False) -> np.ndarray:
     """A 1-D view of a C-contiguous NumPy array (no copy); TypeError/ValueError otherwise."""
+    if type(buf) is np.ndarray and buf.ndim == 1:  # the common case, in as few steps as possible
+        flags = buf.flags
+        if flags.c_contiguous and (flags.writeable or not writable) and not buf.dtype.hasobject:
+            return buf
     if not isinstance(buf, np.ndarray):
         raise TypeError(f"{name} must be a NumPy array, got {type(buf).__name__}")
     flags = buf.flags

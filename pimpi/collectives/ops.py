@@ -27,6 +27,10 @@ COMMUTATIVE_UFUNCS = frozenset(MPI_OP_NAMES.values()) | {np.fmax, np.fmin}
 
 _MPI_OPS: list[tuple[Any, str]] | None = None
 _SUPPORTED: dict[tuple[np.ufunc, np.dtype], bool] = {}
+# resolve_op's memo (it runs on every reduction call), by id since mpi4py's ops are
+# unhashable; each entry keeps its op alive, so that id is not reused meanwhile.
+_KNOWN: dict[int, tuple[Any, "Op"]] = {}
+_MEMO_LIMIT = 256
 
 
 class Op(NamedTuple):
@@ -71,6 +75,18 @@ def resolve_op(op: Any) -> Op:
     treated as associative but not commutative, so only algorithms that combine
     in rank order (x0 op x1 op ... op x_{p-1}) accept it.
     """
+    entry = _KNOWN.get(id(op))
+    if entry is not None and entry[0] is op:
+        return entry[1]
+    found = _resolve(op)
+    if len(_KNOWN) >= _MEMO_LIMIT:
+        _KNOWN.clear()
+    _KNOWN[id(op)] = (op, found)
+    return found
+
+
+def _resolve(op: Any) -> Op:
+    """resolve_op without the memo."""
     if isinstance(op, Op):
         return op
     if isinstance(op, np.ufunc):

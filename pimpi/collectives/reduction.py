@@ -282,7 +282,7 @@ def allreduce_recursive_doubling(comm: Any, sendbuf: np.ndarray, recvbuf: np.nda
     result at the end. Cost: log2 p' rounds of n bytes (+2 when p != p').
     """
     rank, size = comm.rank, comm.size
-    tmp = scratch(0, sendbuf.size, sendbuf.dtype)
+    tmp = None  # scratch, only needed from the second exchange on
     newrank = fold_rank(rank, size)
     p2 = pow2_floor(size)
     mine = sendbuf  # my partial result; lives in recvbuf after the first combine
@@ -299,7 +299,12 @@ def allreduce_recursive_doubling(comm: Any, sendbuf: np.ndarray, recvbuf: np.nda
         partner = newrank ^ mask
         real = unfold_rank(partner, size)
         # the first exchange can land in recvbuf directly; later ones need tmp
-        incoming = recvbuf if mine is sendbuf else tmp
+        if mine is sendbuf:
+            incoming = recvbuf
+        else:
+            if tmp is None:
+                tmp = scratch(0, sendbuf.size, sendbuf.dtype)
+            incoming = tmp
         comm.Sendrecv(mine, real, tag, incoming, real, tag)
         if partner < newrank:
             op.ufunc(incoming, mine, out=recvbuf)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable
 
-__all__ = ["ALGORITHMS", "ORDERED", "TAGS", "register", "get", "cost", "implementation", "select"]
+__all__ = ["ALGORITHMS", "ORDERED", "TAGS", "register", "get", "cost", "implementation", "select",
+           "forget_selections"]
 
 # Every collective and its algorithms; the first is the fallback when no rule matches.
 ALGORITHMS: dict[str, tuple[str, ...]] = {
@@ -38,6 +39,7 @@ TAGS: dict[str, int] = {name: 7100 + i for i, name in enumerate(ALGORITHMS)}
 _IMPLS: dict[str, dict[str, Callable[..., Any]]] = {name: {} for name in ALGORITHMS}
 _COSTS: dict[tuple[str, str], Callable[[int, int], tuple[float, float]]] = {}
 _PUBLIC: dict[str, Callable[..., Any]] = {}
+_SELECTED: dict[tuple[Any, ...], Callable[..., Any]] = {}  # select's memo
 
 
 def register(collective: str, name: str, cost: Callable[[int, int], tuple[float, float]]):
@@ -121,8 +123,29 @@ def select(collective: str, algorithm: str | None, nbytes: int, size: int, op: A
     """The implementation to run: `algorithm` if given, else the decision table's choice.
 
     With a non-commutative op, an explicit unordered algorithm is refused and the
-    automatic choice falls back to the first ordered one.
+    automatic choice falls back to the first ordered one. Answers are memoised
+    (select runs on every call); tuning.reload_table forgets them.
     """
+    key = (collective, algorithm, nbytes, size, op is None or op.commutative)
+    try:
+        return _SELECTED[key]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable algorithm: let _select name it
+        return _select(collective, algorithm, nbytes, size, op)
+    func = _select(collective, algorithm, nbytes, size, op)
+    if len(_SELECTED) >= 4096:
+        _SELECTED.clear()
+    _SELECTED[key] = func
+    return func
+
+
+def forget_selections() -> None:
+    """Drop select's memo (the decision table changed)."""
+    _SELECTED.clear()
+
+
+def _select(collective: str, algorithm: str | None, nbytes: int, size: int, op: Any = None):
     impls = _IMPLS[collective]
     if algorithm is None:
         algorithm = _choose(collective, nbytes, size)

@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .registry import ALGORITHMS
+from .registry import ALGORITHMS, forget_selections
 
 __all__ = [
     "DEFAULT_TABLE_PATH",
@@ -132,6 +132,7 @@ def reload_table(*, lazy: bool = False) -> dict[str, Any] | None:
     global _ACTIVE
     _ACTIVE = None
     _CHOICES.clear()
+    forget_selections()
     return None if lazy else _active()
 
 

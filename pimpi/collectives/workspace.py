@@ -16,7 +16,8 @@ def scratch(slot: int, count: int, dtype: np.dtype) -> np.ndarray:
     One algorithm uses distinct slots for buffers it needs at the same time; nothing
     may be kept in a slot after the collective returns.
     """
-    dtype = np.dtype(dtype)
+    if not isinstance(dtype, np.dtype):
+        dtype = np.dtype(dtype)
     nbytes = count * dtype.itemsize
     if nbytes < SMALL:
         return np.empty(count, dtype)
