@@ -29,6 +29,8 @@ def flat(buf: Any, name: str, *, writable: bool = False) -> np.ndarray:
 
 def check_root(root: Any, size: int) -> int:
     """`root` as an int in [0, size)."""
+    if type(root) is int and 0 <= root < size:
+        return root
     if isinstance(root, bool) or not isinstance(root, (int, np.integer)) or not 0 <= root < size:
         raise ValueError(f"root {root!r} out of range for a communicator of size {size}")
     return int(root)

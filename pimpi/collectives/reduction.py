@@ -14,7 +14,7 @@ import numpy as np
 from .buffers import check_count, check_like, check_root, flat, root_buffer
 from .ops import Op, resolve_op
 from .partition import block_counts, ceil_log2, fold_rank, pow2_floor, unfold_rank
-from .registry import TAGS, public, register, select
+from .registry import TAGS, public, register, select_reduction
 from .workspace import scratch
 
 __all__ = [
@@ -30,12 +30,10 @@ TAG_ALLREDUCE = TAGS["allreduce"]
 TAG_RSB = TAGS["reduce_scatter_block"]
 
 
-def _sendrecv_setup(op: Any, sendbuf: np.ndarray, recvbuf: np.ndarray | None) -> Op:
-    op = resolve_op(op)
-    op.check_dtype(sendbuf.dtype)
-    if recvbuf is not None:
-        check_like(recvbuf, sendbuf, "recvbuf", "sendbuf")
-    return op
+def _mismatch(op: Any, sendbuf: np.ndarray, recvbuf: np.ndarray) -> None:
+    """Raise for recvbuf's dtype, after any error in `op` itself (the order users see)."""
+    resolve_op(op).check_dtype(sendbuf.dtype)
+    check_like(recvbuf, sendbuf, "recvbuf", "sendbuf")
 
 
 # --------------------------------------------------------------------------- public API
@@ -51,8 +49,7 @@ def reduce(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray | None, op: Any =
     root = check_root(root, size)
     send = flat(sendbuf, "sendbuf")
     recv = root_buffer(recvbuf, "recvbuf", rank == root, root, send, send.size, writable=True)
-    op = _sendrecv_setup(op, send, None)
-    func = select("reduce", algorithm, send.nbytes, size, op)
+    op, func = select_reduction("reduce", algorithm, send.nbytes, size, op, send.dtype)
     func(comm, send, recv, op, root)
 
 
@@ -62,9 +59,11 @@ def allreduce(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, op: Any = "SU
     """Combine every rank's `sendbuf` with `op` into `recvbuf` on all ranks (like comm.Allreduce)."""
     send = flat(sendbuf, "sendbuf")
     recv = flat(recvbuf, "recvbuf", writable=True)
-    check_count(recv, send.size, "recvbuf")
-    op = _sendrecv_setup(op, send, recv)
-    func = select("allreduce", algorithm, send.nbytes, comm.size, op)
+    if recv.size != send.size:
+        check_count(recv, send.size, "recvbuf")
+    if recv.dtype != send.dtype:
+        _mismatch(op, send, recv)
+    op, func = select_reduction("allreduce", algorithm, send.nbytes, comm.size, op, send.dtype)
     func(comm, send, recv, op)
 
 
@@ -76,8 +75,10 @@ def reduce_scatter_block(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray,
     send = flat(sendbuf, "sendbuf")
     recv = flat(recvbuf, "recvbuf", writable=True)
     check_count(send, recv.size * size, "sendbuf")
-    op = _sendrecv_setup(op, send, recv)
-    func = select("reduce_scatter_block", algorithm, send.nbytes, size, op)
+    if recv.dtype != send.dtype:
+        _mismatch(op, send, recv)
+    op, func = select_reduction("reduce_scatter_block", algorithm, send.nbytes, size, op,
+                                send.dtype)
     func(comm, send, recv, op)
 
 
@@ -282,6 +283,14 @@ def allreduce_recursive_doubling(comm: Any, sendbuf: np.ndarray, recvbuf: np.nda
     result at the end. Cost: log2 p' rounds of n bytes (+2 when p != p').
     """
     rank, size = comm.rank, comm.size
+    if size == 2:  # the one exchange, without the general bookkeeping
+        partner = 1 - rank
+        comm.Sendrecv(sendbuf, partner, tag, recvbuf, partner, tag)
+        if rank:
+            op.ufunc(recvbuf, sendbuf, out=recvbuf)
+        else:
+            op.ufunc(sendbuf, recvbuf, out=recvbuf)
+        return
     tmp = None  # scratch, only needed from the second exchange on
     newrank = fold_rank(rank, size)
     p2 = pow2_floor(size)

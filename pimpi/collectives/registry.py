@@ -6,7 +6,7 @@ import functools
 from typing import Any, Callable
 
 __all__ = ["ALGORITHMS", "ORDERED", "TAGS", "register", "get", "cost", "implementation", "select",
-           "forget_selections"]
+           "select_reduction", "forget_selections"]
 
 # Every collective and its algorithms; the first is the fallback when no rule matches.
 ALGORITHMS: dict[str, tuple[str, ...]] = {
@@ -40,6 +40,7 @@ _IMPLS: dict[str, dict[str, Callable[..., Any]]] = {name: {} for name in ALGORIT
 _COSTS: dict[tuple[str, str], Callable[[int, int], tuple[float, float]]] = {}
 _PUBLIC: dict[str, Callable[..., Any]] = {}
 _SELECTED: dict[tuple[Any, ...], Callable[..., Any]] = {}  # select's memo
+_PLANS: dict[tuple[Any, ...], tuple[Any, Any, Callable[..., Any]]] = {}  # select_reduction's
 
 
 def register(collective: str, name: str, cost: Callable[[int, int], tuple[float, float]]):
@@ -140,9 +141,32 @@ def select(collective: str, algorithm: str | None, nbytes: int, size: int, op: A
     return func
 
 
+def select_reduction(collective: str, algorithm: str | None, nbytes: int, size: int, op: Any,
+                     dtype: Any) -> tuple[Any, Callable[..., Any]]:
+    """(resolved op, implementation) for a reduction of `dtype` items: resolve_op,
+    Op.check_dtype and select in one memo lookup, since reductions run them every call."""
+    key = (collective, algorithm, nbytes, size, id(op), dtype)
+    try:
+        plan = _PLANS.get(key)
+    except TypeError:  # an unhashable algorithm: let select name it
+        plan = None
+    if plan is not None and plan[0] is op:
+        return plan[1], plan[2]
+    from .ops import resolve_op
+
+    resolved = resolve_op(op)
+    resolved.check_dtype(dtype)
+    func = select(collective, algorithm, nbytes, size, resolved)
+    if len(_PLANS) >= 4096:
+        _PLANS.clear()
+    _PLANS[key] = (op, resolved, func)  # keeps op alive, so its id is not reused meanwhile
+    return resolved, func
+
+
 def forget_selections() -> None:
-    """Drop select's memo (the decision table changed)."""
+    """Drop the memos of select and select_reduction (the decision table changed)."""
     _SELECTED.clear()
+    _PLANS.clear()
 
 
 def _select(collective: str, algorithm: str | None, nbytes: int, size: int, op: Any = None):
