@@ -292,10 +292,11 @@ def allreduce_recursive_doubling(comm: Any, sendbuf: np.ndarray, recvbuf: np.nda
             op.ufunc(sendbuf, recvbuf, out=recvbuf)
         return
     tmp = None  # scratch, only needed from the second exchange on
-    newrank = fold_rank(rank, size)
     p2 = pow2_floor(size)
+    rem = size - p2
+    newrank = fold_rank(rank, size) if rem else rank
     mine = sendbuf  # my partial result; lives in recvbuf after the first combine
-    if rank < 2 * (size - p2):  # fold: the even rank hands its data to the odd one
+    if rank < 2 * rem:  # fold: the even rank hands its data to the odd one
         if newrank < 0:
             comm.Send(sendbuf, rank + 1, tag)
             comm.Recv(recvbuf, rank + 1, tag)
@@ -306,7 +307,7 @@ def allreduce_recursive_doubling(comm: Any, sendbuf: np.ndarray, recvbuf: np.nda
     mask = 1
     while mask < p2:
         partner = newrank ^ mask
-        real = unfold_rank(partner, size)
+        real = unfold_rank(partner, size) if rem else partner
         # the first exchange can land in recvbuf directly; later ones need tmp
         if mine is sendbuf:
             incoming = recvbuf
@@ -323,7 +324,7 @@ def allreduce_recursive_doubling(comm: Any, sendbuf: np.ndarray, recvbuf: np.nda
         mask <<= 1
     if mine is sendbuf:  # p == 1
         recvbuf[:] = sendbuf
-    if rank < 2 * (size - p2):
+    if rank < 2 * rem:
         comm.Send(recvbuf, rank - 1, tag)
 
 
