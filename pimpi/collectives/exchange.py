@@ -95,6 +95,17 @@ def allgather_recursive_doubling(comm: Any, sendbuf: np.ndarray, recvbuf: np.nda
             return
         comm.Recv(recvbuf[(rank - 1) * m:rank * m], rank - 1, tag)
 
+    if not rem:  # a power of two: folded ranks are real ranks, block g is at g·m
+        mask = 1
+        while mask < size:
+            base = rank & ~(mask - 1)
+            other = base ^ mask
+            partner = rank ^ mask
+            comm.Sendrecv(recvbuf[base * m:(base + mask) * m], partner, tag,
+                          recvbuf[other * m:(other + mask) * m], partner, tag)
+            mask <<= 1
+        return
+
     def first(group: int) -> int:  # first real rank folded into `group`; first(p') == p
         return unfold_rank(group, size) - (1 if group < rem else 0)
 
