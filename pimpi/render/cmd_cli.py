@@ -5,39 +5,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Callable, NoReturn
+from typing import Any, Callable
 
 import click
 
 from pimpi.render.atomic import atomic_write
-from pimpi.render.cliutil import env_rank, fail
+from pimpi.render.cliutil import env_rank, fail_together
 
 __all__ = ["cmd", "transcode"]
-
-
-def _fail(rank: int, message: str, usage: bool) -> NoReturn:
-    """Every rank calls this together: rank 0 prints the one-line error, all exit with 2
-    (usage) or 1 (runtime) after finalizing MPI.
-
-    Under mpirun, rank 0 prints BEFORE the closing barrier: once one rank exits non-zero,
-    mpirun ends the others, and an error printed later may never appear. A finalized exit
-    also avoids the MPI_Abort that `pimpi`'s entry point does for a rank failing alone.
-    """
-    from pimpi.mpi import finalize_together, under_mpirun, world
-
-    if not under_mpirun():
-        fail(rank, message, usage)
-    from mpi4py import MPI
-
-    if not MPI.Is_finalized():
-        comm = world()
-        if comm.rank == 0:
-            error = click.UsageError(message, click.get_current_context()) if usage else click.ClickException(message)
-            error.show()
-            sys.stderr.flush()
-        sys.stdout.flush()
-        finalize_together(comm)
-    raise click.exceptions.Exit(2 if usage else 1)
 
 
 def _run_everywhere(run: Callable[..., Any], job: Any, unit: str, quiet: bool) -> tuple[int, Any]:
@@ -51,9 +26,9 @@ def _run_everywhere(run: Callable[..., Any], job: Any, unit: str, quiet: bool) -
     try:
         return rank, run(comm, job, progress=progress)
     except ValueError as exc:
-        _fail(rank, str(exc), usage=True)
+        fail_together(rank, str(exc), usage=True)
     except RuntimeError as exc:
-        _fail(rank, str(exc), usage=False)
+        fail_together(rank, str(exc), usage=False)
     finally:
         if progress is not None:
             progress.close()
@@ -119,7 +94,7 @@ def cmd(frame_spec, chunk_size, out_dir, expect, retries, task_timeout, collect,
         template = Template.parse(list(command))
         patterns = parse_expect(list(expect))
     except ValueError as exc:
-        _fail(rank, str(exc), usage=True)
+        fail_together(rank, str(exc), usage=True)
     job = CmdJob(template=template, expect=patterns, out_dir=Path(out_dir), frames=frames,
                  chunk_size=chunk_size, retries=retries, task_timeout=task_timeout,
                  collect=collect, force=force)
@@ -134,7 +109,7 @@ def cmd(frame_spec, chunk_size, out_dir, expect, retries, task_timeout, collect,
     if rank == 0:
         _cmd_report(result, stats_path, {"frames": format_frames(frames), "chunk": chunk_size})
     if result.failed:
-        _fail(rank, f"{len(result.failed)} chunk{'s' if len(result.failed) > 1 else ''} failed for good "
+        fail_together(rank, f"{len(result.failed)} chunk{'s' if len(result.failed) > 1 else ''} failed for good "
                     f"(frames {format_frames(result.frames_failed)}); rerun to retry only those", usage=False)
 
 
@@ -213,7 +188,7 @@ def transcode(src, dst, segment_seconds, crf, preset, codec, task_timeout, retri
     try:
         check_job(job)
     except ValueError as exc:
-        _fail(rank, str(exc), usage=True)
+        fail_together(rank, str(exc), usage=True)
 
     from pimpi.render.transcode import run_transcode
 

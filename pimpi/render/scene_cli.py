@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from pimpi.render.cliutil import env_rank, fail
+from pimpi.render.cliutil import env_rank, fail, fail_together
 from pimpi.render.job import SCHEDULES, check_tiles, frame_name, render_frames
 from pimpi.render.scenes import SCENES, get_scene
 
@@ -146,7 +146,7 @@ def scene(name: str, frames: int, width: int, height: int, out: str, schedule: s
         tile_shape = _validate(name, frames, width, height, tiles, max_iter, retries, fps,
                                schedule, video, stats, gantt)
     except ValueError as exc:
-        fail(rank, str(exc), usage=True)
+        fail_together(rank, str(exc), usage=True)
     if not under_mpirun():
         try:
             check_out_dir(out)
@@ -163,7 +163,7 @@ def scene(name: str, frames: int, width: int, height: int, out: str, schedule: s
                 verdict = str(exc)
         verdict = comm.bcast(verdict, root=0)
         if verdict:
-            fail(rank, verdict, usage=True)
+            fail_together(rank, verdict, usage=True)
 
     progress = None
     if rank == 0 and not quiet:
