@@ -125,9 +125,11 @@ def doctor(pingmatrix: bool, json_path: str | None, hot_celsius: float) -> None:
 @click.option("--mpirun", "mpirun_path", default=None, help="mpirun to use (default: the one beside this Python).")
 @click.option("--oversubscribe/--no-oversubscribe", default=None,
               help="Allow more ranks than cores (default: on without a hostfile).")
+@click.option("--launcher", type=click.Choice(["auto", "mpirun", "srun"]), default="auto", show_default=True,
+              help="Inside a Slurm job: mpirun (auto) takes the allocation's nodes; srun runs srun --mpi=pmix.")
 @click.option("--dry-run", is_flag=True, help="Print the mpirun command, do not run it.")
 @click.argument("target", nargs=-1, type=click.UNPROCESSED, required=True)
-def run(nprocs, hostfile, iface, timeout, mpirun_path, oversubscribe, dry_run, target) -> None:
+def run(nprocs, hostfile, iface, timeout, mpirun_path, oversubscribe, launcher, dry_run, target) -> None:
     """Launch TARGET under mpirun: a pimpi subcommand, `script.py args` or `-m module`.
 
     \b
@@ -136,25 +138,38 @@ def run(nprocs, hostfile, iface, timeout, mpirun_path, oversubscribe, dry_run, t
     pimpi run -n 3 -- myscript.py --size 10
 
     Python runs through `python -m mpi4py`, so an exception on any rank aborts the job.
+    Inside a Slurm job (SLURM_JOB_ID) no hostfile is needed: the allocation's nodes and
+    task count are used.
     """
     from pimpi.cluster import launch as launch_mod
+    from pimpi.cluster.slurm import allocation as alloc_mod
+    from pimpi.cluster.slurm import launch as slurm_launch
 
     if hostfile is not None:
         _check_hostfile(hostfile)
+    env = None
     try:
-        mpirun = launch_mod.find_mpirun(mpirun_path)
-        flavor = launch_mod.detect_flavor(mpirun)
+        allocation = alloc_mod.current()
         spec = launch_mod.Launch(
             nprocs=nprocs, target=list(target), hostfile=hostfile, iface=iface,
-            timeout=timeout, oversubscribe=oversubscribe,
+            timeout=timeout, oversubscribe=oversubscribe, in_allocation=allocation is not None,
         )
-        cmd = launch_mod.build_command(spec, mpirun, flavor)
+        if allocation is not None and spec.nprocs is None:
+            spec.nprocs = allocation.ntasks
+        if slurm_launch.choose_launcher(launcher, allocation) == "srun":
+            cmd = slurm_launch.srun_command(spec, allocation)
+            env = {**os.environ, **slurm_launch.SRUN_ENV}
+        else:
+            mpirun = launch_mod.find_mpirun(mpirun_path)
+            cmd = launch_mod.build_command(spec, mpirun, launch_mod.detect_flavor(mpirun))
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    if allocation is not None:
+        click.echo(f"pimpi run: Slurm job {allocation.job_id} on {','.join(allocation.nodes)}", err=True)
     click.echo("+ " + shlex.join(cmd), err=True)
     if dry_run:
         return
-    code = launch_mod.run_command(cmd, timeout=timeout)
+    code = launch_mod.run_command(cmd, timeout=timeout, env=env)
     sys.exit(code)
 
 

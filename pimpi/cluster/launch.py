@@ -12,7 +12,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Launch", "detect_flavor", "find_mpirun", "build_command", "run_command", "mpi_env"]
+__all__ = ["Launch", "detect_flavor", "find_mpirun", "build_command", "python_target", "run_command",
+           "mpi_env"]
 
 
 @dataclass
@@ -26,6 +27,7 @@ class Launch:
     timeout: float | None = None
     oversubscribe: bool | None = None  # None: only when no hostfile is given
     extra: list[str] = field(default_factory=list)  # passed to mpirun verbatim
+    in_allocation: bool = False  # inside a Slurm job: mpirun takes the nodes from Slurm
 
 
 def find_mpirun(explicit: str | None = None) -> str:
@@ -72,7 +74,7 @@ def _normalise_subnet(iface: str) -> str:
     return iface
 
 
-def _python_target(target: list[str]) -> list[str]:
+def python_target(target: list[str]) -> list[str]:
     """Run Python through `-m mpi4py` so one rank's exception aborts the job."""
     if not target:
         raise ValueError("nothing to run: give a pimpi subcommand or a script after --")
@@ -96,7 +98,10 @@ def build_command(launch: Launch, mpirun: str, flavor: str) -> list[str]:
     if launch.nprocs is not None and launch.nprocs < 1:
         raise ValueError(f"-n must be at least 1, got {launch.nprocs}")
     cmd = [mpirun]
-    oversubscribe = launch.oversubscribe if launch.oversubscribe is not None else not launch.hostfile
+    if launch.in_allocation and launch.hostfile:
+        raise ValueError(f"--hostfile {launch.hostfile!r} inside a Slurm job: the allocation's nodes are used")
+    default_over = not launch.hostfile and not launch.in_allocation  # Slurm's slots are real
+    oversubscribe = launch.oversubscribe if launch.oversubscribe is not None else default_over
     if flavor == "openmpi":
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             cmd.append("--allow-run-as-root")
@@ -124,7 +129,7 @@ def build_command(launch: Launch, mpirun: str, flavor: str) -> list[str]:
     else:
         raise ValueError(f"unsupported MPI flavor {flavor!r}")
     cmd += launch.extra
-    cmd += _python_target(launch.target)
+    cmd += python_target(launch.target)
     return cmd
 
 
