@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import signal
 import string
@@ -34,6 +33,7 @@ from typing import Any, Callable, NoReturn, Sequence
 
 import numpy as np
 
+from pimpi.mpi import check_shared_folder, root_decides
 from pimpi.render.atomic import atomic_write
 from pimpi.render.framespec import chunks as split_chunks
 from pimpi.render.framespec import format_frames
@@ -425,40 +425,6 @@ def render_chunk(job: CmdJob, chunk: Sequence[int], pack: bool = False) -> np.nd
         return None
     finally:
         shutil.rmtree(stage, ignore_errors=True)
-
-
-def root_decides(comm: Any, value: Any) -> Any:
-    """Rank 0's `value` on every rank; the others wait without spinning (rank 0 may be busy)."""
-    from pimpi.render.schedule import poll_wait
-
-    if comm.size > 1:
-        request = comm.Ibarrier()
-        poll_wait(request.Test, what="rank 0")
-    return comm.bcast(value, root=0)
-
-
-def check_shared_folder(comm: Any, folder: Path, hint: str) -> None:
-    """ValueError on every rank when a rank cannot see the file rank 0 just put in `folder`
-    (the output folder is not on shared storage, or mounted elsewhere)."""
-    token = secrets.token_hex(8) if comm.rank == 0 else ""
-    marker = folder / f".pimpi-visible-{comm.bcast(token, root=0)}"
-    if comm.rank == 0:
-        try:
-            marker.write_text(marker.name)
-        except OSError:
-            pass  # then nobody sees it, and the message below says so
-    comm.Barrier()
-    try:
-        seen = marker.read_text() == marker.name
-    except OSError:
-        seen = False
-    unseen = [r for r, ok in enumerate(comm.allgather(seen)) if not ok]
-    comm.Barrier()
-    if comm.rank == 0:
-        marker.unlink(missing_ok=True)
-    if unseen:
-        raise ValueError(f"folder {str(folder)!r} of rank 0 is not visible on rank"
-                         f"{'s' if len(unseen) > 1 else ''} {', '.join(map(str, unseen))}: {hint}")
 
 
 def run_cmd(comm: Any, job: CmdJob, progress: Callable[[int, int], None] | None = None) -> CmdResult:

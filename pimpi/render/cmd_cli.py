@@ -10,7 +10,7 @@ from typing import Any, Callable
 import click
 
 from pimpi.render.atomic import atomic_write
-from pimpi.render.cliutil import env_rank, fail_together
+from pimpi.cliutil import env_rank, fail_together
 
 __all__ = ["cmd", "transcode"]
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from pimpi.render.cliutil import env_rank, fail, fail_together
+from pimpi.cliutil import env_rank, fail, fail_together
 from pimpi.render.job import SCHEDULES, check_tiles, frame_name, render_frames
 from pimpi.render.scenes import SCENES, get_scene
 

@@ -43,6 +43,8 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
+from pimpi.mpi import poll_wait
+
 __all__ = [
     "Task",
     "TaskFailed",
@@ -121,21 +123,6 @@ class ScheduleReport:
         data = asdict(self)
         data["imbalance"] = self.imbalance
         return data
-
-
-def poll_wait(test: Callable[[], bool], timeout: float | None = None, what: str = "message") -> None:
-    """Wait until `test()` is true, sleeping between polls so a waiting rank uses no CPU.
-
-    Open MPI's blocking calls spin; on an oversubscribed Pi (or 2 shared cores) a spinning
-    waiter steals the core a working rank needs. Raises TimeoutError after `timeout` s.
-    """
-    deadline = None if timeout is None else time.monotonic() + timeout
-    pause = 0.0001
-    while not test():
-        if deadline is not None and time.monotonic() > deadline:
-            raise TimeoutError(f"no {what} after {timeout:g} s")
-        time.sleep(pause)
-        pause = min(pause * 1.5, 0.002)
 
 
 def _recv_ctrl(comm: Any, source: int, status: Any = None) -> Any:

@@ -1,4 +1,4 @@
-"""CLI helpers shared by the render commands: rank before MPI starts, one-line failures."""
+"""CLI helpers shared by every pimpi command: rank before MPI starts, one-line failures."""
 
 from __future__ import annotations
 

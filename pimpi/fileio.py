@@ -1,0 +1,52 @@
+"""Atomic file output: write to a temporary name in the same folder, then rename."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+__all__ = ["atomic_write", "atomic_path", "default_mode"]
+
+
+def default_mode() -> int:
+    """The mode an ordinary new file gets here: 0o666 less the process umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, mode: int | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; when the block ends without error it is renamed
+    onto `path` (readers see the old file or the whole new one), otherwise it is removed.
+
+    For outputs written by other code or programs (ffmpeg, savefig, a PNG encoder). The file
+    gets `mode`, or what any new file gets under the umask (mkstemp alone would leave 0600).
+    """
+    target = Path(path)
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + target.suffix,
+                                dir=target.parent if str(target.parent) else ".")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.chmod(tmp, default_mode() if mode is None else mode)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write(path: str | os.PathLike, data: bytes | str, mode: int | None = None) -> Path:
+    """Write `data` (str as UTF-8) to `path` atomically; see `atomic_path` for the mode."""
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    target = Path(path)
+    with atomic_path(target, mode) as tmp:
+        with open(tmp, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+    return target
