@@ -9,6 +9,7 @@ import click
 from pimpi import __version__
 from pimpi.bench.cli import bench
 from pimpi.cluster.cli import doctor, hosts, run
+from pimpi.cluster.slurm.cli import submit
 from pimpi.cluster.vcluster.cli import vcluster
 from pimpi.collectives.cli import collectives, exercises
 from pimpi.render.cli import render
@@ -26,7 +27,7 @@ def cli() -> None:
     """
 
 
-for _command in (hosts, doctor, run, collectives, exercises, render, vcluster, bench):
+for _command in (hosts, doctor, run, submit, collectives, exercises, render, vcluster, bench):
     cli.add_command(_command)
 
 

@@ -17,9 +17,11 @@ import subprocess
 import time
 from pathlib import Path
 
+from pimpi import procs
 from pimpi.cluster.vcluster import cluster, nodes, state
 from pimpi.cluster.vcluster.spec import Node, Spec
 from pimpi.cluster.vcluster.sysrun import VclusterError, require_tools
+from pimpi.fileio import atomic_write
 
 __all__ = ["slurm_dir", "conf_path", "slurm_conf", "start", "stop", "start_slurmd", "client_env",
            "wait_idle", "TOOLS"]
@@ -50,7 +52,7 @@ def slurm_conf(spec: Spec, compute: list[Node], base: Path, cpus: int, memory_mb
         f"SlurmctldHost={head.hostname}({head.address})",
         "SlurmUser=root", "SlurmdUser=root",
         "AuthType=auth/munge", "CredType=cred/munge",
-        f"AuthInfo=socket={base}/munge/munge.socket",
+        f"AuthInfo=socket={base}/munge/munge.socket,cred_expire=10",  # a requeued job waits this long
         f"StateSaveLocation={base}/ctld",
         f"SlurmctldPidFile={base}/ctld/slurmctld.pid",
         f"SlurmctldLogFile={base}/ctld/slurmctld.log",
@@ -87,8 +89,7 @@ def _memory_mb() -> int:
 
 def _spawn(argv: list[str], log: Path, env: dict[str, str]) -> tuple[int, int]:
     with open(log, "ab") as out:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env,
-                                start_new_session=True)
+        proc = procs.start(argv, stdout=out, stderr=out, env=env)
     started = nodes.start_time(proc.pid)
     if started is None:
         raise VclusterError(f"{argv[-1]} exited at once (see {log})")
@@ -132,9 +133,7 @@ def _record(name: str, key: str, pid_started: tuple[int, int]) -> None:
     path = _daemons_file(name)
     data = json.loads(path.read_text()) if path.exists() else {}
     data[key] = list(pid_started)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(data, indent=1) + "\n", mode=0o600)
 
 
 def start(name: str, head_compute: bool = False, timeout: float = 60) -> list[str]:
@@ -167,9 +166,7 @@ def _start(name: str, spec: Spec, holders: dict[str, int], compute: list[Node], 
     with os.fdopen(fd, "wb") as out:
         out.write(os.urandom(1024))
     conf = conf_path(name)
-    tmp = conf.with_name("slurm.conf.tmp")
-    tmp.write_text(slurm_conf(spec, compute, base, os.cpu_count() or 1, max(_memory_mb() // 4, 256)))
-    os.replace(tmp, conf)
+    atomic_write(conf, slurm_conf(spec, compute, base, os.cpu_count() or 1, max(_memory_mb() // 4, 256)))
     env = {**os.environ, **client_env(name)}
     head = spec.node_list()[0]
     munge = base / "munge"
