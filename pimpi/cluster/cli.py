@@ -95,6 +95,7 @@ def doctor(pingmatrix: bool, json_path: str | None, hot_celsius: float) -> None:
         click.echo(_doctor_table(report.records))
         if report.matrix is not None:
             click.echo(_matrix_text(report.matrix))
+        report.problems += _slurm_view([r.get("hostname") for r in report.records])
         for problem in report.problems:
             click.echo(f"problem: {problem}")
         if json_path is not None:
@@ -105,7 +106,7 @@ def doctor(pingmatrix: bool, json_path: str | None, hot_celsius: float) -> None:
         if not report.problems:
             click.echo(f"ok: {len(report.records)} ranks on "
                        f"{len({r['hostname'] for r in report.records})} node(s), no problems found")
-    error = comm.bcast(error, root=0)
+    error, report.problems = comm.bcast((error, report.problems), root=0)
     if error or report.problems:
         _end_mpi(comm)
     if error:
@@ -114,6 +115,19 @@ def doctor(pingmatrix: bool, json_path: str | None, hot_celsius: float) -> None:
         raise click.ClickException(error)
     if report.problems:
         click.get_current_context().exit(1)
+
+
+def _slurm_view(rank_hosts: list[str]) -> list[str]:
+    """Print Slurm's view beside the doctor's (when Slurm is set up here); return its problems."""
+    from pimpi.cluster.slurm import view as view_mod
+
+    if not view_mod.configured():
+        return []
+    view = view_mod.gather()
+    shown = view_mod.text(view)
+    if shown:
+        click.echo(shown)
+    return view_mod.problems(view, rank_hosts)
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})

@@ -119,6 +119,22 @@ def test_doctor_inside_an_allocation_sees_every_node(slurm, work):
     done = slurm.submit(work, "-N", "3", "-n", "3", "-t", "5", "--wait", "--", "doctor")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "ok: 3 ranks on 3 node(s)" in done.stdout
+    assert "slurm: partitions pimpi* up; munge ok" in done.stdout
+    assert f"slurm: this job's nodes {', '.join(slurm.compute)}" in done.stdout
+    rows = {line.split()[0]: line.split()[1] for line in done.stdout.splitlines()
+            if line.split()[:1] and line.split()[0] in slurm.compute}
+    assert set(rows) == set(slurm.compute) and set(rows.values()) <= {"alloc", "mix"}, rows  # busy: our job
+
+
+def test_doctor_reports_a_down_node(slurm, work):
+    down = slurm.head("scontrol", "update", f"NodeName={slurm.compute[-1]}", "State=DRAIN", "Reason=fan")
+    assert down.returncode == 0, down.stderr
+    try:
+        seen = slurm.head("pimpi", "doctor", cwd=work)
+    finally:
+        slurm.head("scontrol", "update", f"NodeName={slurm.compute[-1]}", "State=RESUME")
+    assert seen.returncode == 1, seen.stdout + seen.stderr
+    assert f"problem: Slurm node {slurm.compute[-1]} is drain (fan)" in seen.stdout
 
 
 def test_two_jobs_queue_and_both_finish(slurm, work):
