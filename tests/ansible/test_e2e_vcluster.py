@@ -95,6 +95,34 @@ def vcluster():
         assert down.returncode == 0, down.stdout + down.stderr
 
 
+def _check_slurm(nodes: Nodes, head: str, workers: list[str]) -> None:
+    """Role slurm: one slurm.conf everywhere with each worker's facts, the head's munge key on every
+    node, and that key really shared: a credential made on the head decodes on a worker."""
+    names = [head, *workers]
+    confs = {n: nodes.run(n, "cat /etc/slurm/slurm.conf").stdout for n in names}
+    assert len(set(confs.values())) == 1, confs
+    conf = confs[head]
+    assert f"SlurmctldHost={head}({nodes.hosts[head]['ansible_host']})" in conf and "MpiDefault=pmix" in conf, conf
+    for worker in workers:
+        cpus = nodes.run(worker, "nproc").stdout.strip()
+        assert re.search(rf"^NodeName={worker} NodeAddr={re.escape(nodes.hosts[worker]['ansible_host'])} "
+                         rf"CPUs={cpus} RealMemory=\d+ ", conf, re.M), conf
+    assert f"NodeName={head} " not in conf and f"Nodes={','.join(workers)} Default=YES" in conf, conf
+    keys = {n: nodes.run(n, "stat -c '%U %a' /etc/munge/munge.key && sha256sum /etc/munge/munge.key").stdout
+            for n in names}
+    assert len(set(keys.values())) == 1 and keys[head].startswith("munge 400"), keys
+    started = [n for n in (head, workers[0]) if nodes.run(n, "/etc/init.d/munge start").returncode == 0]
+    try:
+        assert started == [head, workers[0]], "munged would not start"
+        cred = nodes.run(head, "munge -n").stdout
+        decoded = subprocess.run(nodes.base + [f"root@{nodes.hosts[workers[0]]['ansible_host']}", "unmunge"],
+                                 input=cred, capture_output=True, text=True, timeout=60, check=False)
+        assert "STATUS:          Success (0)" in decoded.stdout, decoded.stdout + decoded.stderr
+    finally:
+        for node in started:
+            nodes.run(node, "/etc/init.d/munge stop")
+
+
 @pytest.mark.root
 @pytest.mark.timeout(600)
 def test_site_idempotent_verify_render_reset(vcluster, playbook, ansible_tool, tmp_path):
@@ -113,6 +141,7 @@ def test_site_idempotent_verify_render_reset(vcluster, playbook, ansible_tool, t
         "vars": {"cluster_subnet": subnet, "cluster_shared_path": str(shared),
                  "cluster_hostfile": f"{shared}/ansible-hostfile", "shared_storage_method": "none",
                  "common_time_sync": False,  # chrony in a namespace would steer this machine's clock
+                 "slurm_enabled": True,  # configured and checked; no systemd here, so no daemons
                  "mpi_venv_wheelhouse": str(tmp_path / "wheelhouse")},
         "children": {
             "head": {"hosts": {head: {"cluster_address": nodes.hosts[head]["ansible_host"]}}},
@@ -136,10 +165,15 @@ def test_site_idempotent_verify_render_reset(vcluster, playbook, ansible_tool, t
         line for line in second.stdout.splitlines() if line.startswith("changed:"))
     stage("site again")
 
-    verify = playbook("verify.yml", *inv, timeout=300)
+    _check_slurm(nodes, head, workers)
+    stage("slurm")
+
+    # Slurm's part of verify.yml needs the daemons, which only systemd starts (not in a namespace).
+    inv_verify = [*inv, "-e", "slurm_enabled=false"]
+    verify = playbook("verify.yml", *inv_verify, timeout=300)
     assert verify.returncode == 0, verify.stdout[-6000:]
     assert "no problems found" in verify.stdout
-    broken = playbook("verify.yml", *inv, "-e", f"cluster_hostfile={shared}/no-such-hostfile",
+    broken = playbook("verify.yml", *inv_verify, "-e", f"cluster_hostfile={shared}/no-such-hostfile",
                       "-e", "verify_attempts=1", timeout=300)
     assert broken.returncode != 0 and "pimpi doctor reported a problem" in broken.stdout, broken.stdout[-3000:]
     stage("verify")
@@ -227,6 +261,10 @@ def test_site_idempotent_verify_render_reset(vcluster, playbook, ansible_tool, t
         gone = nodes.run(node, "id mpi || test -e /opt/pimpi || nft list table inet pimpi || "
                                "test -e /etc/systemd/system/pimpi-cpu-governor.service")
         assert gone.returncode != 0, f"{node} still has pimpi's user, venv, firewall or unit: {gone.stdout}"
+        slurm = nodes.run(node, "ls /etc/slurm/slurm.conf /etc/munge/munge.key /var/lib/slurm/slurmd "
+                                "/var/lib/pimpi/slurm-packages; dpkg-query -W -f='${db:Status-Abbrev} ${Package}\\n' "
+                                "slurmd slurmctld munge 2>/dev/null | grep '^ii'")
+        assert slurm.stdout.strip() == "", f"{node} still has Slurm: {slurm.stdout}"
     restored = nodes.run(workers[0], "cat /etc/hosts").stdout
     assert re.search(rf"^127\.0\.1\.1\s+{workers[0]}$", restored, re.M), restored
     stage("reset")

@@ -217,3 +217,8 @@ def kill_(name, node) -> None:
 
     host, count = _call(cluster.kill, name, node)
     click.echo(f"{host}: ended {count} processes")
+
+
+from pimpi.cluster.vcluster.slurm_cli import slurm as _slurm  # noqa: E402 - a subgroup in its own module
+
+vcluster.add_command(_slurm)
