@@ -14,7 +14,8 @@ import subprocess
 import time
 from typing import Any, Iterator, Sequence
 
-__all__ = ["start", "end_group", "group_alive", "wait", "Stopped", "stop_signals", "EXIT_TIMEOUT"]
+__all__ = ["start", "end_group", "group_alive", "wait", "Stopped", "stop_signals", "EXIT_TIMEOUT", "output",
+           "CommandError"]
 
 EXIT_TIMEOUT = 124  # as timeout(1)
 
@@ -106,3 +107,31 @@ def stop_signals(signals: Sequence[int] = (signal.SIGTERM, signal.SIGHUP)) -> It
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+class CommandError(RuntimeError):
+    """A short command failed, timed out or was not found; the message is one line naming it."""
+
+    def __init__(self, message: str, missing: bool = False) -> None:
+        super().__init__(message)
+        self.missing = missing  # the program is not installed
+
+
+def output(cmd: Sequence[str], timeout: float = 30, input: str | None = None) -> str:
+    """Run a short command (a query: ip, sinfo, scontrol...) and return its stdout.
+
+    Raises CommandError with one line: the command and the last line of its error output,
+    or that it gave no answer within `timeout` (it is killed), or is not installed.
+    """
+    cmd = list(cmd)
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, input=input,
+                             check=False, stdin=None if input is not None else subprocess.DEVNULL)
+    except FileNotFoundError:
+        raise CommandError(f"command not found: {cmd[0]}", missing=True) from None
+    except subprocess.TimeoutExpired:
+        raise CommandError(f"{' '.join(cmd)}: no answer after {timeout:g} s") from None
+    if out.returncode != 0:
+        err = (out.stderr.strip() or out.stdout.strip()).splitlines()
+        raise CommandError(f"{' '.join(cmd)}: {err[-1] if err else f'exit {out.returncode}'}")
+    return out.stdout
