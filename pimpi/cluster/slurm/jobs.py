@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import TextIO
+
+from pimpi import procs
 
 __all__ = ["SlurmError", "submit", "job_info", "follow", "FINAL_STATES", "exit_code", "log_path"]
 
@@ -21,16 +22,11 @@ class SlurmError(RuntimeError):
 
 def _slurm(cmd: list[str], timeout: float = 30, input: str | None = None) -> str:
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, input=input, check=False,
-                             stdin=subprocess.DEVNULL if input is None else None)
-    except FileNotFoundError:
-        raise SlurmError(f"{cmd[0]} not found: run this on a Slurm node (apt-get install slurm-client)") from None
-    except subprocess.TimeoutExpired:
-        raise SlurmError(f"{' '.join(cmd)}: no answer after {timeout:g} s") from None
-    if out.returncode != 0:
-        err = (out.stderr.strip() or out.stdout.strip()).splitlines()
-        raise SlurmError(f"{cmd[0]}: {err[-1] if err else f'exit {out.returncode}'}")
-    return out.stdout
+        return procs.output(cmd, timeout=timeout, input=input)
+    except procs.CommandError as exc:
+        if exc.missing:
+            raise SlurmError(f"{cmd[0]} not found: run this on a Slurm node (apt-get install slurm-client)") from None
+        raise SlurmError(str(exc)) from None
 
 
 def submit(script: str) -> str:

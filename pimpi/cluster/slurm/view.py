@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
+from pimpi import procs
 from pimpi.cluster.slurm.allocation import current
 
 __all__ = ["SlurmView", "configured", "gather", "problems", "parse_nodes", "text"]
@@ -36,9 +36,12 @@ def configured(env: Mapping[str, str] | None = None) -> bool:
     return bool(env.get("SLURM_CONF") or env.get("SLURM_JOB_ID")) or Path("/etc/slurm/slurm.conf").exists()
 
 
-def _run(cmd: list[str], input: str | None = None, timeout: float = 15) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, input=input, check=False,
-                          stdin=subprocess.DEVNULL if input is None else None)
+def _run(cmd: list[str], input: str | None = None) -> tuple[str | None, str]:
+    """(stdout, '') when CMD worked, (None, its one-line error) when not."""
+    try:
+        return procs.output(cmd, timeout=15, input=input), ""
+    except procs.CommandError as exc:
+        return None, str(exc)
 
 
 def parse_nodes(text: str) -> dict[str, dict[str, str]]:
@@ -54,8 +57,8 @@ def parse_nodes(text: str) -> dict[str, dict[str, str]]:
 
 def _munge_socket() -> str | None:
     """The munge socket Slurm uses (AuthInfo socket=...), or None for munge's default."""
-    out = _run(["scontrol", "show", "config"])
-    for line in out.stdout.splitlines():
+    config, _ = _run(["scontrol", "show", "config"])
+    for line in (config or "").splitlines():
         if line.strip().startswith("AuthInfo"):
             for item in line.split("=", 1)[1].split(","):
                 key, _, value = item.strip().partition("=")
@@ -65,20 +68,14 @@ def _munge_socket() -> str | None:
 
 
 def _check_munge() -> str | None:
-    if shutil.which("munge") is None or shutil.which("unmunge") is None:
-        return "munge is not installed"
+    """None when a credential made here decodes here (munged runs, its key is readable)."""
     socket = _munge_socket()
     extra = [f"--socket={socket}"] if socket else []
-    try:
-        cred = _run(["munge", "-n", *extra])
-        if cred.returncode != 0:
-            return (cred.stderr.strip().splitlines() or ["munge -n failed"])[-1]
-        back = _run(["unmunge", *extra], input=cred.stdout)
-    except subprocess.TimeoutExpired:
-        return "munge did not answer"
-    if back.returncode != 0:
-        return (back.stderr.strip().splitlines() or ["unmunge failed"])[-1]
-    return None
+    cred, error = _run(["munge", "-n", *extra])
+    if cred is None:
+        return error
+    back, error = _run(["unmunge", *extra], input=cred)
+    return None if back is not None else error
 
 
 def gather() -> SlurmView:
@@ -87,18 +84,13 @@ def gather() -> SlurmView:
     allocation = current()
     if allocation is not None:
         view.job_nodes = allocation.nodes
-    try:
-        parts = _run(["sinfo", "-h", "-o", "%P|%a"])
-        nodes = _run(["sinfo", "-h", "-N", "-o", "%N|%t|%c|%m|%E"])
-    except subprocess.TimeoutExpired:
-        view.error = "sinfo did not answer in 15 s (is slurmctld running?)"
-        return view
-    if parts.returncode != 0 or nodes.returncode != 0:
-        err = (parts.stderr or nodes.stderr).strip().splitlines()
-        view.error = f"sinfo failed: {err[-1] if err else 'no output'}"
+    parts, error = _run(["sinfo", "-h", "-o", "%P|%a"])
+    nodes, error2 = _run(["sinfo", "-h", "-N", "-o", "%N|%t|%c|%m|%E"]) if parts is not None else (None, "")
+    if parts is None or nodes is None:
+        view.error = error or error2
     else:
-        view.partitions = [tuple(line.split("|")[:2]) for line in parts.stdout.splitlines() if "|" in line]
-        view.nodes = parse_nodes(nodes.stdout)
+        view.partitions = [tuple(line.split("|")[:2]) for line in parts.splitlines() if "|" in line]
+        view.nodes = parse_nodes(nodes)
     view.munge = _check_munge()
     return view
 

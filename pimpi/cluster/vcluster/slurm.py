@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -203,11 +202,12 @@ def _wait_for(check, timeout: float, message: str) -> None:
 
 def node_states(name: str) -> dict[str, str]:
     """Node name -> state as sinfo prints it (idle, alloc, down*, ...)."""
-    out = subprocess.run(["sinfo", "-h", "-N", "-o", "%N %t"], capture_output=True, text=True, timeout=20,
-                         env={**os.environ, **client_env(name)}, stdin=subprocess.DEVNULL, check=False)
-    if out.returncode != 0:
+    try:
+        out = procs.output(["env", *(f"{k}={v}" for k, v in client_env(name).items()), "sinfo", "-h", "-N",
+                            "-o", "%N %t"], timeout=20)
+    except procs.CommandError:
         return {}
-    return dict(line.split()[:2] for line in out.stdout.splitlines() if len(line.split()) >= 2)
+    return dict(line.split()[:2] for line in out.splitlines() if len(line.split()) >= 2)
 
 
 def wait_idle(name: str, hostnames: list[str], timeout: float = 60) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
+
+from pimpi import procs
 
 __all__ = ["VclusterError", "run", "try_run", "require_root", "require_tools"]
 
@@ -16,16 +17,9 @@ class VclusterError(RuntimeError):
 def run(cmd: list[str], timeout: float = 30, input: str | None = None) -> str:
     """Run CMD, return its stdout; raise VclusterError (one line) when it fails or times out."""
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, input=input,
-                             check=False, stdin=None if input is not None else subprocess.DEVNULL)
-    except FileNotFoundError:
-        raise VclusterError(f"command not found: {cmd[0]}") from None
-    except subprocess.TimeoutExpired:
-        raise VclusterError(f"{' '.join(cmd)}: no answer after {timeout:g} s") from None
-    if out.returncode != 0:
-        err = (out.stderr.strip() or out.stdout.strip()).splitlines()
-        raise VclusterError(f"{' '.join(cmd)}: {err[-1] if err else f'exit {out.returncode}'}")
-    return out.stdout
+        return procs.output(cmd, timeout=timeout, input=input)
+    except procs.CommandError as exc:
+        raise VclusterError(str(exc)) from None
 
 
 def try_run(cmd: list[str], timeout: float = 30) -> bool:
