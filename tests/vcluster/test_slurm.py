@@ -115,6 +115,12 @@ def test_submit_render_gives_the_local_frames(slurm, work):
     assert len(frames) == 12 and frames == _frames(work / "local")
 
 
+def test_wait_ends_with_the_job_exit_code(slurm, work):
+    done = slurm.submit(work, "--wait", "--", "render", "scene", "nosuch", "--out", "x")
+    assert done.returncode == 2, done.stdout + done.stderr  # the job's: render refused the scene
+    assert "unknown scene 'nosuch'" in done.stdout and f"job {_job_id(done)} FAILED" in done.stdout
+
+
 def test_doctor_inside_an_allocation_sees_every_node(slurm, work):
     done = slurm.submit(work, "-N", "3", "-n", "3", "-t", "5", "--wait", "--", "doctor")
     assert done.returncode == 0, done.stdout + done.stderr

@@ -45,6 +45,7 @@ def submit(nodes, ntasks, time_limit, partition, name, log, requeue, exclusive, 
     It is requeueable: a render that Slurm requeues, or that you cancel and submit again,
     continues from its journal and renders no finished frame twice.
     """
+    from pimpi import procs
     from pimpi.cluster.slurm import batch as batch_mod
     from pimpi.cluster.slurm import jobs
     from pimpi.fileio import atomic_write
@@ -74,10 +75,11 @@ def submit(nodes, ntasks, time_limit, partition, name, log, requeue, exclusive, 
     if not wait:
         return
     try:
-        info = jobs.follow(job, Path(str(log_path).replace("%j", job)))
+        with procs.stop_signals():
+            info = jobs.follow(job, Path(str(log_path).replace("%j", job)))
     except jobs.SlurmError as exc:
         raise click.ClickException(str(exc)) from None
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, procs.Stopped) as exc:
         click.echo(f"stopped following job {job}; it keeps running (scancel {job} to cancel it)", err=True)
-        sys.exit(130)
+        sys.exit(exc.exit_code if isinstance(exc, procs.Stopped) else 130)
     sys.exit(jobs.exit_code(info))

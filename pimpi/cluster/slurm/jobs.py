@@ -73,8 +73,8 @@ def exit_code(info: dict[str, str]) -> int:
 def _describe(job: str, info: dict[str, str]) -> str:
     state = info.get("JobState", "?")
     text = f"job {job} {state}"
-    if state == "PENDING":
-        text += f" ({info.get('Reason', '?')})"
+    if state == "PENDING" and info.get("Reason", "None") != "None":
+        text += f" ({info['Reason']})"
     elif state in ("RUNNING", "COMPLETING"):
         text += f" on {info.get('NodeList', '?')}"
     restarts = info.get("Restarts", "0")
@@ -107,6 +107,7 @@ def follow(job: str, log: Path | None, out: TextIO = sys.stdout, poll: float = 1
     tail = _Tail(log) if log is not None else None
     last = ""
     info: dict[str, str] | None = None
+    failed_since: float | None = None
     while True:
         fresh = job_info(job)
         if fresh is None:
@@ -122,7 +123,11 @@ def follow(job: str, log: Path | None, out: TextIO = sys.stdout, poll: float = 1
             out.write(text + "\n")
             last = text
         out.flush()
-        if info.get("JobState") in FINAL_STATES and not _requeue_coming(info):
+        coming = _requeue_coming(info)
+        failed_since = (failed_since or time.monotonic()) if coming else None
+        if coming and time.monotonic() - failed_since > 120:
+            coming = False  # Slurm did not put it back in the queue after all
+        if info.get("JobState") in FINAL_STATES and not coming:
             if tail is not None:
                 time.sleep(min(poll, 0.5))  # the last lines may land after the state
                 for line in tail.lines():
