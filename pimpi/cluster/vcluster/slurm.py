@@ -25,7 +25,7 @@ from pimpi.fileio import atomic_write
 __all__ = ["slurm_dir", "conf_path", "slurm_conf", "start", "stop", "start_slurmd", "client_env",
            "wait_idle", "TOOLS"]
 
-TOOLS = ("munged", "slurmctld", "slurmd", "sinfo", "sbatch", "scontrol", "nsenter", "unshare")
+TOOLS = ("munged", "munge", "slurmctld", "slurmd", "sinfo", "sbatch", "srun", "scontrol")
 _PACKAGES = "apt-get install slurm-wlm munge libpmix2 libpmix-dev"
 
 
@@ -138,7 +138,10 @@ def _record(name: str, key: str, pid_started: tuple[int, int]) -> None:
 def start(name: str, head_compute: bool = False, timeout: float = 60) -> list[str]:
     """Start munge, slurmctld and every slurmd on cluster NAME; return the compute node names
     once sinfo shows them all idle. On failure everything started is stopped again."""
-    require_tools(*TOOLS)
+    require_tools("nsenter", "unshare")
+    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+    if missing:
+        raise VclusterError(f"missing {', '.join(missing)}: {_PACKAGES}")
     spec, holders = _holders(name)
     every = spec.node_list()
     if len(every) < 2 and not head_compute:
