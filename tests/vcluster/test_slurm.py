@@ -74,11 +74,15 @@ def slurm(vc):
         pytest.skip("Slurm not installed (make sysdeps installs slurm-wlm munge libpmix2 libpmix-dev)")
     from pimpi.cluster.vcluster import slurm as slurm_mod
 
-    compute = slurm_mod.start(vc.name, timeout=60)
+    up = vc.pimpi("vcluster", "slurm", "up", "--name", vc.name, timeout=120)
+    assert up.returncode == 0, up.stderr
+    compute = up.stdout.split("compute nodes ")[1].split(", partition")[0].split(", ")
     yield Slurm(vc, compute)
-    left = slurm_mod.stop(vc.name)
-    assert left == []
+    down = vc.pimpi("vcluster", "slurm", "down", "--name", vc.name, timeout=60)
+    assert down.returncode == 0, down.stderr
     assert not slurm_mod.slurm_dir(vc.name).exists()
+    ps = subprocess.run(["ps", "-eo", "args="], capture_output=True, text=True, timeout=30).stdout
+    assert [line for line in ps.splitlines() if str(slurm_mod.slurm_dir(vc.name)) in line] == []
 
 
 @pytest.fixture
