@@ -71,12 +71,17 @@ def submit(nodes, ntasks, time_limit, partition, name, log, requeue, exclusive, 
         final = atomic_write(folder / f"{job_name}-{job}.sbatch", text)  # what Slurm runs, to read
     except (jobs.SlurmError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"job {job} submitted: script {final}, log {str(log_path).replace('%j', job)}")
+    try:
+        resolved = jobs.log_path(jobs.job_info(job) or {})  # Slurm's own reading of %j, %x, %u...
+    except jobs.SlurmError:
+        resolved = None
+    resolved = resolved or Path(str(log_path).replace("%j", job))
+    click.echo(f"job {job} submitted: script {final}, log {resolved}")
     if not wait:
         return
     try:
         with procs.stop_signals():
-            info = jobs.follow(job, Path(str(log_path).replace("%j", job)))
+            info = jobs.follow(job, resolved)
     except jobs.SlurmError as exc:
         raise click.ClickException(str(exc)) from None
     except (KeyboardInterrupt, procs.Stopped) as exc:
