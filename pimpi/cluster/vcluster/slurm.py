@@ -38,7 +38,7 @@ def conf_path(name: str) -> Path:
 
 
 def slurm_conf(spec: Spec, compute: list[Node], base: Path, cpus: int, memory_mb: int,
-               slurmd_timeout: int = 6) -> str:
+               slurmd_timeout: int = 10) -> str:
     """slurm.conf for SPEC: the head runs slurmctld, COMPUTE run slurmd; one default partition.
 
     Short timeouts so a lost node is noticed within seconds (a test waits for it); process
@@ -63,7 +63,7 @@ def slurm_conf(spec: Spec, compute: list[Node], base: Path, cpus: int, memory_mb
         "SwitchType=switch/none", "MpiDefault=pmix",
         "SelectType=select/cons_tres", "SelectTypeParameters=CR_Core",
         "SchedulerType=sched/backfill", "ReturnToService=2", "JobRequeue=1",
-        f"SlurmdTimeout={slurmd_timeout}", "SlurmctldTimeout=10", "MessageTimeout=5",
+        f"SlurmdTimeout={slurmd_timeout}", "SlurmctldTimeout=10", "MessageTimeout=10",
         "KillWait=3", "InactiveLimit=0", "MinJobAge=600", "TmpFS=/tmp",
     ]
     for node in compute:
