@@ -112,7 +112,7 @@ def _check_slurm(nodes: Nodes, head: str, workers: list[str]) -> None:
             for n in names}
     assert len(set(keys.values())) == 1 and keys[head].startswith("munge 400"), keys
     # munged by hand: the init script's "already running" test sees other nodes' munged (one pid namespace)
-    munged = "runuser -u munge -- /usr/sbin/munged"
+    munged = "install -d -o munge -g munge -m 0755 /run/munge && runuser -u munge -- /usr/sbin/munged"
     started = [n for n in (head, workers[0]) if nodes.run(n, munged).returncode == 0]
     try:
         assert started == [head, workers[0]], "munged would not start"
