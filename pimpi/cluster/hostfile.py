@@ -189,8 +189,8 @@ class _Reader:
             elif token.kind == _KEYWORD and _KEYWORD_OF[token.text] == "rank":
                 self.rank_line(token)
             elif token.kind == _RELATIVE:
-                raise ValueError(f"{self.where(token)}: relative node {token.text!r} needs an "
-                                 f"existing allocation (a batch system), not a hostfile, got {self.word(token)!r}")
+                raise ValueError(f"{self.where(token)}: a relative node needs an existing "
+                                 f"allocation (a batch system), not a hostfile, got {self.word(token)!r}")
             else:
                 raise ValueError(f"{self.where(token)}: a line must start with a host name, "
                                  f"got {self.word(token)!r}")
@@ -216,10 +216,10 @@ class _Reader:
         node.lines += 1
         if host != node.host and host not in node.names:
             node.names.append(host)
+            why = "both are this machine" if key == _LOCAL else "it drops what follows the first dot"
             self.warnings.append(
                 f"{self.name}:{token.line}: {host!r} is the same node as {node.host!r} (line "
-                f"{node.line}) to Open MPI ({'both are this machine' if key == _LOCAL else 'it drops what follows the first dot'}): "
-                f"one node, slots added up")
+                f"{node.line}) to Open MPI ({why}): one node, slots added up")
         return node
 
     def number(self, keyword: _Token, what: str, line: int) -> int:
@@ -408,14 +408,14 @@ def _parse_mpich(text: str, name: str, local: frozenset[str]) -> tuple[list[Host
             if key in _KEYWORD_OF and eq:
                 raise ValueError(f"{where}: MPICH 'host:N' and an Open MPI keyword mixed on one "
                                  f"line: use one format, got {extra!r}")
-            if key == "user" and eq and value:
-                user = value
+            if key == "user" and eq and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_\-]*", value):
+                user = value  # a name Open MPI can read back as user@host
             elif key == "binding" and eq:
                 warnings.append(f"{where}: {extra!r} has no Open MPI hostfile equivalent: pimpi run "
                                 "drops it for Open MPI")
             else:
-                raise ValueError(f"{where}: MPICH accepts only user= and binding= after the host, "
-                                 f"got {extra!r}")
+                raise ValueError(f"{where}: after the host MPICH takes user=NAME (letters, "
+                                 f"digits, _ -) or binding=, got {extra!r}")
         key = _node_key(host, local)
         if key in entries:
             old = entries[key]
