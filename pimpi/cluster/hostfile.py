@@ -438,11 +438,9 @@ def _detect_format(text: str, name: str) -> str:
         words = content.split()
         if not words:
             continue
-        fmt = MPICH if _MPICH_LINE.match(content) else None
-        if fmt is None and any("=" in w and w.split("=", 1)[0] in _KEYWORD_OF for w in words[1:]) \
-                or fmt is None and len(words) > 1 and words[1] in _KEYWORD_OF:
-            fmt = OPENMPI
-        if fmt is None:
+        keywords = {w.split("=", 1)[0] for i, w in enumerate(words[1:]) if i == 0 or "=" in w}
+        fmt = MPICH if _MPICH_LINE.match(content) else OPENMPI if keywords & set(_KEYWORD_OF) else None
+        if fmt is None:  # a bare host: either format
             continue
         if first is None:
             first = (fmt, number, content.strip())
