@@ -344,7 +344,7 @@ def local_names() -> frozenset[str]:
     hostname = socket.gethostname()
     names |= {hostname, hostname.split(".", 1)[0]}
     try:
-        names |= {a for addrs in facts._addresses().values() for a in addrs}  # noqa: SLF001
+        names |= {a for addrs in facts.interface_addresses().values() for a in addrs}
     except (OSError, ValueError):
         pass
     return frozenset(names)
