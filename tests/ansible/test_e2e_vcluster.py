@@ -126,7 +126,7 @@ def _check_slurm(nodes: Nodes, head: str, workers: list[str]) -> None:
 
 
 @pytest.mark.root
-@pytest.mark.timeout(1200)  # ~10 min on a quiet machine; three worktrees at once took 15
+@pytest.mark.timeout(1200)  # with Slurm, 13 min to reach verify.yml while three worktrees tested at once
 def test_site_idempotent_verify_render_reset(vcluster, playbook, ansible_tool, tmp_path):
     start = time.monotonic()
     state, subnet, bridge = vcluster
