@@ -76,7 +76,9 @@ def hosts_check(path: str, resolve: bool) -> None:
               help="Write every rank's record and the problems to this JSON file (rank 0).")
 @click.option("--hot-celsius", type=float, default=80.0, show_default=True,
               help="A node at or above this temperature is a problem.")
-def doctor(pingmatrix: bool, json_path: str | None, hot_celsius: float) -> None:
+@click.option("--slurm/--no-slurm", "slurm", default=None,
+              help="Check Slurm too (default: when Slurm is set up here).")
+def doctor(pingmatrix: bool, json_path: str | None, hot_celsius: float, slurm: bool | None) -> None:
     """Pre-flight check of every rank: run it under mpirun (or alone for this machine).
 
     \b
@@ -105,7 +107,8 @@ def doctor(pingmatrix: bool, json_path: str | None, hot_celsius: float) -> None:
         click.echo(_doctor_table(report.records))
         if report.matrix is not None:
             click.echo(_matrix_text(report.matrix))
-        report.problems += _slurm_view([r.get("hostname") for r in report.records])
+        if slurm is not False:
+            report.problems += _slurm_view([r.get("hostname") for r in report.records], required=bool(slurm))
         for problem in report.problems:
             click.echo(f"problem: {problem}")
         if json_path is not None:
@@ -127,11 +130,12 @@ def doctor(pingmatrix: bool, json_path: str | None, hot_celsius: float) -> None:
         click.get_current_context().exit(1)
 
 
-def _slurm_view(rank_hosts: list[str]) -> list[str]:
-    """Print Slurm's view beside the doctor's (when Slurm is set up here); return its problems."""
+def _slurm_view(rank_hosts: list[str], required: bool) -> list[str]:
+    """Print Slurm's view beside the doctor's (when Slurm is set up here, or REQUIRED); return
+    its problems."""
     from pimpi.cluster.slurm import view as view_mod
 
-    if not view_mod.configured():
+    if not required and not view_mod.configured():
         return []
     view = view_mod.gather()
     shown = view_mod.text(view)

@@ -123,3 +123,9 @@ def test_submit_without_slurm_is_a_runtime_error(tmp_path, monkeypatch):
     result = CliRunner().invoke(cli, ["submit", "--", "doctor"])
     assert result.exit_code == 1 and "sbatch not found" in result.stderr, result.output
     assert [p.name for p in tmp_path.iterdir()] == ["bin"]
+
+
+def test_doctor_leaves_slurm_out_on_request(monkeypatch):
+    monkeypatch.setenv("SLURM_CONF", "/nonexistent/slurm.conf")  # "set up", but nothing answers
+    quiet = CliRunner().invoke(cli, ["doctor", "--no-slurm"])
+    assert quiet.exit_code == 0 and "Slurm" not in quiet.stdout, quiet.output
