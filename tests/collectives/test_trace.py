@@ -9,9 +9,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from pimpi.collectives.trace import (
-    Event, ForbiddenCall, analyse, format_bytes, format_trace, trace_svg, write_text_atomic,
-)
+from pimpi.collectives.trace import Event, ForbiddenCall, analyse, format_bytes, format_trace, trace_svg
+from pimpi.fileio import atomic_write
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -100,7 +99,7 @@ def test_svg_is_well_formed_with_one_arrow_per_message(tmp_path):
     logs = [[_send(1), _send(2), _recv(2)], [_recv(0)], [_recv(0), _send(0)]]
     trace = analyse(logs)
     path = tmp_path / "t.svg"
-    write_text_atomic(str(path), trace_svg(trace, "a <title> & more"))
+    atomic_write(path, trace_svg(trace, "a <title> & more"))
     root = ET.parse(path).getroot()
     arrows = [e for e in root.iter(f"{SVG}line") if e.get("class") == "msg"]
     assert len(arrows) == len(trace.messages) == 3

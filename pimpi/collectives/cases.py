@@ -1,4 +1,4 @@
-"""Test cases for a collective: build inputs on each rank, run it, compare with MPI's built-in."""
+"""Test cases for collectives: each rank's inputs, the built-in's answer, and a verdict."""
 
 from __future__ import annotations
 
