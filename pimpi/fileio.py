@@ -19,12 +19,14 @@ def default_mode() -> int:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, mode: int | None = None) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, mode: int | None = None, *,
+                overwrite: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside `path`; when the block ends without error it is renamed
     onto `path` (readers see the old file or the whole new one), otherwise it is removed.
 
     For outputs written by other code or programs (ffmpeg, savefig, a PNG encoder). The file
     gets `mode`, or what any new file gets under the umask (mkstemp alone would leave 0600).
+    With `overwrite=False` an existing `path` is kept and FileExistsError raised instead.
     """
     target = Path(path)
     fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + target.suffix,
@@ -34,17 +36,23 @@ def atomic_path(path: str | os.PathLike, mode: int | None = None) -> Iterator[Pa
     try:
         yield tmp
         os.chmod(tmp, default_mode() if mode is None else mode)
-        os.replace(tmp, target)
+        if overwrite:
+            os.replace(tmp, target)
+        else:
+            os.link(tmp, target)  # fails if target exists, atomically
+            tmp.unlink()
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
 
 
-def atomic_write(path: str | os.PathLike, data: bytes | str, mode: int | None = None) -> Path:
-    """Write `data` (str as UTF-8) to `path` atomically; see `atomic_path` for the mode."""
+def atomic_write(path: str | os.PathLike, data: bytes | str, mode: int | None = None, *,
+                 overwrite: bool = True) -> Path:
+    """Write `data` (str as UTF-8) to `path` atomically; see `atomic_path` for the mode
+    and `overwrite`."""
     payload = data.encode("utf-8") if isinstance(data, str) else data
     target = Path(path)
-    with atomic_path(target, mode) as tmp:
+    with atomic_path(target, mode, overwrite=overwrite) as tmp:
         with open(tmp, "wb") as handle:
             handle.write(payload)
             handle.flush()
