@@ -18,15 +18,21 @@ TAG_ALLGATHER = TAGS["allgather"]
 TAG_ALLTOALL = TAGS["alltoall"]
 
 
+def _pair(sendbuf: np.ndarray, recvbuf: np.ndarray, blocks: int) -> tuple[np.ndarray, np.ndarray]:
+    """Flat send and recv views; recv must hold `blocks` × sendbuf's items of its dtype."""
+    send = flat(sendbuf, "sendbuf")
+    recv = flat(recvbuf, "recvbuf", writable=True)
+    check_like(recv, send, "recvbuf", "sendbuf")
+    check_count(recv, send.size * blocks, "recvbuf")
+    return send, recv
+
+
 @public("allgather")
 def allgather(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, *,
               algorithm: str | None = None) -> None:
     """Every rank's `sendbuf` lands in block r of every rank's `recvbuf` (like comm.Allgather)."""
     size = comm.size
-    send = flat(sendbuf, "sendbuf")
-    recv = flat(recvbuf, "recvbuf", writable=True)
-    check_like(recv, send, "recvbuf", "sendbuf")
-    check_count(recv, send.size * size, "recvbuf")
+    send, recv = _pair(sendbuf, recvbuf, size)
     func = select("allgather", algorithm, recv.nbytes, size)
     func(comm, send, recv)
 
@@ -36,10 +42,7 @@ def alltoall(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, *,
              algorithm: str | None = None) -> None:
     """Block j of rank i's `sendbuf` goes to block i of rank j's `recvbuf` (like comm.Alltoall)."""
     size = comm.size
-    send = flat(sendbuf, "sendbuf")
-    recv = flat(recvbuf, "recvbuf", writable=True)
-    check_like(recv, send, "recvbuf", "sendbuf")
-    check_count(recv, send.size, "recvbuf")
+    send, recv = _pair(sendbuf, recvbuf, 1)
     if send.size % size:
         raise ValueError(f"sendbuf has {send.size} items, not a multiple of {size} ranks")
     func = select("alltoall", algorithm, send.nbytes, size)

@@ -477,6 +477,7 @@ def reduce_scatter_pairwise(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray,
                             tag: int = TAG_RSB) -> None:
     """Pairwise exchange: in step s, send rank+s its block and add the block from rank−s.
 
+    Unlike the ring, every block goes straight to its owner: partial sums never travel.
     Needs a commutative op. Cost: p−1 messages, (p−1)/p·n bytes.
     """
     rank, size = comm.rank, comm.size
