@@ -14,11 +14,11 @@ proxy around the communicator can record every message.
 from __future__ import annotations
 
 from .broadcast import bcast
-from .exchange import allgather, alltoall
+from .exchange import allgather, allgatherv, alltoall, alltoallv
 from .ops import Op, resolve_op
 from .partition import block_2d, block_counts, block_range, grid_2d
 from .prefix import exscan, scan
-from .reduction import allreduce, reduce, reduce_scatter_block
+from .reduction import allreduce, reduce, reduce_scatter, reduce_scatter_block
 from .registry import ALGORITHMS, ORDERED, TAGS, cost, get, implementation
 from .scatter_gather import gather, gatherv, scatter, scatterv
 from .synchronize import barrier
@@ -28,6 +28,7 @@ __all__ = [
     "ALGORITHMS", "ORDERED", "TAGS", "get", "implementation", "cost",
     "bcast", "reduce", "allreduce", "scatter", "gather", "scatterv", "gatherv",
     "allgather", "alltoall", "reduce_scatter_block", "scan", "exscan", "barrier",
+    "allgatherv", "alltoallv", "reduce_scatter",
     "Op", "resolve_op",
     "block_counts", "block_range", "grid_2d", "block_2d",
     "choose", "load_table", "save_table", "reload_table", "user_table_path",
