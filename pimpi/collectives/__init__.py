@@ -8,12 +8,14 @@ choose from the message size and the number of ranks:
     allreduce(comm, x, out, MPI.SUM, algorithm="ring")
 
 Only comm.Send/Recv/Sendrecv/Isend/Irecv and Request.Wait/Waitall are used, so a
-proxy around the communicator can record every message.
+proxy around the communicator can record every message. Comm(comm) is a drop-in
+mpi4py communicator whose uppercase collectives (buffer specs, MPI.IN_PLACE) run these.
 """
 
 from __future__ import annotations
 
 from .broadcast import bcast
+from .comm import Comm
 from .exchange import allgather, allgatherv, alltoall, alltoallv
 from .ops import Op, resolve_op
 from .partition import block_2d, block_counts, block_range, grid_2d
@@ -29,7 +31,7 @@ __all__ = [
     "bcast", "reduce", "allreduce", "scatter", "gather", "scatterv", "gatherv",
     "allgather", "alltoall", "reduce_scatter_block", "scan", "exscan", "barrier",
     "allgatherv", "alltoallv", "reduce_scatter",
-    "Op", "resolve_op",
+    "Comm", "Op", "resolve_op",
     "block_counts", "block_range", "grid_2d", "block_2d",
     "choose", "load_table", "save_table", "reload_table", "user_table_path",
 ]

@@ -76,11 +76,13 @@ def agree(comm: Any, error: BaseException | None, same: tuple[tuple[str, int], .
     real.Allreduce(MPI.IN_PLACE, vector, MPI.MAX)
     if vector[0] == ERROR:
         _raise_agreed(real, error)
+    if vector[0] == REFUSE:
+        return True
     if same:
         for (name, _), high, low in zip(same, vector[1:], vector[1 + SAME_SLOTS:]):
             if high != -low:
                 raise ValueError(f"ranks passed different {name}: every rank must pass the same")
-    return bool(vector[0] == REFUSE)
+    return False
 
 
 def _raise_agreed(comm: Any, error: BaseException | None) -> None:

@@ -117,6 +117,60 @@ def _show(comm, report, outputs: dict) -> None:
         fail(rank, f"MISMATCH: {mismatch}", usage=False)
 
 
+@collectives.command("run", context_settings={"ignore_unknown_options": True})
+@click.option("--algorithm", "-a", "algorithms", multiple=True,
+              help="NAME for every collective that has it, or COLLECTIVE=NAME (repeatable).")
+@click.option("--trace", "trace_path", default=None,
+              help="Draw every message of pimpi's algorithms: .svg, .png or .json.")
+@click.option("--counts", is_flag=True, help="Print per collective the calls pimpi ran and refused.")
+@click.argument("script")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def run_cmd(algorithms, trace_path, counts, script, args) -> None:
+    """Run an unmodified mpi4py SCRIPT with COMM_WORLD's collectives on pimpi's algorithms.
+
+    \b
+    pimpi run -n 4 -- collectives run script.py
+    pimpi run -n 4 -- collectives run -a ring -a bcast=pipeline --trace trace.svg script.py
+    """
+    from pimpi.cliutil import env_rank
+    from pimpi.collectives.runner import parse_algorithms, run_script
+
+    rank = env_rank()
+    try:
+        chosen = parse_algorithms(algorithms)
+        if not os.path.isfile(script):
+            raise ValueError(f"script not found: {script}")
+        if trace_path is not None and os.path.splitext(trace_path)[1] not in (".svg", ".png", ".json"):
+            raise ValueError(f"--trace {trace_path}: the name must end in .svg, .png or .json")
+        _out_path(trace_path, "--trace")
+    except (ValueError, click.UsageError) as exc:
+        fail(rank, getattr(exc, "message", str(exc)), usage=True)
+    world = run_script(script, list(args), chosen, trace=trace_path is not None)
+    _after_run(world, trace_path, counts)
+
+
+def _after_run(world, trace_path: str | None, counts: bool) -> None:
+    """Rank 0 writes the trace and prints the counts (every rank takes part in gathering)."""
+    from pimpi.collectives.trace import gather_trace, save_trace
+
+    real = world.comm
+    totals = {name: {k: real.allreduce(v) for k, v in entry.items()}
+              for name, entry in sorted(world.counts.items())} if counts else {}
+    trace = None
+    if trace_path is not None:
+        trace = gather_trace(real, world.tracer.finish() if world.tracer is not None else [])
+    if real.Get_rank() != 0:
+        return
+    if totals:
+        click.echo("calls summed over all ranks:", err=True)
+    for name, entry in totals.items():
+        click.echo(f"{name:<22} pimpi {entry['pimpi']:>6}  refused {entry['refused']:>4}", err=True)
+    if trace is not None:
+        save_trace(trace, trace_path, f"collectives of {world.comm.Get_size()} ranks")
+        click.echo(f"wrote {trace_path}: {len(trace.messages)} messages in {trace.rounds} rounds",
+                   err=True)
+
+
 @exercises.command("list")
 def list_cmd() -> None:
     """List the exercises."""
