@@ -17,6 +17,7 @@ from __future__ import annotations
 from .broadcast import bcast
 from .comm import Comm
 from .exchange import allgather, allgatherv, alltoall, alltoallv
+from .nonblocking import NONBLOCKING, Schedule, iallgather, iallreduce, ialltoall, ibarrier, ibcast
 from .ops import Op, resolve_op
 from .partition import block_2d, block_counts, block_range, grid_2d
 from .prefix import exscan, scan
@@ -32,6 +33,7 @@ __all__ = [
     "allgather", "alltoall", "reduce_scatter_block", "scan", "exscan", "barrier",
     "allgatherv", "alltoallv", "reduce_scatter",
     "Comm", "Op", "resolve_op",
+    "ibarrier", "ibcast", "iallreduce", "iallgather", "ialltoall", "Schedule", "NONBLOCKING",
     "block_counts", "block_range", "grid_2d", "block_2d",
     "choose", "load_table", "save_table", "reload_table", "user_table_path",
 ]

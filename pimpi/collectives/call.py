@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["Call", "collective", "agree", "same_text"]
+__all__ = ["Call", "collective", "agree", "vote", "verdict", "same_text", "ERROR"]
 
 OK, REFUSE, ERROR = 0, 1, 2
 SAME_SLOTS = 5  # values every rank must pass alike, at most (the vector's length is fixed)
@@ -38,6 +38,10 @@ class Call:
         """Run the algorithm, then copy results into non-contiguous user buffers."""
         if self.func is not None:
             self.func(*self.args)
+        self.finish()
+
+    def finish(self) -> None:
+        """What follows the algorithm: `after`, then the copy-backs."""
         if self.after is not None:
             self.after()
         for target, flat in self.copy_back:
@@ -52,6 +56,28 @@ def same_text(value: str) -> int:
 def _real(comm: Any) -> Any:
     """The communicator to agree on: a TracingComm's real one (agreement is not the algorithm)."""
     return getattr(comm, "real", comm)
+
+
+def vote(rank: int, error: BaseException | None, same: tuple[tuple[str, int], ...] = (),
+         refuse: bool = False) -> np.ndarray:
+    """This rank's entry of the agreement, to combine with MPI.MAX over all ranks:
+    [outcome, −(rank with an error), the `same` values, their negatives]."""
+    code = ERROR if error is not None else REFUSE if refuse else OK
+    values = [v for _, v in same] if error is None else []
+    values += [0] * (SAME_SLOTS - len(values))
+    first = -rank if error is not None else -(1 << 40)
+    return np.array([code, first, *values, *(-v for v in values)], np.int64)
+
+
+def verdict(votes: np.ndarray, same: tuple[tuple[str, int], ...]) -> bool:
+    """True when some rank refused; ValueError when ranks passed different `same` values.
+    (An error is handled by the caller: votes[0] == ERROR, from rank −votes[1].)"""
+    if votes[0] == REFUSE:
+        return True
+    for (name, _), high, low in zip(same, votes[2:], votes[2 + SAME_SLOTS:]):
+        if high != -low:
+            raise ValueError(f"ranks passed different {name}: every rank must pass the same")
+    return False
 
 
 def agree(comm: Any, error: BaseException | None, same: tuple[tuple[str, int], ...] = (),
@@ -69,20 +95,11 @@ def agree(comm: Any, error: BaseException | None, same: tuple[tuple[str, int], .
         return refuse
     from mpi4py import MPI
 
-    code = ERROR if error is not None else REFUSE if refuse else OK
-    values = [v for _, v in same] if error is None else []
-    values += [0] * (SAME_SLOTS - len(values))
-    vector = np.array([code, *values, *(-v for v in values)], np.int64)
-    real.Allreduce(MPI.IN_PLACE, vector, MPI.MAX)
-    if vector[0] == ERROR:
+    votes = vote(real.Get_rank(), error, same, refuse)
+    real.Allreduce(MPI.IN_PLACE, votes, MPI.MAX)
+    if votes[0] == ERROR:
         _raise_agreed(real, error)
-    if vector[0] == REFUSE:
-        return True
-    if same:
-        for (name, _), high, low in zip(same, vector[1:], vector[1 + SAME_SLOTS:]):
-            if high != -low:
-                raise ValueError(f"ranks passed different {name}: every rank must pass the same")
-    return False
+    return verdict(votes, same)
 
 
 def _raise_agreed(comm: Any, error: BaseException | None) -> None:
