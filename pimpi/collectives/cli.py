@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from pimpi.cliutil import fail
+from pimpi.cliutil import fail_together
 
 __all__ = ["collectives", "exercises"]
 
@@ -78,7 +78,7 @@ def trace_cmd(collective, algorithm, size, dtype, root, svg_path, png_path, json
     try:
         algorithm = trace_mod.check_request(collective, algorithm, root, comm.Get_size())
     except ValueError as exc:
-        fail(rank, str(exc), usage=True)
+        fail_together(rank, str(exc), usage=True)
     outputs = _outputs(rank, svg_path, png_path, json_path)
     report = trace_mod.trace_collective(comm, collective, algorithm, size, dtype, root)
     _show(comm, report, outputs)
@@ -90,12 +90,12 @@ def _outputs(rank: int, svg_path: str | None, png_path: str | None, json_path: s
         outputs = {opt: _out_path(val, opt) for opt, val in
                    (("--svg", svg_path), ("--png", png_path), ("--json", json_path))}
     except click.UsageError as exc:
-        fail(rank, exc.message, usage=True)
+        fail_together(rank, exc.message, usage=True)
     if outputs["--png"]:
         try:
             import matplotlib  # noqa: F401
         except ImportError:
-            fail(rank, "--png needs matplotlib: pip install 'pimpi[plot]'", usage=True)
+            fail_together(rank, "--png needs matplotlib: pip install 'pimpi[plot]'", usage=True)
     return outputs
 
 
@@ -114,7 +114,7 @@ def _show(comm, report, outputs: dict) -> None:
                 click.echo(f"wrote {path}")
     mismatch = comm.bcast(report.mismatch if rank == 0 else None, root=0)
     if mismatch:
-        fail(rank, f"MISMATCH: {mismatch}", usage=False)
+        fail_together(rank, f"MISMATCH: {mismatch}", usage=False)
 
 
 @collectives.command("run", context_settings={"ignore_unknown_options": True})
@@ -144,7 +144,7 @@ def run_cmd(algorithms, trace_path, counts, script, args) -> None:
             raise ValueError(f"--trace {trace_path}: the name must end in .svg, .png or .json")
         _out_path(trace_path, "--trace")
     except (ValueError, click.UsageError) as exc:
-        fail(rank, getattr(exc, "message", str(exc)), usage=True)
+        fail_together(rank, getattr(exc, "message", str(exc)), usage=True)
     world = run_script(script, list(args), chosen, trace=trace_path is not None)
     _after_run(world, trace_path, counts)
 
@@ -237,7 +237,7 @@ def exercise_trace_cmd(name, file, function, size, dtype, root, svg_path, png_pa
             raise ValueError("--size: pi needs at least 1 interval")
         func = load_functions(exercise, file)[chosen.kind]
     except (ValueError, OSError, SyntaxError) as exc:
-        fail(rank, str(exc), usage=True)
+        fail_together(rank, str(exc), usage=True)
     outputs = _outputs(rank, svg_path, png_path, json_path)
     words = exercise.trace.split()
     predict = None

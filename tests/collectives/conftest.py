@@ -7,6 +7,9 @@ import sys
 
 import pytest
 
+# mpi4py's vendored unittest files run through test_mpi4py_suite_mpi.py, not on their own
+collect_ignore = ["mpi4py_suite"]
+
 
 @pytest.fixture
 def pimpi_cli():
