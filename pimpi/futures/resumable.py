@@ -84,6 +84,7 @@ class MapRun:
         queue = collections.deque(self.todo[i:i + self.chunksize] for i in range(0, len(self.todo), self.chunksize))
         in_flight: dict[cf.Future, list[int]] = {}
         tried: dict[int, list[str]] = collections.defaultdict(list)
+        last: dict[int, tuple[BaseException, str]] = {}  # each item's latest exception and traceback
         failures_of: collections.Counter = collections.Counter()
         blocked: set[str] = set()
         window = 2 * self.workers
@@ -96,7 +97,7 @@ class MapRun:
                                f": every worker failed {BLOCK_AFTER} items and gets no more")
                 for batch in queue:
                     for index in batch:
-                        self._give_up(index, tried, RuntimeError("not run" + self.reason), "")
+                        self._give_up(index, tried, *last.get(index, (RuntimeError("not run" + self.reason), "")))
                 queue.clear()
             while queue and len(in_flight) < window:
                 batch = queue.popleft()
@@ -121,6 +122,7 @@ class MapRun:
                         ok[index] = outcome[2]
                         continue
                     tried[index].append(worker)
+                    last[index] = (outcome[2], outcome[3])
                     failures_of[worker] += 1
                     if failures_of[worker] >= BLOCK_AFTER and worker != "?":
                         blocked.add(worker)
