@@ -63,5 +63,5 @@ def leftovers(marker: str, wait: float = 10.0) -> list[str]:
 
 @pytest.fixture
 def jobs() -> SimpleNamespace:
-    """run_job, run_local, result and leftovers, for the tests of this folder."""
-    return SimpleNamespace(run_job=run_job, run_local=run_local, result=result, leftovers=leftovers)
+    """PROGS, run_job, run_local, result and leftovers, for the tests of this folder."""
+    return SimpleNamespace(PROGS=PROGS, run_job=run_job, run_local=run_local, result=result, leftovers=leftovers)

@@ -3,6 +3,10 @@ after a killed worker, failing items reported, and jobs that always end."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -80,4 +84,27 @@ def test_started_on_every_rank_says_how_to_start_it(jobs, tmp_path: Path) -> Non
     assert proc.returncode not in (0, 124)
     assert "runs on each of the 2 ranks; start it with `pimpi run -n N" in proc.stderr
     assert "-m pimpi.futures equal.py" in proc.stderr
+    assert jobs.leftovers(str(tmp_path)) == []
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGHUP, 129), (signal.SIGINT, 130)])
+def test_signal_to_pimpi_run_ends_every_rank(jobs, tmp_path: Path, signum: int, code: int) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "pimpi", "run", "-n", "3", "--timeout", "120", "--",
+                             "-m", "pimpi.futures", str(jobs.PROGS / "forever.py"), str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    try:
+        assert proc.stdout.readline().strip() == "STARTED"
+        proc.send_signal(signum)
+        assert proc.wait(timeout=60) == code
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert jobs.leftovers(str(tmp_path)) == []
+
+
+def test_timeout_ends_a_job_whose_tasks_never_end(jobs, tmp_path: Path) -> None:
+    proc = jobs.run_job(3, "forever.py", str(tmp_path), timeout=8)
+    assert proc.returncode == 124
+    assert "STARTED" in proc.stdout
     assert jobs.leftovers(str(tmp_path)) == []
