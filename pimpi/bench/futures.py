@@ -29,6 +29,13 @@ def frame_task(index: int, frames: int, width: int, height: int) -> Any:
     return render_frame(SCENE, index, frames, width, height)
 
 
+def _timed_frame(index: int, frames: int, width: int, height: int) -> tuple[float, Any]:
+    """(CPU seconds this process spent, pixels): the CPU share shows a busy machine."""
+    start = time.process_time()
+    pixels = frame_task(index, frames, width, height)
+    return time.process_time() - start, pixels
+
+
 def _tiny(x: int) -> int:
     return x
 
@@ -43,12 +50,13 @@ def timed_maps(executor: Executor, workers: int, frames: int, width: int, height
     """Seconds for all frames (after every worker rendered a tiny frame), and tiny tasks/s."""
     list(executor.map(_warm, range(2 * workers)))
     start = time.perf_counter()
-    list(executor.map(frame_task, range(frames), [frames] * frames, [width] * frames, [height] * frames))
+    done = list(executor.map(_timed_frame, range(frames), [frames] * frames, [width] * frames, [height] * frames))
     seconds = time.perf_counter() - start
+    cpu = sum(c for c, _ in done)
     start = time.perf_counter()
     list(executor.map(_tiny, range(TINY_TASKS)))
     tiny = TINY_TASKS / (time.perf_counter() - start)
-    return {"seconds": seconds, "tiny_tasks_per_s": tiny}
+    return {"seconds": seconds, "tiny_tasks_per_s": tiny, "cpu_share": cpu / (workers * seconds)}
 
 
 def _launch(workers: int, frames: int, width: int, height: int, hostfile: str | None,
@@ -85,6 +93,7 @@ def futures_scaling(ranks: Sequence[int], *, frames: int, width: int, height: in
     serial: list[float] = []
     pool: list[float] = []
     pool_tiny: list[float] = []
+    pool_cpu: list[float] = []
     seconds: dict[int, list[float]] = {n: [] for n in ranks}
     runs: dict[int, list[dict[str, Any]]] = {n: [] for n in ranks}
     for rep in range(1, repeats + 1):
@@ -93,6 +102,7 @@ def futures_scaling(ranks: Sequence[int], *, frames: int, width: int, height: in
             local = timed_maps(executor, processes, frames, width, height)
         pool.append(local["seconds"])
         pool_tiny.append(local["tiny_tasks_per_s"])
+        pool_cpu.append(local["cpu_share"])
         say(f"repeat {rep}/{repeats}: serial {serial[-1]:.2f} s, ProcessPoolExecutor({processes}) {pool[-1]:.2f} s")
         for n in ranks:
             runs[n].append(_launch(n, frames, width, height, hostfile, timeout))
@@ -104,8 +114,10 @@ def futures_scaling(ranks: Sequence[int], *, frames: int, width: int, height: in
         docs = runs[row["ranks"]]
         row["wall_seconds"] = summary([d["wall_seconds"] for d in docs])
         row["tiny_tasks_per_s"] = summary([d["tiny_tasks_per_s"] for d in docs])
-        row["imbalance"] = row["cpu_share"] = None
+        row["imbalance"] = None
+        row["cpu_share"] = summary([d["cpu_share"] for d in docs])
     result["baselines"]["pool"]["tiny_tasks_per_s"] = summary(pool_tiny)
+    result["baselines"]["pool"]["cpu_share"] = summary(pool_cpu)
     result.update({"workload": "futures", "frames": frames, "width": width, "height": height,
                    "schedule": "pimpi.futures map vs ProcessPoolExecutor (ranks = workers)",
                    "repeats": repeats, "slots": slots, "frame_bytes": width * height * 3,
@@ -114,10 +126,13 @@ def futures_scaling(ranks: Sequence[int], *, frames: int, width: int, height: in
 
 
 def format_tiny(result: dict[str, Any]) -> str:
-    """One line: tiny tasks per second through each executor (the per-task overhead)."""
+    """Two lines: ProcessPoolExecutor's CPU share, and tiny tasks per second through each
+    executor (the per-task overhead)."""
+    pool_cpu = result["baselines"]["pool"].get("cpu_share")
+    text = f"ProcessPoolExecutor cpu {pool_cpu['median']:.0%}\n" if pool_cpu else ""
     parts = [f"ProcessPoolExecutor {result['baselines']['pool']['tiny_tasks_per_s']['median']:.0f}/s"]
     parts += [f"{r['ranks']} workers {r['tiny_tasks_per_s']['median']:.0f}/s" for r in result["rows"]]
-    return f"tiny tasks (return x, {TINY_TASKS} of them, chunksize 1): " + ", ".join(parts) + "\n"
+    return text + f"tiny tasks (return x, {TINY_TASKS} of them, chunksize 1): " + ", ".join(parts) + "\n"
 
 
 def _job(argv: list[str]) -> None:

@@ -19,5 +19,6 @@ def test_futures_workload_reports_speedup_and_pool_columns(tmp_path) -> None:
     rows = doc["results"]["rows"]
     assert [r["ranks"] for r in rows] == [1, 2]
     assert all(r["seconds"]["median"] > 0 and r["vs_pool"] > 0 and r["efficiency"] > 0 for r in rows)
+    assert all(0 < r["cpu_share"]["median"] <= 1.5 for r in rows)
     assert doc["results"]["baselines"]["pool"]["tiny_tasks_per_s"]["median"] > 0
     assert doc["results"]["workload"] == "futures"
