@@ -38,8 +38,8 @@ class ClusterExecutor(cf.Executor):
 
     Outside mpirun it raises RuntimeError saying how to start the program, unless
     `fallback='local'` (or PIMPI_FUTURES=local) asks for this machine's processes.
-    The arguments ProcessPoolExecutor takes are accepted; `mp_context` and
-    `max_tasks_per_child` only matter for local processes.
+    The arguments ProcessPoolExecutor takes are accepted; `max_workers`, `mp_context` and
+    `max_tasks_per_child` only matter for local processes (on the cluster, `-n` sets the workers).
     """
 
     def __init__(self, max_workers: int | None = None, mp_context: Any = None,
