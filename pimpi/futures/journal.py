@@ -68,12 +68,14 @@ class ResultJournal:
                                  " give another path or remove it")
         else:
             atomic_write(header, json.dumps({"pimpi-futures-journal": _VERSION, "function": name}) + "\n")
+        for stale in folder.glob(".*.tmp.rec"):  # a record being written when the job was killed
+            stale.unlink(missing_ok=True)
         return cls(folder, name)
 
     def load(self) -> dict[str, Any]:
         """Every recorded result by item key; damaged or foreign records are skipped."""
         results: dict[str, Any] = {}
-        for record in sorted(self.path.glob("*.rec")):
+        for record in sorted(self.path.glob("[!.]*.rec")):  # not the temporary names
             try:
                 data = record.read_bytes()
             except OSError:

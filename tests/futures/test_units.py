@@ -53,6 +53,9 @@ def test_journal_records_load_and_skip_damage(tmp_path: Path) -> None:
     damaged.write_bytes(damaged.read_bytes()[:-3] + b"xyz")
     assert len(journal.load()) in (1, 2)  # the damaged record is skipped, the other kept
     assert not list((tmp_path / "j").glob(".*tmp*"))  # no temporary left behind
+    (tmp_path / "j" / ".x.rec.abc.tmp.rec").write_bytes(b"torn")  # a kill during a write
+    assert len(ResultJournal.open(tmp_path / "j", double).load()) in (1, 2)
+    assert not list((tmp_path / "j").glob(".*tmp*"))
 
 
 def test_journal_of_another_function_or_a_file_is_refused(tmp_path: Path) -> None:
