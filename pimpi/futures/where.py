@@ -46,7 +46,7 @@ def world_mismatch() -> str | None:
 
     if MPI.COMM_WORLD.Get_size() != 1:
         return None
-    library = MPI.Get_library_version().strip().splitlines()[0]
+    library = MPI.Get_library_version().strip().splitlines()[0].split(",")[0]
     return (f"mpirun started {size} processes but mpi4py's MPI ({library}) sees 1: that mpirun "
             f"belongs to another MPI library; use the mpirun beside this Python (`pimpi run` does)")
 

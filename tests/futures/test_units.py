@@ -165,3 +165,16 @@ def test_cli_outside_mpirun_is_one_line_exit_2_and_local_runs(tmp_path: Path) ->
 def test_import_starts_no_mpi() -> None:
     code = "import sys, pimpi.futures; assert 'mpi4py.MPI' not in sys.modules"
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+
+
+def test_zero_of_one_trap_is_named(tmp_path: Path) -> None:
+    """An mpirun of another MPI (here: MPICH's PMI_SIZE) and mpi4py's MPI seeing a world of 1."""
+    env = {**os.environ, "PMI_SIZE": "3", "PMI_RANK": "0"}
+    env.pop("PIMPI_FUTURES", None)
+    script = tmp_path / "s.py"
+    script.write_text("print('ran')\n")
+    proc = subprocess.run([sys.executable, "-m", "pimpi.futures", str(script)], capture_output=True, text=True,
+                          timeout=60, env=env, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.startswith("pimpi.futures: mpirun started 3 processes but mpi4py's MPI (")
+    assert len(proc.stderr.splitlines()) == 1
