@@ -7,6 +7,7 @@ import threading
 import weakref
 from typing import Any, Callable, Iterable, Iterator
 
+from pimpi.futures.noted import Noted
 from pimpi.futures.where import workers_mode
 
 __all__ = ["ClusterExecutor", "ProcessPoolExecutor"]
@@ -69,8 +70,9 @@ class ClusterExecutor(cf.Executor):
         return self._workers
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future:
-        """Schedule `fn(*args, **kwargs)` on a worker; a Future as concurrent.futures gives."""
-        return self._inner.submit(fn, *args, **kwargs)
+        """Schedule `fn(*args, **kwargs)` on a worker; a Future as concurrent.futures gives
+        (an exception keeps its type and gains a note naming the call and the worker)."""
+        return self._inner.submit(Noted(fn), *args, **kwargs)
 
     def map(self, fn: Callable[..., Any], *iterables: Iterable[Any], timeout: float | None = None,
             chunksize: int = 1, journal: Any = None, retries: int | None = None,
@@ -87,7 +89,7 @@ class ClusterExecutor(cf.Executor):
         once all other items are done and recorded.
         """
         if journal is None and retries is None and not progress:
-            return self._inner.map(fn, *iterables, timeout=timeout, chunksize=chunksize)
+            return self._inner.map(Noted(fn), *iterables, timeout=timeout, chunksize=chunksize)
         from pimpi.futures.resumable import MapRun
 
         run = MapRun(self._inner.submit, self.num_workers, fn, iterables, chunksize=chunksize,

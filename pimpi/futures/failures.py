@@ -22,10 +22,9 @@ class Failure:
 
     def call(self, function: str) -> str:
         """'f(3)': the call that failed, its arguments shortened."""
-        text = ", ".join(repr(a) for a in self.args)
-        if len(text) > 200:
-            text = text[:197] + "..."
-        return f"{function}({text})"
+        from pimpi.futures.noted import call_text
+
+        return call_text(function, self.args)
 
 
 class MapError(Exception):

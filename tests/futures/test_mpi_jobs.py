@@ -69,6 +69,7 @@ def test_uncaught_item_exception_aborts_the_job_with_its_traceback(jobs, tmp_pat
     proc = jobs.run_job(3, "failing.py", "plain", str(tmp_path), timeout=60)
     assert proc.returncode not in (0, 124)  # failed, and did not hang until the timeout
     assert "ValueError: cannot take 7" in proc.stderr and "in picky" in proc.stderr
+    assert "pimpi.futures: raised by picky(7) on rank " in proc.stderr  # the item's argument
     assert jobs.leftovers(str(tmp_path)) == []
 
 

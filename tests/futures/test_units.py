@@ -123,6 +123,13 @@ def test_local_fallback_matches_builtin_and_resumes(local, tmp_path: Path) -> No
         assert list(run) == [2 * i for i in range(12)]
 
 
+def test_submit_exception_keeps_its_type_and_names_the_call(local) -> None:
+    with ProcessPoolExecutor(1) as ex:
+        with pytest.raises(KeyError) as info:
+            ex.submit(odd_fails, 3).result()
+    assert info.value.__notes__[-1].startswith("pimpi.futures: raised by odd_fails(3) on pid ")
+
+
 def test_failing_items_retried_elsewhere_then_listed(local) -> None:
     with ProcessPoolExecutor(2) as ex:
         with pytest.raises(MapError) as info:
