@@ -52,6 +52,8 @@ class ResultJournal:
     def open(cls, path: str | os.PathLike, fn: Callable[..., Any]) -> "ResultJournal":
         """Open (or start) the journal folder for `fn`; ValueError when it belongs to another function
         or is not a folder."""
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"journal must be a folder path, got {path!r}")
         folder = Path(path)
         name = function_name(fn)
         if folder.exists() and not folder.is_dir():

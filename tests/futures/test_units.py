@@ -111,6 +111,8 @@ def test_bad_arguments_name_the_value(local) -> None:
             ex.map(double, [1], chunksize=0, retries=0)
         with pytest.raises(ValueError, match="retries must be at least 0, got -1"):
             ex.map(double, [1], retries=-1)
+        with pytest.raises(TypeError, match="journal must be a folder path, got 7"):
+            ex.map(double, [1], journal=7)
 
 
 def test_local_fallback_matches_builtin_and_resumes(local, tmp_path: Path) -> None:
