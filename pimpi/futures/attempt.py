@@ -19,11 +19,15 @@ Outcome = tuple
 
 
 def worker_id() -> str:
-    """'rank 3 on pi2' under MPI, 'pid 1234 on laptop' for a local process."""
+    """'rank 3 on pi2 (pid 812)' under MPI, 'pid 1234 on laptop' for a local process.
+
+    The pid keeps ids apart even when local workers were forked from a process in which
+    MPI was running (each would otherwise call itself rank 0).
+    """
     host = socket.gethostname()
     mpi = sys.modules.get("mpi4py.MPI")
     if mpi is not None and mpi.Is_initialized() and not mpi.Is_finalized():
-        return f"rank {mpi.COMM_WORLD.Get_rank()} on {host}"
+        return f"rank {mpi.COMM_WORLD.Get_rank()} on {host} (pid {os.getpid()})"
     return f"pid {os.getpid()} on {host}"
 
 

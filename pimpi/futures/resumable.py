@@ -85,6 +85,8 @@ class MapRun:
         in_flight: dict[cf.Future, list[int]] = {}
         tried: dict[int, list[str]] = collections.defaultdict(list)
         last: dict[int, tuple[BaseException, str]] = {}  # each item's latest exception and traceback
+        declined: collections.Counter = collections.Counter()  # by a batch's first item
+        anywhere: set[int] = set()  # batches (first items) declined so often that any worker runs them
         failures_of: collections.Counter = collections.Counter()
         blocked: set[str] = set()
         window = 2 * self.workers
@@ -104,6 +106,8 @@ class MapRun:
                 avoid = set(blocked).union(*(tried[i] for i in batch))
                 if len(avoid) >= self.workers:  # nowhere else to go: any worker not blocked
                     avoid = set(blocked)
+                if batch[0] in anywhere:
+                    avoid = set()
                 args = [(i, self.items[i]) for i in batch]
                 in_flight[self.submit(run_batch, self.fn, args, frozenset(avoid))] = batch
             if not in_flight:
@@ -113,6 +117,9 @@ class MapRun:
                 batch = in_flight.pop(future)
                 worker, outcomes = self._outcomes(future, batch)
                 if outcomes is None:  # declined by a worker that must not run it
+                    declined[batch[0]] += 1
+                    if declined[batch[0]] > 10 * self.workers:  # no worker takes it: any may run it
+                        anywhere.add(batch[0])
                     queue.appendleft(batch)
                     continue
                 ok: dict[int, Any] = {}

@@ -187,3 +187,19 @@ def test_zero_of_one_trap_is_named(tmp_path: Path) -> None:
     assert proc.returncode == 1 and proc.stdout == ""
     assert proc.stderr.startswith("pimpi.futures: mpirun started 3 processes but mpi4py's MPI (")
     assert len(proc.stderr.splitlines()) == 1
+
+
+def test_local_workers_forked_from_an_mpi_process_stay_apart(tmp_path: Path) -> None:
+    """Workers forked after MPI started each call themselves rank 0: their ids must still differ,
+    or one blocklisted id would stop every worker (the map hung before)."""
+    code = ("from mpi4py import MPI\n"
+            "from pimpi.futures import ClusterExecutor, MapError\n"
+            "def odd(x):\n    if x % 2:\n        raise KeyError(x)\n    return x\n"
+            "with ClusterExecutor(2, fallback='local') as ex:\n"
+            "    try:\n        list(ex.map(odd, range(8), retries=1, progress=False))\n"
+            "    except MapError as exc:\n        print(sorted(f.index for f in exc.failures))\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMPI_", "PMIX_", "PMI_"))}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=90, env=env,
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "[1, 3, 5, 7]\n"
