@@ -88,11 +88,18 @@ def test_started_on_every_rank_says_how_to_start_it(jobs, tmp_path: Path) -> Non
     assert jobs.leftovers(str(tmp_path)) == []
 
 
+def _default_signals() -> None:
+    """In the child: SIGINT as a terminal gives it (a background job of a shell ignores it,
+    and Python then raises no KeyboardInterrupt)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGHUP, 129), (signal.SIGINT, 130)])
 def test_signal_to_pimpi_run_ends_every_rank(jobs, tmp_path: Path, signum: int, code: int) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "pimpi", "run", "-n", "3", "--timeout", "120", "--",
                              "-m", "pimpi.futures", str(jobs.PROGS / "forever.py"), str(tmp_path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True,
+                            preexec_fn=_default_signals)
     try:
         assert proc.stdout.readline().strip() == "STARTED"
         proc.send_signal(signum)
