@@ -105,9 +105,13 @@ def test_signal_to_pimpi_run_ends_every_rank(jobs, tmp_path: Path, signum: int, 
         proc.send_signal(signum)
         assert proc.wait(timeout=60) == code
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        if proc.poll() is None:  # SIGTERM first: the launcher then ends mpirun's own session too
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
     assert jobs.leftovers(str(tmp_path)) == []
 
 

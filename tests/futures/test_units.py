@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from pimpi import procs
 from pimpi.futures import ClusterExecutor, MapError, ProcessPoolExecutor
 from pimpi.futures.attempt import run_batch, worker_id
 from pimpi.futures.failures import Failure
@@ -199,7 +200,7 @@ def test_local_workers_forked_from_an_mpi_process_stay_apart(tmp_path: Path) -> 
             "    try:\n        list(ex.map(odd, range(8), retries=1, progress=False))\n"
             "    except MapError as exc:\n        print(sorted(f.index for f in exc.failures))\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OMPI_", "PMIX_", "PMI_"))}
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=90, env=env,
-                          stdin=subprocess.DEVNULL)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == "[1, 3, 5, 7]\n"
+    proc = procs.start([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       env=env)
+    assert procs.wait(proc, timeout=90) == 0, proc.stderr.read()  # a hang ends the whole group: 124
+    assert proc.stdout.read() == "[1, 3, 5, 7]\n"
