@@ -98,7 +98,8 @@ _SCHEDULE = click.Choice(["dynamic", "static", "block"])
 
 
 @bench.command()
-@click.option("--workload", type=_WORKLOAD, default="mandelbrot", show_default=True)
+@click.option("--workload", type=click.Choice([*_WORKLOAD.choices, "futures"]), default="mandelbrot",
+              show_default=True, help="futures: the frames through pimpi.futures vs ProcessPoolExecutor.")
 @click.option("--template", default=None,
               help="For --workload cmd: the renderer command, writing into {out}, e.g. 'povray +O{out}/f{frame}.png'.")
 @click.option("--expect", default=None, help="For --workload cmd: the file each frame writes, e.g. 'f{frame}.png'.")

@@ -13,7 +13,7 @@ from pimpi.bench.timing import summary
 
 __all__ = ["scaling", "analyse", "cpu_share", "slots_available", "format_scaling"]
 
-WORKLOADS = ("mandelbrot", "julia", "raytrace", "cmd")
+WORKLOADS = ("mandelbrot", "julia", "raytrace", "cmd", "futures")
 
 
 def slots_available(hostfile: str | None) -> int:
@@ -103,6 +103,10 @@ def format_scaling(result: dict[str, Any]) -> str:
              " cpu = CPU time the ranks got / (ranks x time): well below 100% = a busy machine\n"
              f"Amdahl serial fraction: {fmt_num(fraction, 3) if fraction is not None else 'n/a (needs 2+ rank counts)'}"
              f" (fitted on ranks {amdahl['fitted_on']})\n")
+    if result.get("workload") == "futures":
+        from pimpi.bench.futures import format_tiny
+
+        text += format_tiny(result)
     return text
 
 
@@ -129,6 +133,12 @@ def scaling(_comm: Any, *, workload: str, ranks: Sequence[int], frames: int, wid
         raise ValueError(f"need repeats >= 1 and ranks >= 1, got {repeats}, {list(ranks)}")
     slots = slots or slots_available(hostfile)
     processes = pool_processes or slots_available(None)
+    if workload == "futures":  # the same frames through pimpi.futures and ProcessPoolExecutor
+        from pimpi.bench.futures import futures_scaling
+
+        result = futures_scaling(ranks, frames=frames, width=width, height=height, repeats=repeats,
+                                 processes=processes, hostfile=hostfile, timeout=timeout, slots=slots, say=say)
+        return _plotted(result, plot)
     job_args = ["--workload", workload, "--frames", str(frames), "--width", str(width),
                 "--height", str(height), "--schedule", schedule]
     if workload == "cmd":
@@ -162,6 +172,11 @@ def scaling(_comm: Any, *, workload: str, ranks: Sequence[int], frames: int, wid
                    "schedule": schedule, "repeats": repeats, "slots": slots,
                    "frame_bytes": frame_info.get("frame_bytes"),
                    "timing": "in-job seconds between barriers (mpirun start-up excluded; see wall_seconds)"})
+    return _plotted(result, plot)
+
+
+def _plotted(result: dict[str, Any], plot: str | None) -> dict[str, Any]:
+    """`result`, with its speedup/efficiency PNG drawn to `plot` when asked."""
     if plot:
         from pimpi.bench.plot import plot_scaling
 

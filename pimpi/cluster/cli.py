@@ -173,7 +173,10 @@ def run(nprocs, hostfile, iface, timeout, mpirun_path, oversubscribe, dry_run, t
             click.echo(f"  ({hostfile} is handed over as a private copy in {flavor} format)", err=True)
         if dry_run:
             return
-        code = launch_mod.run_command(cmd, timeout=timeout)
+        from pimpi.procs import stop_signals
+
+        with stop_signals():  # SIGTERM/SIGHUP end the whole job too, not only this launcher
+            code = launch_mod.run_command(cmd, timeout=timeout)
     sys.exit(code)
 
 

@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pimpi.procs import Stopped
+
 __all__ = ["Launch", "detect_flavor", "find_mpirun", "build_command", "run_command", "mpi_env"]
 
 
@@ -157,6 +159,9 @@ def run_command(cmd: list[str], timeout: float | None = None, env: dict[str, str
     except KeyboardInterrupt:
         _end_group(proc)
         return 130
+    except Stopped as stop:  # SIGTERM/SIGHUP under pimpi.procs.stop_signals
+        _end_group(proc)
+        return stop.exit_code
 
 
 def _end_group(proc: subprocess.Popen) -> None:
