@@ -17,6 +17,7 @@ from pimpi.futures.journal import ResultJournal, function_name, item_key
 __all__ = ["MapRun", "BLOCK_AFTER"]
 
 BLOCK_AFTER = 3  # failed items after which a worker gets no more
+ANYWHERE_AFTER = 30.0  # s a batch may go on being declined (no other worker took it) before any worker runs it
 
 
 def _check_int(name: str, value: Any, least: int) -> int:
@@ -85,7 +86,7 @@ class MapRun:
         in_flight: dict[cf.Future, list[int]] = {}
         tried: dict[int, list[str]] = collections.defaultdict(list)
         last: dict[int, tuple[BaseException, str]] = {}  # each item's latest exception and traceback
-        declined: collections.Counter = collections.Counter()  # by a batch's first item
+        declined: dict[int, float] = {}  # a batch's first item -> when it was first declined
         anywhere: set[int] = set()  # batches (first items) declined so often that any worker runs them
         failures_of: collections.Counter = collections.Counter()
         blocked: set[str] = set()
@@ -117,8 +118,8 @@ class MapRun:
                 batch = in_flight.pop(future)
                 worker, outcomes = self._outcomes(future, batch)
                 if outcomes is None:  # declined by a worker that must not run it
-                    declined[batch[0]] += 1
-                    if declined[batch[0]] > 10 * self.workers:  # no worker takes it: any may run it
+                    first = declined.setdefault(batch[0], time.monotonic())
+                    if time.monotonic() - first > ANYWHERE_AFTER:  # no worker takes it: any may run it
                         anywhere.add(batch[0])
                     queue.appendleft(batch)
                     continue
