@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 import click
 
-from pimpi.render.atomic import atomic_write
+from pimpi.fileio import atomic_write
 from pimpi.cliutil import env_rank, fail_together
 
 __all__ = ["cmd", "transcode"]

@@ -16,7 +16,6 @@ smaller on the wire). Without `out` nothing is written and raw pixels travel (be
 
 from __future__ import annotations
 
-import glob
 import os
 import threading
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from pimpi.render.journal import Journal
-from pimpi.render.atomic import atomic_write
+from pimpi.fileio import atomic_write, stale_temps
 from pimpi.render.png import encode_png, write_png
 from pimpi.render.scenes import frame_cost, get_scene, numba_enabled, render_frame
 from pimpi.render.schedule import ScheduleReport, Task, run_dynamic
@@ -141,12 +140,9 @@ def _bounds(length: int, parts: int) -> list[tuple[int, int]]:
 
 
 def _clean_temps(out: Path) -> None:
-    """Remove temp files a killed run left behind (ours only: `.frame_*.tmp`)."""
-    for path in glob.glob(str(out / ".frame_*.tmp")):
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
+    """Remove temp files a killed run left behind (ours only: those of `frame_*` files)."""
+    for path in stale_temps(out, "frame_*"):
+        path.unlink(missing_ok=True)
 
 
 class _Writer:

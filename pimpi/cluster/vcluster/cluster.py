@@ -17,6 +17,7 @@ from pimpi.cluster.vcluster import agent, hostsfile, net, nodes, rootfs, state
 from pimpi.cluster.vcluster.profiles import PROFILES
 from pimpi.cluster.vcluster.spec import Node, Spec, spec_from_dict
 from pimpi.cluster.vcluster.sysrun import VclusterError, require_root, require_tools, run
+from pimpi.fileio import atomic_write
 
 __all__ = ["up", "down", "load_spec", "status", "exec_argv", "node_env", "cut", "heal", "slow",
            "kill", "inventory", "files", "VclusterError"]
@@ -52,10 +53,7 @@ def files(name: str) -> dict[str, Path]:
 
 
 def _write(path: Path, text: str, mode: int = 0o644) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
+    atomic_write(path, text, mode)
 
 
 def _profile_delay(spec: Spec) -> tuple[float | None, float | None]:
