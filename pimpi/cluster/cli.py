@@ -142,13 +142,11 @@ def run(nprocs, hostfile, iface, timeout, mpirun_path, oversubscribe, dry_run, t
     if hostfile is not None:
         _check_hostfile(hostfile)
     try:
-        mpirun = launch_mod.find_mpirun(mpirun_path)
-        flavor = launch_mod.detect_flavor(mpirun)
         spec = launch_mod.Launch(
             nprocs=nprocs, target=list(target), hostfile=hostfile, iface=iface,
             timeout=timeout, oversubscribe=oversubscribe,
         )
-        cmd = launch_mod.build_command(spec, mpirun, flavor)
+        cmd = launch_mod.mpirun_command(spec, mpirun_path)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     click.echo("+ " + shlex.join(cmd), err=True)
@@ -160,10 +158,8 @@ def run(nprocs, hostfile, iface, timeout, mpirun_path, oversubscribe, dry_run, t
 
 def _check_hostfile(path: str) -> None:
     """Refuse a hostfile that `pimpi hosts check` would refuse, before mpirun sees it."""
-    try:
-        from pimpi.cluster import hostfile as hostfile_mod
-    except ImportError:  # parser not there yet
-        return
+    from pimpi.cluster import hostfile as hostfile_mod
+
     try:
         hostfile_mod.read_hostfile(path)
     except (OSError, ValueError) as exc:

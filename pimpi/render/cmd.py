@@ -22,9 +22,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import string
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -34,15 +32,14 @@ from typing import Any, Callable, NoReturn, Sequence
 import numpy as np
 
 from pimpi.mpi import check_shared_folder, root_decides
-from pimpi.render.atomic import atomic_write
+from pimpi.procs import run_process
+from pimpi.fileio import atomic_write
 from pimpi.render.framespec import chunks as split_chunks
 from pimpi.render.framespec import format_frames
 
 __all__ = [
     "PLACEHOLDERS",
     "Template",
-    "ProcessResult",
-    "run_process",
     "parse_expect",
     "expected_files",
     "check_output_file",
@@ -182,63 +179,6 @@ def check_output_file(path: str | os.PathLike) -> str:
     if suffix in (".jpg", ".jpeg"):
         return _jpeg_complete(p)
     return ""
-
-
-@dataclass
-class ProcessResult:
-    """How an external process ended."""
-
-    returncode: int | None
-    timed_out: bool
-    seconds: float
-    tail: str  # the last lines of its stdout+stderr
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    """SIGTERM the process group, SIGKILL what is left after 3 s."""
-    for sig, grace in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            proc.wait(timeout=grace)
-            # children may outlive the leader: finish them too
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            return
-        except subprocess.TimeoutExpired:
-            continue
-        return
-
-
-def run_process(argv: Sequence[str], timeout: float | None = None, cwd: str | None = None,
-                env: dict[str, str] | None = None, tail_lines: int = 6) -> ProcessResult:
-    """Run `argv` (no shell) in its own process group; on timeout kill the whole group.
-
-    Output goes to a temporary file (no pipe can fill up and block the renderer); the
-    last `tail_lines` lines are returned for error messages.
-    """
-    start = time.monotonic()
-    with tempfile.TemporaryFile() as log:
-        try:
-            proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                    cwd=cwd, env=env, start_new_session=True)
-        except OSError as exc:
-            return ProcessResult(None, False, 0.0, f"cannot start {argv[0]!r}: {exc.strerror or exc}")
-        timed_out = False
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-        finally:
-            if proc.returncode is None or timed_out:
-                _kill_group(proc)
-        log.seek(0, os.SEEK_END)
-        log.seek(max(0, log.tell() - 8192))
-        text = log.read().decode(errors="replace").replace("\r", "\n")
-    lines = [line.rstrip() for line in text.splitlines() if line.strip()]
-    return ProcessResult(proc.returncode, timed_out, time.monotonic() - start, "\n".join(lines[-tail_lines:]))
 
 
 def find_program(name: str) -> str | None:

@@ -18,9 +18,9 @@ from pimpi.render.cmd import (
     expected_files,
     pack_files,
     parse_expect,
-    run_process,
     unpack_files,
 )
+from pimpi.procs import run_process
 from pimpi.render.cmd_cli import cmd
 
 
