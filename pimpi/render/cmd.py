@@ -307,7 +307,7 @@ def _prepare_root(job: CmdJob, chunk_list: list[list[int]]) -> tuple[Any, list[l
 
 
 def _fail_task(message: str) -> NoReturn:
-    from pimpi.render.schedule import TaskFailed
+    from pimpi.tasks import TaskFailed
 
     raise TaskFailed(message)
 
@@ -373,7 +373,7 @@ def run_cmd(comm: Any, job: CmdJob, progress: Callable[[int, int], None] | None 
     ValueError (on every rank alike) for a missing renderer or an output folder rank 0
     cannot share; per-chunk failures are in the result, not raised.
     """
-    from pimpi.render.schedule import Task, run_dynamic
+    from pimpi.tasks import Task, run_dynamic
 
     rank = comm.rank
     chunk_list = job.chunks()

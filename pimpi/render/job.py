@@ -4,7 +4,7 @@ The library entry point behind `pimpi render scene` and `pimpi bench scaling`:
 
     report = render_frames(comm, "mandelbrot", 48, 640, 360, schedule="dynamic", out="out")
 
-Schedules: `dynamic` (task pull, see schedule.py; `tiles=(R, C)` splits each frame into
+Schedules: `dynamic` (the task farm of `pimpi.tasks`; `tiles=(R, C)` splits each frame into
 tiles as units, assembled on rank 0), `static` (interleaved rows, Scatterv/Gatherv) and
 `block` (contiguous blocks of frames: the naive baseline). Whatever the schedule, rank
 count or tiling, the PNGs are byte-identical. With `out`, rank 0 writes
@@ -28,7 +28,7 @@ from pimpi.render.journal import Journal
 from pimpi.fileio import atomic_write, stale_temps
 from pimpi.render.png import encode_png, write_png
 from pimpi.render.scenes import frame_cost, get_scene, numba_enabled, render_frame
-from pimpi.render.schedule import ScheduleReport, Task, run_dynamic
+from pimpi.tasks import ScheduleReport, Task, run_dynamic
 from pimpi.render.static import run_static
 
 __all__ = ["SCHEDULES", "RenderReport", "render_frames", "frame_name", "frame_pattern",
@@ -271,9 +271,12 @@ def render_frames(
                           progress=frame_progress, target_seconds=target_seconds)
         failed = rep.failed
     else:
+        def render_rows(frame: int, rows: np.ndarray) -> np.ndarray:
+            return render_frame(scene, frame, frames, width, height, rows=rows, max_iter=iters)
+
         partition = "interleave" if schedule == "static" else "block"
-        rep = run_static(comm, scene, todo, frames, width, height, max_iter=iters,
-                         partition=partition, on_frame=writer.frame, progress=progress)
+        rep = run_static(comm, todo, width, height, render_rows, partition=partition,
+                         on_frame=writer.frame, progress=progress)
         failed = {}
     rendered = comm.bcast(sorted(writer.rendered), root=0) if comm.size > 1 else sorted(writer.rendered)
     files = comm.bcast(writer.files, root=0) if comm.size > 1 else writer.files

@@ -212,7 +212,7 @@ def run_transcode(comm: Any, job: TranscodeJob,
     folder is not shared.
     """
     from pimpi.render.cmd import agree, check_shared_folder, root_decides
-    from pimpi.render.schedule import Task, run_dynamic
+    from pimpi.tasks import Task, run_dynamic
 
     rank = comm.rank
     ffmpeg, missing = "", ""
