@@ -32,7 +32,7 @@ from pimpi.tasks import ScheduleReport, Task, run_dynamic
 from pimpi.render.static import run_static
 
 __all__ = ["SCHEDULES", "RenderReport", "render_frames", "frame_name", "frame_pattern",
-           "check_tiles", "job_signature"]
+           "check_tiles", "check_arguments", "job_signature"]
 
 SCHEDULES = ("dynamic", "static", "block")
 
@@ -128,6 +128,29 @@ def check_tiles(tiles: Sequence[int], width: int, height: int) -> tuple[int, int
     return r, c
 
 
+def check_arguments(scene: str, frames: int, width: int, height: int, schedule: str = "dynamic",
+                    tiles: Sequence[int] = (1, 1), max_iter: int | None = None,
+                    retries: int = 0) -> tuple[Any, tuple[int, int]]:
+    """The one check of a scene render's arguments (the CLI and `render_frames` both call
+    it): ValueError naming the bad value, the same on every rank. -> (scene spec, tiles)."""
+    spec = get_scene(scene)
+    for option, value in (("--frames", frames), ("--width", width), ("--height", height)):
+        if value < 1:
+            raise ValueError(f"{option} must be at least 1, got {value}")
+    if schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {schedule!r} (choose from {', '.join(SCHEDULES)})")
+    if max_iter is not None and max_iter < 1:
+        raise ValueError(f"--max-iter must be at least 1, got {max_iter}")
+    if max_iter is not None and spec.default_max_iter is None:
+        raise ValueError(f"--max-iter does not apply to scene {scene!r}")
+    if retries < 0:
+        raise ValueError(f"--retries must be at least 0, got {retries}")
+    shape = check_tiles(tiles, width, height)
+    if shape != (1, 1) and schedule != "dynamic":
+        raise ValueError(f"--tiles {shape[0]}x{shape[1]} needs --schedule dynamic, not {schedule!r}")
+    return spec, shape
+
+
 def job_signature(scene: str, n_frames: int, width: int, height: int, max_iter: int | None) -> dict:
     """What makes frames of two runs interchangeable (not the schedule, tiling or ranks)."""
     return {"scene": scene, "frames": n_frames, "width": width, "height": height,
@@ -212,18 +235,7 @@ def render_frames(
     Collective. Raises ValueError (on every rank, before any work) for bad arguments.
     Returns the same RenderReport on every rank.
     """
-    spec = get_scene(scene)
-    if frames < 1:
-        raise ValueError(f"frames must be >= 1, got {frames}")
-    if width < 1 or height < 1:
-        raise ValueError(f"width and height must be >= 1, got {width}x{height}")
-    if schedule not in SCHEDULES:
-        raise ValueError(f"unknown schedule {schedule!r} (choose from {', '.join(SCHEDULES)})")
-    if max_iter is not None and max_iter < 1:
-        raise ValueError(f"max_iter must be >= 1, got {max_iter}")
-    tr, tc = check_tiles(tiles, width, height)
-    if (tr, tc) != (1, 1) and schedule != "dynamic":
-        raise ValueError(f"tiles {tr}x{tc} need the dynamic schedule, not {schedule!r}")
+    spec, (tr, tc) = check_arguments(scene, frames, width, height, schedule, tiles, max_iter, retries)
     iters = max_iter if max_iter is not None else spec.default_max_iter
 
     out_dir = Path(out) if out is not None else None

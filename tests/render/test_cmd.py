@@ -21,7 +21,7 @@ from pimpi.render.cmd import (
     unpack_files,
 )
 from pimpi.procs import run_process
-from pimpi.render.cmd_cli import cmd
+from pimpi.render.cli import cmd
 
 
 def _png_bytes(width: int = 5, height: int = 3) -> bytes:
@@ -179,7 +179,7 @@ def test_cli_usage_errors_exit_2_and_write_nothing(tmp_path, frames, expect, com
 @pytest.mark.skipif(shutil.which("povray") is None, reason="needs povray (apt install povray)")
 def test_render_chunk_with_povray_renames_only_verified_frames(tmp_path):
     from pimpi.render.cmd import CmdJob, render_chunk
-    from pimpi.render.schedule import TaskFailed
+    from pimpi.tasks import TaskFailed
 
     scene = tmp_path / "anim.pov"
     shutil.copy(Path(__file__).parent / "data" / "anim.pov", scene)
