@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 from typing import Callable
 
-from pimpi.cluster.vcluster import agent, hostsfile, net, nodes, rootfs, state
+from pimpi.cluster.vcluster import agent, etc_hosts, net, nodes, rootfs, state
 from pimpi.cluster.vcluster.profiles import PROFILES
 from pimpi.cluster.vcluster.spec import Node, Spec, spec_from_dict
 from pimpi.cluster.vcluster.sysrun import VclusterError, require_root, require_tools, run
@@ -130,7 +130,7 @@ def _build(spec: Spec, data: dict, cache: Path | None, log: Log) -> None:
         for node in spec.node_list():
             record("etc_netns", str(etc_netns / node.netns))
             (etc_netns / node.netns).mkdir(exist_ok=True)
-            _write(etc_netns / node.netns / "hosts", hostsfile.node_hosts(spec))
+            _write(etc_netns / node.netns / "hosts", etc_hosts.node_hosts(spec))
     env = node_env(spec)
     known = []
     if spec.rootfs:
@@ -157,7 +157,7 @@ def _build(spec: Spec, data: dict, cache: Path | None, log: Log) -> None:
     _write(f["hostfile"], agent.hostfile_text(spec))
     _write(f["env"], agent.env_text(env))
     record("hosts_block", True)
-    hostsfile.add_block(spec)
+    etc_hosts.add_block(spec)
     if spec.nat:
         _add_nat(spec, record)
     if spec.rootfs:
@@ -243,7 +243,7 @@ def _teardown(name: str, data: dict, log: Log = _quiet) -> None:
         attempt("ip_forward", Path("/proc/sys/net/ipv4/ip_forward").write_text,
                 created["ip_forward_was"] + "\n")
     if created.get("hosts_block"):
-        attempt("/etc/hosts", hostsfile.remove_block, spec.name)
+        attempt("/etc/hosts", etc_hosts.remove_block, spec.name)
     for netns in created.get("netns", []):
         attempt(netns, net.delete_netns, netns)
     for link in created.get("links", []):

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from pimpi.cluster.vcluster.hostsfile import node_hosts
+from pimpi.cluster.vcluster.etc_hosts import node_hosts
 from pimpi.cluster.vcluster.spec import Node, Spec
 from pimpi.cluster.vcluster.sysrun import VclusterError, run
 
