@@ -1,6 +1,6 @@
 """`make demo`: a Mandelbrot zoom on every rank (video + Gantt chart), then the same on one rank.
 
-    pimpi run -n 2 -- -m pimpi.render.demo --out demo
+    pimpi run -n 2 -- -m tools.demo --out demo
 
 Phase 1 renders with dynamic scheduling on all ranks and writes demo/frames/,
 demo/zoom.mp4 and demo/gantt.png. Phase 2 renders the same frames on rank 0 alone
@@ -18,7 +18,7 @@ __all__ = ["main"]
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="pimpi.render.demo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="tools.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="demo", help="folder for frames/, zoom.mp4, gantt.png")
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--width", type=int, default=384)
