@@ -31,7 +31,7 @@ from typing import Any, Callable, NoReturn, Sequence
 
 import numpy as np
 
-from pimpi.mpi import check_shared_folder, root_decides
+from pimpi.mpi import agree, check_shared_folder, root_decides
 from pimpi.procs import run_process
 from pimpi.fileio import atomic_write
 from pimpi.render.framespec import chunks as split_chunks
@@ -46,9 +46,6 @@ __all__ = [
     "pack_files",
     "unpack_files",
     "find_program",
-    "agree",
-    "root_decides",
-    "check_shared_folder",
     "CmdJob",
     "CmdResult",
     "render_chunk",
@@ -272,16 +269,6 @@ class CmdResult:
 
 def _chunk_key(chunk: Sequence[int]) -> str:
     return f"{chunk[0]}" if len(chunk) == 1 else f"{chunk[0]}-{chunk[-1]}"
-
-
-def agree(comm: Any, problem: str) -> None:
-    """Raise ValueError on every rank if any rank has a problem (names the ranks)."""
-    problems = comm.allgather(problem)
-    bad = [(r, p) for r, p in enumerate(problems) if p]
-    if bad:
-        first = bad[0][1]
-        ranks = ", ".join(str(r) for r, _ in bad)
-        raise ValueError(f"{first} (on rank{'s' if len(bad) > 1 else ''} {ranks})")
 
 
 def _check_renderer(comm: Any, program: str) -> None:

@@ -17,7 +17,6 @@ smaller on the wire). Without `out` nothing is written and raw pixels travel (be
 from __future__ import annotations
 
 import os
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -168,21 +167,19 @@ def _clean_temps(out: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+@dataclass
 class _Writer:
     """Rank 0: frames (or their tiles) in, PNG files and journal entries out."""
 
-    def __init__(self, out: Path | None, journal: Journal | None, n_frames: int, width: int,
-                 height: int, n_tiles: int) -> None:
-        self.out = out
-        self.journal = journal
-        self.n_frames = n_frames
-        self.width = width
-        self.height = height
-        self.n_tiles = n_tiles
-        self.partial: dict[int, tuple[np.ndarray, int]] = {}
-        self.files: list[str] = []
-        self.rendered: list[int] = []
-        self.lock = threading.Lock()
+    out: Path | None
+    journal: Journal | None
+    n_frames: int
+    width: int
+    height: int
+    n_tiles: int
+    partial: dict[int, tuple[np.ndarray, int]] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+    rendered: list[int] = field(default_factory=list)
 
     def frame(self, frame: int, pixels: np.ndarray) -> None:
         """A whole frame: pixels (height, width, 3), or its PNG bytes as a 1-D uint8 array."""

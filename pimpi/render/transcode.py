@@ -211,7 +211,7 @@ def run_transcode(comm: Any, job: TranscodeJob,
     output does not match the input (DST is then not written); ValueError when the work
     folder is not shared.
     """
-    from pimpi.render.cmd import agree, check_shared_folder, root_decides
+    from pimpi.mpi import agree, check_shared_folder, root_decides
     from pimpi.tasks import Task, run_dynamic
 
     rank = comm.rank
