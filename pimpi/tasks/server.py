@@ -23,7 +23,11 @@ __all__ = ["Server"]
 
 
 class Server:
-    """Rank 0: scheduler thread + writer thread + (optionally) working main thread."""
+    """Rank 0: scheduler thread + writer thread + (optionally) working main thread.
+
+    `run_dynamic` starts `writer` and `serve` in threads, calls `work_locally` in the main
+    thread when rank 0 works too, then reads `events`, `done_keys`, `busy` and `units`.
+    """
 
     def __init__(self, comm: Any, pool: Pool, work: Callable[[Task], Any],
                  on_result: Callable[[Task, Any, int], None] | None,
@@ -44,6 +48,8 @@ class Server:
 
     # -- results, one at a time, in a writer thread ---------------------------------
     def writer(self) -> None:
+        """Thread: hand each result to `on_result`, one at a time, until None is queued.
+        A failing `on_result` aborts the pool (the run's error); progress never does."""
         total = len(self.pool.tasks)
         count = 0
         while True:
@@ -84,6 +90,8 @@ class Server:
 
     # -- serving the other ranks ---------------------------------------------------
     def serve(self) -> None:
+        """Thread: answer the other ranks until each was told to stop; any exception here
+        becomes the run's error instead of leaving ranks waiting."""
         try:
             self._serve()
         except BaseException as exc:  # noqa: BLE001 - reported on every rank
@@ -148,6 +156,7 @@ class Server:
 
     # -- rank 0's own share ---------------------------------------------------------
     def work_locally(self) -> None:
+        """Rank 0's main thread: take chunks from the pool like a remote rank would."""
         while True:
             with self.pool.lock:
                 chunk = self.pool.next_chunk(0)
