@@ -10,10 +10,11 @@ from pimpi.bench.jobs import launch_job
 from pimpi.bench.registry import register
 from pimpi.bench.text import fmt_num, fmt_seconds, table
 from pimpi.bench.timing import summary
+from pimpi.render.scenes import SCENES
 
 __all__ = ["scaling", "analyse", "cpu_share", "slots_available", "format_scaling"]
 
-WORKLOADS = ("mandelbrot", "julia", "raytrace", "cmd", "futures")
+WORKLOADS = (*SCENES, "cmd", "futures")  # the built-in scenes, any renderer through `render cmd`, or pimpi.futures
 
 
 def slots_available(hostfile: str | None) -> int:
