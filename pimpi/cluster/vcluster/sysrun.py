@@ -6,25 +6,27 @@ import os
 import shutil
 import subprocess
 
-__all__ = ["VclusterError", "run", "try_run", "require_root", "require_tools"]
+__all__ = ["VclusterError", "run", "try_run", "run_logged", "require_root", "require_tools"]
 
 
 class VclusterError(RuntimeError):
     """A system command failed; the message names the command and its error output."""
 
 
-def run(cmd: list[str], timeout: float = 30, input: str | None = None) -> str:
-    """Run CMD, return its stdout; raise VclusterError (one line) when it fails or times out."""
+def run(cmd: list[str], timeout: float = 30, input: str | None = None, label: str | None = None) -> str:
+    """Run CMD, return its stdout; raise VclusterError (one line, naming LABEL or the command)
+    when it fails or times out."""
+    label = label or " ".join(cmd)
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, input=input,
                              check=False, stdin=None if input is not None else subprocess.DEVNULL)
     except FileNotFoundError:
         raise VclusterError(f"command not found: {cmd[0]}") from None
     except subprocess.TimeoutExpired:
-        raise VclusterError(f"{' '.join(cmd)}: no answer after {timeout:g} s") from None
+        raise VclusterError(f"{label}: no answer after {timeout:g} s") from None
     if out.returncode != 0:
         err = (out.stderr.strip() or out.stdout.strip()).splitlines()
-        raise VclusterError(f"{' '.join(cmd)}: {err[-1] if err else f'exit {out.returncode}'}")
+        raise VclusterError(f"{label}: {err[-1] if err else f'exit {out.returncode}'}")
     return out.stdout
 
 
@@ -49,8 +51,30 @@ def require_tools(*names: str) -> None:
     """Refuse (VclusterError) when a needed program is missing, naming its Debian package."""
     packages = {"ip": "iproute2", "tc": "iproute2", "nsenter": "util-linux",
                 "unshare": "util-linux", "mount": "mount", "debootstrap": "debootstrap",
-                "ssh": "openssh-client", "ssh-keygen": "openssh-client", "iptables": "iptables"}
+                "ssh": "openssh-client", "ssh-keygen": "openssh-client", "iptables": "iptables",
+                "qemu-system-x86_64": "qemu-system-x86", "qemu-img": "qemu-utils",
+                "genisoimage": "genisoimage", "mkfs.ext4": "e2fsprogs"}
     missing = [n for n in names if shutil.which(n) is None]
     if missing:
         pkgs = sorted({packages.get(n, n) for n in missing})
         raise VclusterError(f"missing {', '.join(missing)}: apt-get install {' '.join(pkgs)}")
+
+
+def run_logged(cmd: list[str], log: "os.PathLike[str] | str", timeout: float) -> None:
+    """Run a long command (debootstrap, mkfs) with its output appended to LOG, in its own
+    process group that is ended on timeout, Ctrl-C or SIGTERM; VclusterError names the
+    command and its last output line when it fails."""
+    from pimpi import procs
+
+    with open(log, "ab") as out:
+        try:
+            proc = procs.start(cmd, stdout=out, stderr=subprocess.STDOUT)
+        except FileNotFoundError:
+            raise VclusterError(f"command not found: {cmd[0]}") from None
+        code = procs.wait(proc, timeout=timeout)
+    if code == procs.EXIT_TIMEOUT:
+        raise VclusterError(f"{' '.join(cmd[:3])} ...: no end after {timeout:g} s (log: {log})")
+    if code != 0:
+        with open(log, errors="replace") as text:
+            tail = [line.strip() for line in text.read().splitlines() if line.strip()][-1:]
+        raise VclusterError(f"{' '.join(cmd[:3])} ...: {tail[0] if tail else f'exit {code}'} (log: {log})")
