@@ -22,7 +22,7 @@ __all__ = ["TOOLS", "BOOT_TIMEOUT_S", "build", "shares", "ssh", "running", "stop
            "kill_jobs", "reboot", "power_cut", "boot", "rss_mb"]
 
 TOOLS = ("qemu-img", "genisoimage", "mkfs.ext4", "debootstrap", "ssh", "ssh-keygen")
-BOOT_TIMEOUT_S = 900.0  # three nodes under TCG on two cores take ~3 min; margin for a busy machine
+BOOT_TIMEOUT_S = 1800.0  # one node under TCG takes ~1-6 min on two cores, far more when they are busy
 Record = Callable[[str, object], None]
 
 
