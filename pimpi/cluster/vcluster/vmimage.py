@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import fcntl
 import os
+import platform
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from pimpi.cluster.vcluster import foreignroot, initrd
 from pimpi.cluster.vcluster.rootfs import find_mirror, host_codename
 from pimpi.cluster.vcluster.sysrun import VclusterError, run, run_logged
 
@@ -29,7 +31,17 @@ _INITRD_MODULES = ["virtio_pci", "virtio_mmio", "virtio_blk", "virtio_net", "ext
 # timers and services a test node does not need at boot (they cost seconds each under emulation)
 _MASKED = ["apt-daily.timer", "apt-daily-upgrade.timer", "e2scrub_all.timer", "e2scrub_reap.service",
            "fstrim.timer", "man-db.timer", "dpkg-db-backup.timer", "nfs-server.service",
-           "rpcbind.service", "rpcbind.socket", "getty@tty1.service", "systemd-pstore.service"]
+           "rpcbind.service", "rpcbind.socket", "getty@tty1.service", "systemd-pstore.service",
+           # the address is static: nothing to wait for
+           "systemd-networkd-wait-online.service",
+           # cloud-init runs one stage, `init`, which finds the NoCloud seed itself and does all a
+           # seed asks (users, keys, files, hosts, bootcmd); each other stage is one more Python
+           # start, ~30 s of CPU under emulation on a 2-core machine shared by three nodes
+           "cloud-init-local.service", "cloud-config.service", "cloud-final.service"]
+_ENABLED = ["systemd-networkd.service", "systemd-network-generator.service"]
+# a foreign root is unpacked, not installed: enable what the packages' scripts would have
+_FOREIGN_ENABLED = ["ssh.service", "cloud-init.target", "cloud-init.service", "chrony.service"]
+_FOREIGN_EXTRA = ["busybox-static", "mawk"]  # for the natively written initrd; awk by its real name
 ARCHES = {"amd64": "x86_64", "arm64": "aarch64"}
 _DONE = ".pimpi-complete"
 _SIZE = "3G"  # sparse: the file holds only what is written
@@ -84,27 +96,45 @@ def ensure_image(log, arch: str = "amd64", timeout: float = 1800) -> Image:
     return _image(final, arch)
 
 
+def native(arch: str) -> bool:
+    """True when this machine runs ARCH's binaries itself (no emulation needed to build)."""
+    return ARCHES[arch] == platform.machine()
+
+
 def _build(folder: Path, arch: str, suite: str, log, timeout: float) -> None:
     mirror = find_mirror(suite)
     root = folder / "rootfs"
     build_log = folder / "build.log"
-    include = ",".join(p.format(arch=arch) for p in PACKAGES)
+    include = ",".join(p.format(arch=arch) for p in PACKAGES + ([] if native(arch) else _FOREIGN_EXTRA))
     log(f"debootstrap {suite}/{arch} from {mirror} for the VM image (once; a few minutes, log {build_log})")
     deadline = time.monotonic() + timeout
     run_logged(["debootstrap", "--foreign", "--variant=minbase", f"--arch={arch}", f"--include={include}",
                 suite, str(root), mirror], build_log, timeout)
-    _before_second_stage(root)
-    run_logged(["unshare", "--mount", "--propagation", "private", "chroot", str(root),
-                "/debootstrap/debootstrap", "--second-stage"], build_log,
-               max(60.0, deadline - time.monotonic()))
-    _configure(root)
+    if native(arch):
+        _before_second_stage(root)
+        run_logged(["unshare", "--mount", "--propagation", "private", "chroot", str(root),
+                    "/debootstrap/debootstrap", "--second-stage"], build_log,
+                   max(60.0, deadline - time.monotonic()))
+        _configure(root)
+    else:
+        log(f"unpacking the {arch} packages natively (no emulated install scripts)")
+        foreignroot.unpack_all(root, build_log)
+        foreignroot.configure(root)
+        _configure(root, native=False)
     boot = root / "boot"
     kernels = sorted(boot.glob("vmlinuz-*"))
-    initrds = sorted(boot.glob("initrd.img-*"))
-    if not kernels or not initrds:
-        raise VclusterError(f"the image has no kernel or initrd in {boot} (log: {build_log})")
+    if not kernels:
+        raise VclusterError(f"the image has no kernel in {boot} (log: {build_log})")
     shutil.copy2(kernels[-1], folder / "vmlinuz")
-    shutil.copy2(initrds[-1], folder / "initrd.img")
+    if native(arch):
+        initrds = sorted(boot.glob("initrd.img-*"))
+        if not initrds:
+            raise VclusterError(f"the image has no initrd in {boot} (log: {build_log})")
+        shutil.copy2(initrds[-1], folder / "initrd.img")
+    else:
+        release = kernels[-1].name[len("vmlinuz-"):]
+        foreignroot.module_index(root, release)
+        initrd.write_initrd(root, release, folder / "initrd.img")
     log(f"disk image from {root} (mkfs.ext4 -d, no loop device)")
     run_logged(["mkfs.ext4", "-q", "-F", "-L", "pimpi-root", "-d", str(root), str(folder / "base.raw"), _SIZE],
                build_log, max(60.0, deadline - time.monotonic()))
@@ -125,7 +155,7 @@ def _before_second_stage(root: Path) -> None:
     _put(root / "usr/share/initramfs-tools/modules.d/pimpi.conf", "\n".join(_INITRD_MODULES) + "\n")
 
 
-def _configure(root: Path) -> None:
+def _configure(root: Path, native: bool = True) -> None:
     """Make the installed system a lean, first-boot-ready node image."""
     _put(root / "etc/cloud/cloud.cfg.d/90-pimpi.cfg", "\n".join([
         "# pimpi VM image: the seed comes on a NoCloud disk (label cidata), like Raspberry Pi OS",
@@ -135,8 +165,8 @@ def _configure(root: Path) -> None:
         "# only what a node's seed uses: every module costs seconds under emulation",
         "cloud_init_modules: [bootcmd, write-files, set_hostname, update_hostname, update_etc_hosts,",
         "                     users-groups, ssh]",
-        "cloud_config_modules: [runcmd]",
-        "cloud_final_modules: [scripts-user, final-message]",
+        "cloud_config_modules: []",
+        "cloud_final_modules: []",
         "",
     ]))
     _put(root / "etc/fstab", "LABEL=pimpi-root / ext4 errors=remount-ro 0 1\n")
@@ -146,6 +176,9 @@ def _configure(root: Path) -> None:
     for deb in (root / "var/cache/apt/archives").glob("*.deb"):
         deb.unlink()
     shutil.rmtree(root / "debootstrap", ignore_errors=True)
-    run(["chroot", str(root), "systemctl", "enable", "systemd-networkd.service",
-         "systemd-network-generator.service"], timeout=60)
-    run(["chroot", str(root), "systemctl", "mask", *_MASKED], timeout=60)
+    if native:
+        run(["chroot", str(root), "systemctl", "enable", *_ENABLED], timeout=60)
+        run(["chroot", str(root), "systemctl", "mask", *_MASKED], timeout=60)
+    else:  # what the skipped install scripts would have enabled, and ours
+        foreignroot.enable_units(root, _FOREIGN_ENABLED + _ENABLED)
+        foreignroot.mask_units(root, _MASKED)
