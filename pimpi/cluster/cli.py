@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import sys
@@ -32,9 +33,12 @@ def hosts_check(path: str, resolve: bool) -> None:
     from pimpi.cluster import hostfile as hostfile_mod
 
     try:
-        entries = hostfile_mod.read_hostfile(path)
+        parsed = hostfile_mod.load(path)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    entries = parsed.entries
+    for warning in parsed.warnings:
+        click.echo(f"warning: {warning}", err=True)
     rows = []
     for entry in entries:
         address = "-"
@@ -43,17 +47,23 @@ def hosts_check(path: str, resolve: bool) -> None:
                 address = ", ".join(facts.lookup(entry.host)) or "unresolved"
             except OSError:
                 address = "unresolved"
-        rows.append([entry.line, entry.host, _dash(entry.slots), _dash(entry.max_slots), address])
+        host = f"{entry.user}@{entry.host}" if entry.user else entry.host
+        host += "".join(f" = {name}" for name in entry.names)
+        rows.append([entry.line, host, _dash(entry.slots), _dash(entry.max_slots), address])
     click.echo(_table(["line", "host", "slots", "max_slots", "address"], rows))
     mpich = entries[0].fmt == "mpich"
     slots = sum(e.slots or (1 if mpich else 0) for e in entries)
     unset = sum(e.slots is None for e in entries) if not mpich else 0
     summary = f"{len(entries)} hosts, {slots} slots ({'MPICH' if mpich else 'Open MPI'} format)"
+    if mpich:
+        summary += ", converted by pimpi run for Open MPI"
     if unset:  # Open MPI 5 (PRRTE) counts the cores there; Open MPI 1-3 counted one slot
         summary += f"; {unset} without slots= (Open MPI 5 uses one per core)"
     click.echo(summary + ("" if resolve else "; names not resolved (use --resolve)"))
     if resolve:
         problems = hostfile_mod.resolve(entries)
+        for warning in hostfile_mod.shared_addresses(entries):
+            click.echo(f"warning: {warning}", err=True)
         for problem in problems:
             click.echo(f"problem: {problem}", err=True)
         if problems:
@@ -137,37 +147,48 @@ def run(nprocs, hostfile, iface, timeout, mpirun_path, oversubscribe, dry_run, t
 
     Python runs through `python -m mpi4py`, so an exception on any rank aborts the job.
     """
+    from pimpi.cluster import hostfile as hostfile_mod
     from pimpi.cluster import launch as launch_mod
 
-    if hostfile is not None:
-        _check_hostfile(hostfile)
+    parsed = _check_hostfile(hostfile) if hostfile is not None else None
     try:
         mpirun = launch_mod.find_mpirun(mpirun_path)
         flavor = launch_mod.detect_flavor(mpirun)
-        spec = launch_mod.Launch(
-            nprocs=nprocs, target=list(target), hostfile=hostfile, iface=iface,
-            timeout=timeout, oversubscribe=oversubscribe,
-        )
-        cmd = launch_mod.build_command(spec, mpirun, flavor)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    click.echo("+ " + shlex.join(cmd), err=True)
-    if dry_run:
-        return
-    code = launch_mod.run_command(cmd, timeout=timeout)
+    # The MPI gets a private copy in its own format (MPICH <-> Open MPI, LF line ends), so
+    # what `pimpi hosts check` accepted is what launches, even if the file changes meanwhile.
+    with (hostfile_mod.launcher_file(parsed, flavor) if parsed else contextlib.nullcontext()) as copy:
+        try:
+            spec = launch_mod.Launch(
+                nprocs=nprocs, target=list(target), hostfile=copy, iface=iface,
+                timeout=timeout, oversubscribe=oversubscribe,
+            )
+            cmd = launch_mod.build_command(spec, mpirun, flavor)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+        shown = [hostfile if arg == copy else arg for arg in cmd] if copy else cmd
+        click.echo("+ " + shlex.join(shown), err=True)
+        if copy:
+            click.echo(f"  ({hostfile} is handed over as a private copy in {flavor} format)", err=True)
+        if dry_run:
+            return
+        code = launch_mod.run_command(cmd, timeout=timeout)
     sys.exit(code)
 
 
-def _check_hostfile(path: str) -> None:
-    """Refuse a hostfile that `pimpi hosts check` would refuse, before mpirun sees it."""
+def _check_hostfile(path: str) -> Any:
+    """Refuse a hostfile that `pimpi hosts check` would refuse, before mpirun sees it;
+    print its warnings. Returns the parsed hostfile."""
+    from pimpi.cluster import hostfile as hostfile_mod
+
     try:
-        from pimpi.cluster import hostfile as hostfile_mod
-    except ImportError:  # parser not there yet
-        return
-    try:
-        hostfile_mod.read_hostfile(path)
-    except (OSError, ValueError) as exc:
+        parsed = hostfile_mod.load(path)
+    except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    for warning in parsed.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    return parsed
 
 
 def _end_mpi(comm: Any) -> None:

@@ -13,7 +13,7 @@ import sys
 import threading
 from typing import Any, Callable, TypeVar
 
-__all__ = ["local_facts", "lookup", "decode_throttled", "THROTTLE_FLAGS"]
+__all__ = ["local_facts", "lookup", "interface_addresses", "decode_throttled", "THROTTLE_FLAGS"]
 
 T = TypeVar("T")
 
@@ -44,7 +44,7 @@ def local_facts(*, mpi: bool | None = None) -> dict[str, Any]:
     return {
         "hostname": hostname,
         "fqdn": _safe(lambda: _fqdn(hostname)),
-        "addresses": _safe(_addresses),
+        "addresses": _safe(interface_addresses),
         "machine": _safe(platform.machine) or None,
         "kernel": _safe(platform.release) or None,
         "os": _safe(_os_release),
@@ -123,7 +123,7 @@ def _fqdn(hostname: str | None) -> str | None:
     return names[0] if names else hostname
 
 
-def _addresses() -> dict[str, list[str]]:
+def interface_addresses() -> dict[str, list[str]]:
     """IPv4 addresses per interface, loopback left out: `ip -j addr`, else ioctl per interface."""
     ip = shutil.which("ip")
     if ip:

@@ -23,6 +23,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import string
 import subprocess
 import tempfile
@@ -46,6 +47,7 @@ __all__ = [
     "parse_expect",
     "expected_files",
     "check_output_file",
+    "output_problem",
     "pack_files",
     "unpack_files",
     "find_program",
@@ -184,6 +186,57 @@ def check_output_file(path: str | os.PathLike) -> str:
     return ""
 
 
+_KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a character device",
+          stat.S_IFBLK: "a block device", stat.S_IFDIR: "a folder"}
+
+
+def output_problem(folder: str | os.PathLike, name: str) -> str:
+    """Why `name` is not a regular file of the renderer's own inside `folder` ('' when it is,
+    or when it is missing: `check_output_file` says so).
+
+    Nothing a renderer leaves may reach outside its folder: a symbolic link anywhere on the
+    path (to /etc/shadow, say), a hard link to a file elsewhere, a FIFO or a device would
+    be read, collected to rank 0 or renamed into the output as if it were a frame.
+    """
+    path = Path(folder)
+    parts = PurePosixPath(name).parts
+    for depth, part in enumerate(("",) + parts):
+        path = path / part if part else path
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:
+            return ""
+        if stat.S_ISLNK(info.st_mode):
+            return f"{'{out}' if not part else part!r} is a symbolic link to {os.readlink(path)!r}: refused"
+        if depth < len(parts) and not stat.S_ISDIR(info.st_mode):
+            return ""  # a file where a folder should be: `missing`
+    if not stat.S_ISREG(info.st_mode):
+        return f"is {_KINDS.get(stat.S_IFMT(info.st_mode), 'not a regular file')}, not a regular file: refused"
+    if info.st_nlink > 1:
+        inside = sum(1 for p in Path(folder).rglob("*") if _same_file(p, info))
+        if inside < info.st_nlink:
+            return "is a hard link to a file outside {out}: refused"
+    return ""
+
+
+def _same_file(path: Path, info: os.stat_result) -> bool:
+    try:
+        other = os.lstat(path)
+    except OSError:
+        return False
+    return (other.st_dev, other.st_ino) == (info.st_dev, info.st_ino)
+
+
+def _read_regular(path: Path) -> bytes:
+    """The bytes of `path`, refusing a symbolic link or anything but a regular file (a
+    renderer still running could swap a checked file for a link)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise OSError(f"{path.name}: not a regular file")
+        return handle.read()
+
+
 @dataclass
 class ProcessResult:
     """How an external process ended."""
@@ -250,7 +303,7 @@ def find_program(name: str) -> str | None:
 
 def pack_files(folder: Path, names: Sequence[str]) -> np.ndarray:
     """Files of `folder` as one uint8 array: 8-byte header length, JSON [[name, size]...], bytes."""
-    blobs = [(name, (folder / name).read_bytes()) for name in names]
+    blobs = [(name, _read_regular(folder / name)) for name in names]
     header = json.dumps([[name, len(data)] for name, data in blobs]).encode()
     total = 8 + len(header) + sum(len(data) for _, data in blobs)
     array = np.empty(total, dtype=np.uint8)
@@ -411,13 +464,16 @@ def render_chunk(job: CmdJob, chunk: Sequence[int], pack: bool = False) -> np.nd
         _run_chunk_commands(job, chunk, stage)
         names = list(dict.fromkeys(n for ns in expected_files(job.expect, chunk).values() for n in ns))
         for name in names:
-            why = check_output_file(stage / name)
+            why = output_problem(stage, name) or check_output_file(stage / name)
             if why == "missing":
                 why += _found_instead(stage)
             if why:
                 _fail_task(f"{name}: {why}")
         if pack:
-            return pack_files(stage, names)
+            try:
+                return pack_files(stage, names)
+            except OSError as exc:  # swapped for a link or FIFO after the check
+                _fail_task(f"cannot read output: {exc}")
         for name in names:
             final = job.out_dir / name
             final.parent.mkdir(parents=True, exist_ok=True)

@@ -132,3 +132,68 @@ def test_check_resolve_exits_1_with_one_line_per_problem(tmp_path):
     problems = [line for line in result.output.splitlines() if line.startswith("problem:")]
     assert len(problems) == 2, result.output
     assert "loopback" in problems[0] and "does not resolve" in problems[1]
+
+
+def test_check_warns_where_open_mpi_merges_or_ignores(tmp_path):
+    path = tmp_path / "hosts"
+    path.write_text("pi1 slots=2\npi1.local\npi2 pi3\n")
+    result = CliRunner().invoke(cli, ["hosts", "check", str(path)])
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 2, result.stderr
+    assert "'pi1.local' is the same node as 'pi1'" in warnings[0]
+    assert "'pi3' after the host name is ignored" in warnings[1]
+    assert "pi1 = pi1.local  3" in result.stdout  # one node, 2 + 1 slots, as Open MPI counts
+    assert "2 hosts" in result.stdout
+
+
+def test_shared_addresses_warns_for_two_names_of_one_machine():
+    table = {"pi1": ["10.0.0.1"], "head": ["10.0.0.1"], "pi2": ["10.0.0.2"], "lo": ["127.0.0.1"]}
+    entries = hostfile.parse_hostfile("pi1\nhead\npi2\nlo\n")
+    warnings = hostfile.shared_addresses(entries, lookup=lambda host: table[host])
+    assert len(warnings) == 1
+    assert "'head' (line 2) and 'pi1' (line 1) both resolve to 10.0.0.1" in warnings[0]
+
+
+def test_mpich_file_converts_to_open_mpi_with_the_same_slots():
+    parsed = hostfile.parse("pi1:2\r\npi2\npi1:1 user=ann\n", "h", local=())
+    text = hostfile.launcher_text(parsed, "openmpi")
+    assert text == "pi1 slots=3\npi2 slots=1\n"
+    assert hostfile.launcher_text(hostfile.parse("ann@pi1 slots=2\npi2\n", local=()), "mpich") == \
+        "pi1:2 user=ann\npi2\n"
+
+
+def test_run_hands_mpirun_a_private_normalised_copy_and_removes_it(tmp_path, monkeypatch):
+    from pimpi.cluster import launch
+
+    path = tmp_path / "hosts"
+    path.write_bytes(b"pi1:2\r\npi2:2\r\n")
+    seen = {}
+
+    def fake_run(cmd, timeout=None, env=None):
+        copy = Path(cmd[cmd.index("--hostfile") + 1])
+        seen.update(path=copy, text=copy.read_bytes(), mode=copy.stat().st_mode & 0o777)
+        return 0
+
+    monkeypatch.setattr(launch, "run_command", fake_run)
+    result = CliRunner().invoke(cli, ["run", "-n", "2", "--hostfile", str(path), "--", "doctor"])
+    assert result.exit_code == 0, result.output
+    assert seen["text"] == b"pi1 slots=2\npi2 slots=2\n"
+    assert seen["mode"] == 0o600
+    assert seen["path"] != path and not seen["path"].exists()
+
+
+@pytest.mark.timeout(120)
+def test_run_launches_an_mpich_format_hostfile_with_open_mpi(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "hosts"
+    path.write_text("localhost:2\n")
+    script = tmp_path / "size.py"
+    script.write_text("from mpi4py import MPI\nprint('size', MPI.COMM_WORLD.size)\n")
+    proc = subprocess.run([sys.executable, "-m", "pimpi", "run", "-n", "2", "--timeout", "60",
+                           "--hostfile", str(path), "--", str(script)],
+                          capture_output=True, text=True, timeout=90)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("size 2") == 2

@@ -215,3 +215,44 @@ def test_dry_run_shows_chunks_and_the_substituted_command(tmp_path):
     assert "no-such-renderer-pimpi '+O{out}/f.png' +SF1 +EF4" in result.output
     assert "NOT FOUND" in result.output and "f01.png, f02.png, f03.png, f04.png" in result.output
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("make, expect, named", [
+    ('ln -s "$SECRET" "$1/f01.txt"', "f{frame:02d}.txt", "symbolic link to"),
+    ('ln -s "$(dirname "$SECRET")" "$1/sub"', "sub/f{frame:02d}.txt", "'sub' is a symbolic link"),
+    ('mkfifo "$1/f01.txt"', "f{frame:02d}.txt", "is a FIFO"),
+    ('ln "$SECRET" "$1/f01.txt"', "f{frame:02d}.txt", "hard link to a file outside"),
+])
+def test_render_chunk_refuses_outputs_that_reach_outside_out(tmp_path, monkeypatch, make, expect, named):
+    from pimpi.render.cmd import CmdJob, render_chunk
+    from pimpi.render.schedule import TaskFailed
+
+    secret = tmp_path / "private" / "f01.txt"
+    secret.parent.mkdir()
+    secret.write_text("top secret\n")
+    monkeypatch.setenv("SECRET", str(secret))
+    script = tmp_path / "render.sh"
+    script.write_text(f"#!/bin/sh\n{make}\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    job = CmdJob(template=Template.parse(["sh", str(script), "{out}"]), expect=parse_expect([expect]),
+                 out_dir=out, frames=[1])
+    for pack in (False, True):  # rank 0 renames into --out; with --collect other ranks send bytes
+        with pytest.raises(TaskFailed, match=named):
+            render_chunk(job, [1], pack=pack)
+    assert list(out.iterdir()) == []
+    assert secret.read_text() == "top secret\n"
+
+
+def test_render_chunk_accepts_hard_links_between_its_own_outputs(tmp_path):
+    from pimpi.render.cmd import CmdJob, render_chunk
+
+    script = tmp_path / "render.sh"
+    script.write_text('#!/bin/sh\necho frame > "$1/f01.txt"\nln "$1/f01.txt" "$1/f02.txt"\n')
+    out = tmp_path / "out"
+    out.mkdir()
+    job = CmdJob(template=Template.parse(["sh", str(script), "{out}"]),
+                 expect=parse_expect(["f01.txt", "f02.txt"]), out_dir=out, frames=[1])
+    assert render_chunk(job, [1]) is None
+    assert sorted(p.name for p in out.iterdir()) == ["f01.txt", "f02.txt"]

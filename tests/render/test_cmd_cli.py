@@ -86,3 +86,25 @@ def test_missing_renderer_is_a_usage_error_and_writes_nothing(tmp_path):
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "renderer 'no-such-renderer-pimpi' not found" in proc.stderr
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.timeout(150)
+@pytest.mark.parametrize("make, named", [
+    ('ln -s "$SECRET" "$1/f$2.txt"', "is a symbolic link to"),
+    ('mkfifo "$1/f$2.txt"', "is a FIFO"),
+])
+def test_collect_never_copies_what_a_renderer_links_from_outside(tmp_path, make, named):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("top secret\n")
+    script = tmp_path / "render.sh"
+    script.write_text(f"#!/bin/sh\n{make}\n")
+    env_args = ["render", "cmd", "--frames", "1-4", "--chunk", "1", "--out", "out", "--collect",
+                "--retries", "0", "--expect", "f{frame}.txt", "--", "sh", str(script), "{out}", "{frame}"]
+    proc = subprocess.run([sys.executable, "-m", "pimpi", "run", "-n", "2", "--timeout", "120", "--", *env_args],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=140,
+                          env={**os.environ, "SECRET": str(secret)})
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert named in proc.stdout and "Traceback" not in proc.stderr
+    assert "failed for good (frames 1-4)" in proc.stderr
+    leaked = [p for p in (tmp_path / "out").rglob("*") if not p.is_dir() and b"secret" in p.read_bytes()]
+    assert not list((tmp_path / "out").glob("f*")) and leaked == []
