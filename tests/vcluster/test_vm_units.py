@@ -74,3 +74,32 @@ def test_guest_shaping_delays_both_directions_and_unshapes():
     assert "tbf rate 940000000bit" in guest.shape_script(None, 940e6)
     plain = guest.shape_script(None, None)
     assert "netem" not in plain and "ifb0 type ifb" not in plain and "ip link del ifb0" in plain
+
+
+def test_foreign_root_units_are_enabled_and_masked_by_links(tmp_path: Path):
+    from pimpi.cluster.vcluster import foreignroot
+
+    units = tmp_path / "lib/systemd/system"
+    units.mkdir(parents=True)
+    (units / "ssh.service").write_text("[Unit]\n[Service]\n[Install]\nWantedBy=multi-user.target\nAlias=sshd.service\n")
+    foreignroot.enable_units(tmp_path, ["ssh.service"])
+    foreignroot.mask_units(tmp_path, ["cloud-final.service"])
+    etc = tmp_path / "etc/systemd/system"
+    assert str((etc / "multi-user.target.wants/ssh.service").readlink()) == "/lib/systemd/system/ssh.service"
+    assert str((etc / "sshd.service").readlink()) == "/lib/systemd/system/ssh.service"
+    assert str((etc / "cloud-final.service").readlink()) == "/dev/null"
+
+
+def test_native_initrd_is_a_gzip_newc_cpio_with_init(tmp_path: Path, monkeypatch):
+    import gzip
+
+    from pimpi.cluster.vcluster import initrd
+
+    (tmp_path / "usr/bin").mkdir(parents=True)
+    (tmp_path / "usr/bin/busybox").write_bytes(b"\x7fELF busybox")
+    monkeypatch.setattr(initrd, "module_order", lambda root, release: [])
+    size = initrd.write_initrd(tmp_path, "6.1.0-1-arm64", tmp_path / "initrd.img")
+    data = gzip.decompress((tmp_path / "initrd.img").read_bytes())
+    assert size == (tmp_path / "initrd.img").stat().st_size and data.startswith(b"070701")
+    assert b"bin/busybox\0" in data and b"exec switch_root /newroot /sbin/init" in data
+    assert data.rstrip(b"\0").endswith(b"TRAILER!!!")

@@ -26,6 +26,9 @@ _USERS = [("sshd", 101, 65534, "/run/sshd"), ("_chrony", 102, 103, "/var/lib/chr
           ("messagebus", 103, 104, "/nonexistent")]
 _GROUPS = [("_chrony", 103), ("messagebus", 104), ("_ssh", 105)]
 _ALTERNATIVES = {"usr/bin/awk": "/usr/bin/mawk"}
+_CONFIGS = {"etc/ssh/sshd_config": "usr/share/openssh/sshd_config",
+            "etc/chrony/chrony.conf": "usr/share/chrony/chrony.conf",
+            "etc/chrony/chrony.keys": "usr/share/chrony/chrony.keys"}
 
 
 def unpack_all(root: Path, log_path: Path) -> int:
@@ -74,6 +77,9 @@ def configure(root: Path) -> None:
         if not path.exists():
             path.symlink_to(target)
     (root / "etc/.pwd.lock").touch()
+    for config, template in _CONFIGS.items():  # files postinst scripts copy from a template
+        if not (root / config).exists() and (root / template).exists():
+            _put(root / config, (root / template).read_text())
 
 
 def enable_units(root: Path, units: list[str]) -> None:
