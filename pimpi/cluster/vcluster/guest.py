@@ -53,15 +53,6 @@ class Ssh:
             time.sleep(2)
         raise VclusterError(f"{self.address} did not answer over ssh in {timeout:g} s")
 
-    def wait_gone(self, timeout: float) -> None:
-        """Wait until the node stops answering (a reboot has begun)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.answers("true", timeout=8):
-                return
-            time.sleep(1)
-        raise VclusterError(f"{self.address} still answers after {timeout:g} s: did it reboot?")
-
 
 def _qdiscs(dev: str, delay_s: float | None, rate_bps: float | None) -> list[str]:
     lines = [f"tc qdisc del dev {dev} root 2>/dev/null || true"]

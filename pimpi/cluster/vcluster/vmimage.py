@@ -170,7 +170,8 @@ def _configure(root: Path, native: bool = True) -> None:
         "",
     ]))
     _put(root / "etc/fstab", "LABEL=pimpi-root / ext4 errors=remount-ro 0 1\n")
-    _put(root / "etc/machine-id", "")  # every node makes its own at first boot
+    _put(root / "etc/machine-id", "")  # every node makes its own at first boot...
+    (root / "var/lib/dbus/machine-id").unlink(missing_ok=True)  # ...not dbus's copy of the builder's
     for key in (root / "etc/ssh").glob("ssh_host_*"):
         key.unlink()  # every node gets its own host key (from its seed)
     for deb in (root / "var/cache/apt/archives").glob("*.deb"):

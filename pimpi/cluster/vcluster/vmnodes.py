@@ -24,6 +24,7 @@ __all__ = ["TOOLS", "BOOT_TIMEOUT_S", "build", "shares", "ssh", "running", "stop
 TOOLS = ("qemu-img", "genisoimage", "mkfs.ext4", "debootstrap", "ssh", "ssh-keygen")
 BOOT_TIMEOUT_S = 1800.0  # one node under TCG takes ~1-6 min on two cores, far more when they are busy
 Record = Callable[[str, object], None]
+_BOOT_ID = "/proc/sys/kernel/random/boot_id"  # new at every boot: tells a rebooted node from one that never went
 
 
 def shares(spec: Spec, shared: Path) -> list[Share]:
@@ -137,10 +138,11 @@ def kill_jobs(files: dict[str, Path], node: Node) -> int:
 def reboot(files: dict[str, Path], created: dict, node: Node, node_shares: list[Share]) -> float:
     """A clean reboot (systemctl reboot; QEMU stays, the guest restarts); seconds until back."""
     link = ssh(files, node)
+    boot_id = link.run(f"cat {_BOOT_ID}", timeout=60).strip()
     start = time.monotonic()
     link.answers("systemctl reboot", timeout=20)  # the connection may drop before it answers
-    link.wait_gone(120)
-    link.wait(BOOT_TIMEOUT_S, _ready_check(node_shares), lambda: running(created, node))
+    back = f'test "$(cat {_BOOT_ID})" != {boot_id} && {_ready_check(node_shares)}'
+    link.wait(BOOT_TIMEOUT_S, back, lambda: running(created, node))
     return time.monotonic() - start
 
 
