@@ -40,7 +40,7 @@ if MPI.COMM_WORLD.rank == 0:
 
 def _ssh(vc, host: str, *cmd: str, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run(["ssh", "-i", str(vc.dir / "id_ed25519"), "-o", f"UserKnownHostsFile={vc.dir / 'known_hosts'}",
-                           "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5",
+                           "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=30",
                            f"root@{host}", *cmd], capture_output=True, text=True, timeout=timeout,
                           stdin=subprocess.DEVNULL)
 
@@ -125,6 +125,12 @@ def test_cut_and_heal_the_cable(vc):
     assert _ssh(vc, vc.hostnames[0], "ping", "-c", "1", "-W", "5", vc.hostnames[1]).returncode == 0
 
 
+def test_inventory_reaches_every_vm_node_with_ansible(vc):
+    ping = vc.ansible_ping()
+    assert ping.returncode == 0, ping.stdout + ping.stderr
+    assert ping.stdout.count("SUCCESS") == len(vc.hostnames)
+
+
 def _records(out: Path) -> int:
     try:
         return max(0, len((out / ".pimpi-journal").read_bytes().splitlines()) - 1)
@@ -182,9 +188,3 @@ def test_reboot_comes_back_with_its_hosts_and_shares(vc):
     back = _ssh(vc, vc.hostnames[0], f"cat /proc/uptime; cat /etc/hosts; mountpoint {vc.shared}")
     assert back.returncode == 0, back.stderr
     assert float(back.stdout.split()[0]) < 600 and "127.0.1.1" not in back.stdout
-
-
-def test_inventory_reaches_every_vm_node_with_ansible(vc):
-    ping = vc.ansible_ping()
-    assert ping.returncode == 0, ping.stdout + ping.stderr
-    assert ping.stdout.count("SUCCESS") == len(vc.hostnames)

@@ -18,11 +18,12 @@ __all__ = ["Ssh", "shape_script", "kill_script", "quote"]
 
 
 class Ssh:
-    """ssh to one node with the cluster key and strict host key checking."""
+    """ssh to one node with the cluster key and strict host key checking (an emulated node on a
+    busy machine can take well over 5 s to send its banner: ConnectTimeout 30 s)."""
 
     def __init__(self, key: Path, known_hosts: Path, address: str, user: str = "root"):
         self.argv = ["ssh", "-i", str(key), "-o", f"UserKnownHostsFile={known_hosts}",
-                     "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5",
+                     "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=30",
                      "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3", f"{user}@{address}"]
         self.address = address
 
