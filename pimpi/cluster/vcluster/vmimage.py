@@ -20,7 +20,7 @@ from pimpi.cluster.vcluster import foreignroot, initrd
 from pimpi.cluster.vcluster.rootfs import find_mirror, host_codename
 from pimpi.cluster.vcluster.sysrun import VclusterError, run, run_logged
 
-__all__ = ["PACKAGES", "Image", "image_dir", "ensure_image", "ARCHES"]
+__all__ = ["PACKAGES", "RECIPE", "Image", "image_dir", "ensure_image", "native", "ARCHES"]
 
 PACKAGES = ["systemd", "systemd-sysv", "udev", "dbus", "kmod", "initramfs-tools", "linux-image-{arch}",
             "openssh-server", "cloud-init", "python3-cffi-backend", "nfs-kernel-server", "nfs-common",
@@ -44,6 +44,7 @@ _FOREIGN_ENABLED = ["ssh.service", "cloud-init.target", "cloud-init.service", "c
 _FOREIGN_EXTRA = ["busybox-static", "mawk"]  # for the natively written initrd; awk by its real name
 ARCHES = {"amd64": "x86_64", "arm64": "aarch64"}
 _DONE = ".pimpi-complete"
+RECIPE = 2  # raise when what goes into the image changes
 _SIZE = "3G"  # sparse: the file holds only what is written
 
 
@@ -58,8 +59,9 @@ class Image:
 
 
 def image_dir(arch: str, suite: str) -> Path:
-    """Where the image for ARCH and SUITE lives ($PIMPI_ROOTFS_CACHE overrides the parent)."""
-    return Path(os.environ.get("PIMPI_ROOTFS_CACHE", "/var/cache/pimpi")) / f"vm-{arch}-{suite}"
+    """Where the image for ARCH and SUITE lives ($PIMPI_ROOTFS_CACHE overrides the parent); the
+    recipe's version is in the name, so a changed recipe builds a new image."""
+    return Path(os.environ.get("PIMPI_ROOTFS_CACHE", "/var/cache/pimpi")) / f"vm-{arch}-{suite}-r{RECIPE}"
 
 
 def _image(folder: Path, arch: str) -> Image:
@@ -75,7 +77,7 @@ def ensure_image(log, arch: str = "amd64", timeout: float = 1800) -> Image:
     if (final / _DONE).exists():
         return _image(final, arch)
     final.parent.mkdir(parents=True, exist_ok=True)
-    with open(final.parent / f".vm-{arch}-{suite}.lock", "w") as lock:
+    with open(final.parent / f".{final.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # a second `up` waits for the first build
         if (final / _DONE).exists():
             return _image(final, arch)
