@@ -42,6 +42,7 @@ def test_seed_is_like_imager_with_the_cluster_hosts_in_the_template():
     config = json.loads(text.split("\n", 1)[1])
     assert config["hostname"] == "t2" and config["manage_etc_hosts"] is True
     assert config["users"][0]["ssh_authorized_keys"] == ["ssh-ed25519 AAAA key"]
+    assert config["ssh_genkeytypes"] == ["ed25519"] and config["ssh_keys"]["ed25519_private"] == "HOSTPRIV"
     files = {f["path"]: f for f in config["write_files"]}
     hosts = files["/etc/cloud/templates/hosts.debian.tmpl"]["content"]
     assert hosts.startswith("## template:jinja\n") and "10.9.0.3\tt2" in hosts and "127.0.1.1" not in hosts

@@ -70,7 +70,7 @@ def user_data(spec: Spec, node: Node, public_key: str, private_key: str, host_ke
                    "ssh_authorized_keys": [public_key.strip()]}],
         "ssh_authorized_keys": [public_key.strip()],
         "ssh_deletekeys": True,
-        "ssh_genkeytypes": [],
+        "ssh_genkeytypes": ["ed25519"],  # given below, so none is generated (schema: not empty)
         "ssh_keys": {"ed25519_private": host_key[0], "ed25519_public": host_key[1].strip()},
         "write_files": [
             _file("/etc/cloud/templates/hosts.debian.tmpl", "## template:jinja\n" + node_hosts(spec)),
