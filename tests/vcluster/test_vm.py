@@ -34,7 +34,7 @@ from mpi4py import MPI
 from pimpi.cluster.pingpong import pingpong
 rows = pingpong(MPI.COMM_WORLD, 0, 1, [8], loops=200, skip=20)
 if MPI.COMM_WORLD.rank == 0:
-    print("LATENCY", rows[0]["latency"])
+    print("LATENCY", rows[0]["latency"], rows[0]["latency_min"])
 """
 
 
@@ -92,10 +92,14 @@ def test_mpi_job_runs_across_vm_nodes_over_ssh(vc):
     assert int(total) == vc.nodes * (vc.nodes + 1) // 2 and sorted(names.split(",")) == sorted(vc.hostnames) and kernels == "1"
 
 
-def _latency(vc, hostfile: Path) -> float:
+def _latency(vc, hostfile: Path) -> tuple[float, float]:
+    """(mean, min) one-way latency. Under emulation on a busy machine the mean is mostly how
+    long a VM waits for the host to run it (10-15 ms), which can hide a 2 ms delay; netem's
+    delay is a floor, so the minimum shows it."""
     out = _mpi(vc, hostfile, str(vc.shared / "pingpong.py"), n=2, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
-    return float(next(l for l in out.stdout.splitlines() if l.startswith("LATENCY")).split()[1])
+    _, mean, least = next(l for l in out.stdout.splitlines() if l.startswith("LATENCY")).split()
+    return float(mean), float(least)
 
 
 def test_slow_delay_raises_pingpong_latency_in_the_guest_kernel(vc):
@@ -110,8 +114,9 @@ def test_slow_delay_raises_pingpong_latency_in_the_guest_kernel(vc):
         after = _latency(vc, pair)
     finally:
         assert vc.vc("heal", vc.hostnames[1], timeout=120).returncode == 0
-    print(f"\n[vm] ping-pong latency {before * 1e3:.2f} ms -> {after * 1e3:.2f} ms with slow --delay 2ms")
-    assert after - before >= 1e-3, (before, after)
+    print(f"\n[vm] ping-pong latency mean {before[0] * 1e3:.2f} -> {after[0] * 1e3:.2f} ms, "
+          f"min {before[1] * 1e3:.2f} -> {after[1] * 1e3:.2f} ms with slow --delay 2ms")
+    assert after[1] - before[1] >= 1e-3, (before, after)
     assert "netem" not in _ssh(vc, vc.hostnames[1], "tc qdisc show").stdout
 
 
