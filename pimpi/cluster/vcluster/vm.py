@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from pimpi import procs
-from pimpi.cluster.vcluster.nodes import alive, start_time
+from pimpi.cluster.vcluster.nodes import alive, start_time, zombie
 from pimpi.cluster.vcluster.seed import Share
 from pimpi.cluster.vcluster.spec import Node, Spec
 from pimpi.cluster.vcluster.sysrun import VclusterError, run
@@ -111,17 +111,10 @@ def stop(pid: int, started: int | None, grace: float = 5.0) -> None:
         except ProcessLookupError:
             return
         deadline = time.monotonic() + wait_s
-        while time.monotonic() < deadline and alive(pid, started) and not _zombie(pid):
+        while time.monotonic() < deadline and alive(pid, started) and not zombie(pid):
             time.sleep(0.05)
-    if alive(pid, started) and not _zombie(pid):
+    if alive(pid, started) and not zombie(pid):
         raise VclusterError(f"QEMU process {pid} would not end")
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return True
 
 
 def _accel_cache(image: Image) -> Path:

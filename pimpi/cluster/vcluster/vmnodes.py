@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from pimpi.cluster.vcluster import guest, rootfs, vm, vmimage
-from pimpi.cluster.vcluster.nodes import alive
+from pimpi.cluster.vcluster.nodes import alive, zombie
 from pimpi.cluster.vcluster.seed import Share, meta_data, user_data, write_seed
 from pimpi.cluster.vcluster.spec import Node, Spec
 from pimpi.cluster.vcluster.sysrun import VclusterError, run
@@ -24,6 +24,9 @@ __all__ = ["TOOLS", "BOOT_TIMEOUT_S", "build", "shares", "ssh", "running", "stop
 TOOLS = ("qemu-img", "genisoimage", "mkfs.ext4", "debootstrap", "ssh", "ssh-keygen")
 BOOT_TIMEOUT_S = 1800.0  # one node under TCG takes ~1-6 min on two cores, far more when they are busy
 Record = Callable[[str, object], None]
+# numba compiles its kernels at every run (the shared repo is read-only, no cache) and LLVM under
+# emulation takes minutes: the render's NumPy kernel gives the same bytes
+_GUEST_ENV = {"PIMPI_NO_NUMBA": "1"}
 _BOOT_ID = "/proc/sys/kernel/random/boot_id"  # new at every boot: tells a rebooted node from one that never went
 
 
@@ -71,7 +74,8 @@ def build(spec: Spec, data: dict, record: Record, files: dict[str, Path], env: d
         run(["ip", "link", "set", node.host_if, "master", spec.bridge, "up"])
         vm.make_overlay(images[arch], layer / "disk.qcow2")
         write_seed(layer / "seed.iso",
-                   user_data(spec, node, public, private, host_keys[node.hostname], "".join(known), env,
+                   user_data(spec, node, public, private, host_keys[node.hostname], "".join(known),
+                             {**env, **_GUEST_ENV},
                              [str(Path(p)) for p in _path_dirs()], node_shares),
                    meta_data(node, f"{instance}-{node.hostname}"))
         argv = vm.qemu_argv(spec, node, images[arch], accel[arch], layer / "disk.qcow2", layer / "seed.iso",
@@ -100,7 +104,7 @@ def _path_dirs() -> list[str]:
 
 def running(created: dict, node: Node) -> bool:
     pid, started = created.get("vms", {}).get(node.hostname, [0, None])
-    return alive(pid, started)
+    return alive(pid, started) and not zombie(pid)  # a cut node's QEMU may wait to be reaped
 
 
 def rss_mb(created: dict, node: Node) -> float | None:
