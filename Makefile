@@ -27,7 +27,7 @@ sysdeps:
 
 demo: venv
 	$(BIN)/pimpi run -n $(NPROC) --timeout 600 -- doctor
-	$(BIN)/pimpi run -n $(NPROC) --timeout 600 -- -m pimpi.render.demo --out demo
+	$(BIN)/pimpi run -n $(NPROC) --timeout 600 -- -m tools.demo --out demo
 
 test: venv sysdeps
 	$(BIN)/python tests/harness.py

@@ -1,15 +1,48 @@
-"""CLI helpers shared by every pimpi command: rank before MPI starts, one-line failures."""
+"""The CLI toolkit every pimpi command family uses: shared options and the error edge.
+
+Options are defined once here and applied as decorators (rasterio's `rio/options.py`
+is the model): `@json_opt`, `@quiet_opt`, `@force_opt`, `@stats_opt`, `@task_timeout_opt(help)`,
+`@retries_opt(help)`, and `choice(registry)` for choices taken from a registry (SCENES,
+SCHEDULES, ...) instead of retyped. Library errors become one line at the edge: `fail`
+(rank 0 prints, the others leave quietly) and `fail_together` (all ranks reach it).
+Each package's `cli.py` assembles its commands from these; `pimpi/cli.py` assembles
+the packages.
+"""
 
 from __future__ import annotations
 
 import sys
-from typing import NoReturn
+from typing import Iterable, NoReturn
 
 import click
 
 from pimpi.mpi import env_rank
 
-__all__ = ["env_rank", "fail", "fail_together"]
+__all__ = ["env_rank", "fail", "fail_together", "choice", "json_opt", "quiet_opt", "force_opt",
+           "stats_opt", "task_timeout_opt", "retries_opt"]
+
+
+def choice(names: Iterable[str], *extra: str) -> click.Choice:
+    """A click choice of a registry's names (dict keys or a tuple), plus `extra` ones."""
+    return click.Choice([*names, *extra])
+
+
+json_opt = click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
+                        help="Write the result here (versioned JSON, atomic).")
+quiet_opt = click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
+force_opt = click.option("--force", is_flag=True, help="Start over: ignore the journal of earlier runs.")
+stats_opt = click.option("--stats", "stats_path", type=click.Path(dir_okay=False), default=None,
+                         help="Write a JSON report (every attempt, per-rank times) here.")
+
+
+def task_timeout_opt(help: str = "Seconds one task may take; then its process group is ended.") -> click.Option:
+    """`--task-timeout S` (default: none), a positive number of seconds."""
+    return click.option("--task-timeout", type=click.FloatRange(min=0, min_open=True), default=None, help=help)
+
+
+def retries_opt(help: str = "Times a failed task is tried again, each time on another rank.") -> click.Option:
+    """`--retries N` (default 1), validated by click: a negative count is a usage error."""
+    return click.option("--retries", type=click.IntRange(min=0), default=1, show_default=True, help=help)
 
 
 def fail(rank: int, message: str, usage: bool) -> NoReturn:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 __all__ = ["world", "env_rank", "under_mpirun", "library_version", "abort_job", "finalize_together",
-           "poll_wait", "quiet_barrier", "root_decides", "agree_error", "check_shared_folder"]
+           "poll_wait", "quiet_barrier", "root_decides", "agree_error", "agree", "check_shared_folder"]
 
 
 def world() -> Any:
@@ -96,6 +96,17 @@ def agree_error(comm: Any, error: str | None) -> str | None:
         return error
     errors = comm.allgather(error)
     return next((e for e in errors if e is not None), None)
+
+
+def agree(comm: Any, problem: str) -> None:
+    """Raise ValueError on every rank if any rank has a `problem` ('' for none): the first
+    one, naming every rank that had one (`renderer 'x' not found ... (on ranks 1, 3)`)."""
+    problems = comm.allgather(problem)
+    bad = [(r, p) for r, p in enumerate(problems) if p]
+    if bad:
+        first = bad[0][1]
+        ranks = ", ".join(str(r) for r, _ in bad)
+        raise ValueError(f"{first} (on rank{'s' if len(bad) > 1 else ''} {ranks})")
 
 
 def check_shared_folder(comm: Any, folder: Path, hint: str) -> None:

@@ -11,10 +11,13 @@ import contextlib
 import os
 import signal
 import subprocess
+import tempfile
 import time
+from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
-__all__ = ["start", "end_group", "group_alive", "wait", "Stopped", "stop_signals", "EXIT_TIMEOUT"]
+__all__ = ["start", "end_group", "group_alive", "wait", "Stopped", "stop_signals", "EXIT_TIMEOUT",
+           "ProcessResult", "run_process"]
 
 EXIT_TIMEOUT = 124  # as timeout(1)
 
@@ -106,3 +109,41 @@ def stop_signals(signals: Sequence[int] = (signal.SIGTERM, signal.SIGHUP)) -> It
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+@dataclass
+class ProcessResult:
+    """How an external process ended."""
+
+    returncode: int | None  # None: it could not be started
+    timed_out: bool
+    seconds: float
+    tail: str  # the last lines of its stdout+stderr
+
+
+def run_process(argv: Sequence[str], timeout: float | None = None, cwd: str | None = None,
+                env: dict[str, str] | None = None, tail_lines: int = 6) -> ProcessResult:
+    """Run `argv` (no shell) in its own process group; on timeout end the whole group.
+
+    For renderers and encoders whose output only matters when they fail: it goes to a
+    temporary file (no pipe can fill up and block the program), and the last `tail_lines`
+    lines come back for the error message.
+    """
+    begin = time.monotonic()
+    with tempfile.TemporaryFile() as log:
+        try:
+            proc = start(argv, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=env)
+        except OSError as exc:
+            return ProcessResult(None, False, 0.0, f"cannot start {argv[0]!r}: {exc.strerror or exc}")
+        timed_out = False
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+        finally:
+            end_group(proc)  # on timeout, Ctrl-C, and for children that outlive the leader
+        log.seek(0, os.SEEK_END)
+        log.seek(max(0, log.tell() - 8192))
+        text = log.read().decode(errors="replace").replace("\r", "\n")
+    lines = [line.rstrip() for line in text.splitlines() if line.strip()]
+    return ProcessResult(proc.returncode, timed_out, time.monotonic() - begin, "\n".join(lines[-tail_lines:]))

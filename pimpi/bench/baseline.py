@@ -19,7 +19,8 @@ Job = tuple[str, int, int, int, int, "str | None"]
 
 def cmd_frame(template: str, frame: int) -> int:
     """Run a `render cmd` template for one frame in a fresh {out} folder; bytes it wrote."""
-    from pimpi.render.cmd import Template, run_process
+    from pimpi.procs import run_process
+    from pimpi.render.cmd import Template
 
     parsed = Template.parse(shlex.split(template))
     with tempfile.TemporaryDirectory(prefix="pimpi-bench-cmd-") as out:

@@ -14,8 +14,9 @@ import numpy as np
 __all__ = ["OPS", "REDUCING", "AUTO", "valid_size", "make_call"]
 
 OPS = ("allreduce", "reduce", "bcast", "scatter", "gather", "allgather", "alltoall",
-       "reduce_scatter_block", "scan", "exscan", "barrier")
-REDUCING = ("allreduce", "reduce", "reduce_scatter_block", "scan", "exscan")
+       "reduce_scatter_block", "scan", "exscan", "barrier", "allgatherv", "alltoallv", "reduce_scatter")
+REDUCING = ("allreduce", "reduce", "reduce_scatter_block", "scan", "exscan", "reduce_scatter")
+VECTOR = ("allgatherv", "alltoallv", "reduce_scatter")  # run with even counts, one block per rank
 _ITEM = 4  # float32
 
 
@@ -29,8 +30,8 @@ def valid_size(op: str, nbytes: int) -> bool:
 def _buffers(op: str, nbytes: int, size: int) -> tuple[np.ndarray, np.ndarray]:
     dtype = np.float32 if op in REDUCING else np.uint8
     count = nbytes // np.dtype(dtype).itemsize
-    many = op in ("scatter", "alltoall", "reduce_scatter_block")
-    gathered = op in ("gather", "allgather", "alltoall")
+    many = op in ("scatter", "alltoall", "reduce_scatter_block", "alltoallv", "reduce_scatter")
+    gathered = op in ("gather", "allgather", "alltoall", "allgatherv", "alltoallv")
     send = np.ones(count * (size if many else 1), dtype=dtype)
     recv = np.zeros(count * (size if gathered else 1), dtype=dtype)
     return send, recv
@@ -47,6 +48,9 @@ def make_call(comm: Any, op: str, nbytes: int, algorithm: str | None) -> Callabl
     from mpi4py import MPI
 
     send, recv = _buffers(op, nbytes, comm.size)
+    counts = [send.size // comm.size if op != "allgatherv" else send.size] * comm.size
+    if op in VECTOR:
+        return _vector_call(comm, op, send, recv, counts, algorithm)
     if algorithm is None:
         builtin = {
             "allreduce": lambda: comm.Allreduce(send, recv, op=MPI.SUM),
@@ -79,3 +83,21 @@ def _pimpi_call(comm: Any, op: str, send: np.ndarray, recv: np.ndarray,
     if op in ("reduce", "scatter", "gather"):
         return lambda: func(comm, send, recv, root=0, algorithm=algorithm)
     return lambda: func(comm, send, recv, algorithm=algorithm)
+
+
+def _vector_call(comm: Any, op: str, send: np.ndarray, recv: np.ndarray, counts: list[int],
+                 algorithm: str | None) -> Callable[[], Any]:
+    """allgatherv, alltoallv and reduce_scatter with even counts: built-in or pimpi's."""
+    from mpi4py import MPI
+
+    from pimpi import collectives as pc
+
+    if algorithm is None:
+        return {"allgatherv": lambda: comm.Allgatherv(send, [recv, counts]),
+                "alltoallv": lambda: comm.Alltoallv([send, counts], [recv, counts]),
+                "reduce_scatter": lambda: comm.Reduce_scatter(send, recv, counts, op=MPI.SUM)}[op]
+    algorithm = None if algorithm == AUTO else algorithm
+    return {"allgatherv": lambda: pc.allgatherv(comm, send, recv, counts, algorithm=algorithm),
+            "alltoallv": lambda: pc.alltoallv(comm, send, counts, recv, counts, algorithm=algorithm),
+            "reduce_scatter": lambda: pc.reduce_scatter(comm, send, recv, counts, algorithm=algorithm),
+            }[op]

@@ -7,6 +7,10 @@ from typing import Any
 
 import click
 
+from pimpi.cliutil import choice, env_rank, fail, json_opt
+from pimpi.render.job import SCHEDULES
+from pimpi.render.scenes import SCENES
+
 __all__ = ["bench"]
 
 
@@ -46,39 +50,18 @@ def _ops(ctx: click.Context, param: click.Parameter, value: str) -> list[str]:
     return _list(str)(ctx, param, value)
 
 
-def _json_option(func):
-    return click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
-                        help="Write the result here (versioned JSON, atomic).")(func)
-
-
-def _rank() -> int:
-    """This process's MPI rank from the launcher's environment (0 outside mpirun)."""
-    for key in ("OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"):
-        if os.environ.get(key, "").isdigit():
-            return int(os.environ[key])
-    return 0
-
-
-def _fail(error: click.ClickException) -> None:
-    """Rank 0 says why; the other ranks end with the same code and say nothing."""
-    if _rank() != 0:
-        click.get_current_context().exit(error.exit_code)
-    raise error
-
-
 def _run(name: str, json_path: str | None, **options: Any) -> dict[str, Any]:
     """Run a registered benchmark; bad input -> exit 2, failure while running -> exit 1."""
     from pimpi.bench import registry
 
     if json_path and not os.path.isdir(os.path.dirname(os.path.abspath(json_path))):
-        _fail(click.UsageError(f"folder for --json does not exist: {os.path.dirname(json_path)!r}"))
+        fail(env_rank(), f"folder for --json does not exist: {os.path.dirname(json_path)!r}", usage=True)
     try:
         return registry.run(name, json_path=json_path, **options)
     except ValueError as exc:
-        _fail(click.UsageError(str(exc)))
+        fail(env_rank(), str(exc), usage=True)
     except (RuntimeError, OSError) as exc:
-        _fail(click.ClickException(str(exc)))
-    return {}
+        fail(env_rank(), str(exc), usage=False)
 
 
 @click.group()
@@ -93,12 +76,13 @@ def bench() -> None:
     """
 
 
-_WORKLOAD = click.Choice(["mandelbrot", "julia", "raytrace", "cmd"])
-_SCHEDULE = click.Choice(["dynamic", "static", "block"])
+_WORKLOAD = choice(SCENES, "cmd")
+_SCHEDULE = choice(SCHEDULES)
 
 
 @bench.command()
-@click.option("--workload", type=_WORKLOAD, default="mandelbrot", show_default=True)
+@click.option("--workload", type=click.Choice([*_WORKLOAD.choices, "futures"]), default="mandelbrot",
+              show_default=True, help="futures: the frames through pimpi.futures vs ProcessPoolExecutor.")
 @click.option("--template", default=None,
               help="For --workload cmd: the renderer command, writing into {out}, e.g. 'povray +O{out}/f{frame}.png'.")
 @click.option("--expect", default=None, help="For --workload cmd: the file each frame writes, e.g. 'f{frame}.png'.")
@@ -117,7 +101,7 @@ _SCHEDULE = click.Choice(["dynamic", "static", "block"])
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Draw speedup/efficiency PNG.")
 @click.option("--slots", type=click.IntRange(min=1), default=None,
               help="Cores the job really has (default: hostfile slots, else local cores).")
-@_json_option
+@json_opt
 def scaling(json_path, **options) -> None:
     """Render at each rank count through mpirun, beside Pool and serial on this machine."""
     _run("scaling", json_path, log=lambda line: click.echo(f"scaling: {line}", err=True), **options)
@@ -132,7 +116,7 @@ def scaling(json_path, **options) -> None:
 @click.option("--height", type=click.IntRange(min=1), required=True)
 @click.option("--schedule", type=_SCHEDULE, default="dynamic")
 @click.option("--quiet", is_flag=True)
-@_json_option
+@json_opt
 def render_job(json_path, quiet, **options) -> None:
     """One timed distributed render (what `bench scaling` launches)."""
     _run("render-job", json_path, quiet=quiet, **options)
@@ -146,7 +130,7 @@ def render_job(json_path, quiet, **options) -> None:
 @click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
 @click.option("--skip", type=click.IntRange(min=0), default=10, show_default=True)
 @click.option("--loop", type=click.IntRange(min=1), default=100, show_default=True)
-@_json_option
+@json_opt
 def collectives(json_path, **options) -> None:
     """OSU-style latency: MPI's collective vs each pimpi algorithm (run under mpirun)."""
     _run("collectives", json_path, **options)
@@ -158,7 +142,7 @@ def collectives(json_path, **options) -> None:
 @click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
 @click.option("--loops", type=click.IntRange(min=1), default=None, help="Timed round trips per size.")
 @click.option("--skip", type=click.IntRange(min=0), default=None, help="Warm-up round trips per size.")
-@_json_option
+@json_opt
 def pingpong(json_path, pair, **options) -> None:
     """Latency and bandwidth between two ranks, with the Hockney α–β fit."""
     if len(pair) != 2:
@@ -172,7 +156,7 @@ def pingpong(json_path, pair, **options) -> None:
 @click.option("--skip", type=click.IntRange(min=0), default=None)
 @click.option("--factor", type=click.FloatRange(min=1, min_open=True), default=3.0, show_default=True,
               help="Flag links this many times slower than the median.")
-@_json_option
+@json_opt
 def pingmatrix(json_path, **options) -> None:
     """Ping-pong every pair of nodes; flag slow links."""
     _run("pingmatrix", json_path, **options)
@@ -187,7 +171,7 @@ def pingmatrix(json_path, **options) -> None:
 @click.option("--loop", type=click.IntRange(min=1), default=50, show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Table to write (default: $PIMPI_TUNING or ~/.config/pimpi/tuning.json).")
-@_json_option
+@json_opt
 def tune(json_path, **options) -> None:
     """Time every algorithm at this size; write the decision table algorithm=None uses."""
     _run("tune", json_path, **options)
@@ -198,7 +182,7 @@ def tune(json_path, **options) -> None:
 @click.option("--nodes", default="4,8,16", show_default=True, callback=_list(int), help="Node counts to predict.")
 @click.option("--cores-per-node", type=click.IntRange(min=1), default=None,
               help="Ranks per node (default: the profile's cores, else 1).")
-@click.option("--workload", type=click.Choice(["mandelbrot", "julia", "raytrace", "none"]),
+@click.option("--workload", type=choice(SCENES, "none"),
               default="mandelbrot", show_default=True)
 @click.option("--frames", type=click.IntRange(min=1), default=16, show_default=True)
 @click.option("--width", type=click.IntRange(min=1), default=320, show_default=True)
@@ -213,7 +197,7 @@ def tune(json_path, **options) -> None:
               help="Units of work per frame (as render's tiles R x C = this number).")
 @click.option("--network", type=click.Choice(["switched", "shared"]), default="switched", show_default=True,
               help="switched: a link per node (a real cluster); shared: one medium (a virtual cluster).")
-@_json_option
+@json_opt
 def predict(json_path, workload, **options) -> None:
     """Predict render speedup and collective times for a cluster that isn't here."""
     _run("predict", json_path, workload=None if workload == "none" else workload, **options)
@@ -223,7 +207,7 @@ def predict(json_path, workload, **options) -> None:
 @click.argument("predicted", type=click.Path(exists=True, dir_okay=False))
 @click.argument("measured", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--tolerance", type=click.FloatRange(min=0, min_open=True), default=0.25, show_default=True)
-@_json_option
+@json_opt
 def compare(json_path, predicted, measured, tolerance) -> None:
     """Check a `predict` result against `collectives`/`scaling` results (within a tolerance)."""
     _run("compare", json_path, predicted=predicted, measured=list(measured), tolerance=tolerance)
@@ -233,7 +217,7 @@ def compare(json_path, predicted, measured, tolerance) -> None:
 @click.option("--ops", default="allreduce,bcast", show_default=True, callback=_list(str))
 @click.option("--sizes", default="64K,1M", show_default=True, callback=_sizes)
 @click.option("--quiet", is_flag=True)
-@_json_option
+@json_opt
 def traffic(json_path, quiet, **options) -> None:
     """Trace each algorithm once: rounds, critical-path and total messages/bytes (under mpirun)."""
     _run("traffic", json_path, quiet=quiet, **options)

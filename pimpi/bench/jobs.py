@@ -20,13 +20,11 @@ def launch_job(ranks: int, kind: str, args: list[str], *, hostfile: str | None =
     """
     from pimpi.cluster import launch
 
-    mpirun = launch.find_mpirun()
-    flavor = launch.detect_flavor(mpirun)
     with tempfile.TemporaryDirectory(prefix=f"pimpi-{kind}-") as tmp:
         out = str(Path(tmp) / "job.json")
         spec = launch.Launch(nprocs=ranks, hostfile=hostfile, timeout=timeout,
                              target=["bench", kind, *args, "--quiet", "--json", out])
-        cmd = launch.build_command(spec, mpirun, flavor)
+        cmd = launch.mpirun_command(spec)
         start = time.perf_counter()
         code = launch.run_command(cmd, timeout=timeout)
         wall = time.perf_counter() - start

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import platform
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -15,13 +13,9 @@ _VOLATILE_WORDS = ("temp", "throttl", "load", "governor", "freq")
 
 
 def facts() -> dict[str, Any]:
-    """pimpi.cluster.facts.local_facts(); a minimal stand-in when that module is missing."""
-    try:
-        from pimpi.cluster.facts import local_facts
-    except ImportError:
-        return {"hostname": platform.node(), "cpu_model": platform.processor() or None,
-                "cpus": os.cpu_count(), "loadavg": list(os.getloadavg()),
-                "python": platform.python_version()}
+    """This machine's facts, as `pimpi doctor` reads them (pimpi.cluster.facts.local_facts)."""
+    from pimpi.cluster.facts import local_facts
+
     return dict(local_facts())
 
 

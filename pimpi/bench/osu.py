@@ -15,15 +15,13 @@ __all__ = ["collectives", "pimpi_algorithms", "format_collectives"]
 
 
 def pimpi_algorithms(op: str, wanted: Sequence[str] | None = None) -> list[str]:
-    """pimpi's algorithm names for `op` (empty when pimpi.collectives lacks it).
+    """pimpi's algorithm names for `op` (empty when pimpi.collectives has none for it).
 
     "auto" (what algorithm=None picks from the decision table) comes first; `wanted`
     keeps only the names it lists.
     """
-    try:
-        from pimpi.collectives import ALGORITHMS
-    except ImportError:
-        return []
+    from pimpi.collectives import ALGORITHMS
+
     names = [calls.AUTO, *ALGORITHMS.get(op, ())] if op in ALGORITHMS else []
     return [n for n in names if wanted is None or n in wanted]
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
-from pimpi.bench.schema import temp_beside
+from pimpi.fileio import atomic_path
 
 __all__ = ["plot_scaling"]
 
@@ -53,11 +52,9 @@ def plot_scaling(result: dict[str, Any], path: str) -> str:
         axis.set_xticks(ranks)
         axis.grid(alpha=0.3)
     fig.tight_layout()
-    tmp = temp_beside(target, ".png")
     try:
-        fig.savefig(tmp, dpi=100)
-        os.replace(tmp, target)
+        with atomic_path(target) as tmp:
+            fig.savefig(tmp, dpi=100)
     finally:
         plt.close(fig)
-        Path(tmp).unlink(missing_ok=True)
     return str(target)

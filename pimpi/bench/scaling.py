@@ -10,10 +10,11 @@ from pimpi.bench.jobs import launch_job
 from pimpi.bench.registry import register
 from pimpi.bench.text import fmt_num, fmt_seconds, table
 from pimpi.bench.timing import summary
+from pimpi.render.scenes import SCENES
 
 __all__ = ["scaling", "analyse", "cpu_share", "slots_available", "format_scaling"]
 
-WORKLOADS = ("mandelbrot", "julia", "raytrace", "cmd")
+WORKLOADS = (*SCENES, "cmd", "futures")  # the built-in scenes, any renderer through `render cmd`, or pimpi.futures
 
 
 def slots_available(hostfile: str | None) -> int:
@@ -103,6 +104,10 @@ def format_scaling(result: dict[str, Any]) -> str:
              " cpu = CPU time the ranks got / (ranks x time): well below 100% = a busy machine\n"
              f"Amdahl serial fraction: {fmt_num(fraction, 3) if fraction is not None else 'n/a (needs 2+ rank counts)'}"
              f" (fitted on ranks {amdahl['fitted_on']})\n")
+    if result.get("workload") == "futures":
+        from pimpi.bench.futures import format_tiny
+
+        text += format_tiny(result)
     return text
 
 
@@ -129,6 +134,12 @@ def scaling(_comm: Any, *, workload: str, ranks: Sequence[int], frames: int, wid
         raise ValueError(f"need repeats >= 1 and ranks >= 1, got {repeats}, {list(ranks)}")
     slots = slots or slots_available(hostfile)
     processes = pool_processes or slots_available(None)
+    if workload == "futures":  # the same frames through pimpi.futures and ProcessPoolExecutor
+        from pimpi.bench.futures import futures_scaling
+
+        result = futures_scaling(ranks, frames=frames, width=width, height=height, repeats=repeats,
+                                 processes=processes, hostfile=hostfile, timeout=timeout, slots=slots, say=say)
+        return _plotted(result, plot)
     job_args = ["--workload", workload, "--frames", str(frames), "--width", str(width),
                 "--height", str(height), "--schedule", schedule]
     if workload == "cmd":
@@ -162,6 +173,11 @@ def scaling(_comm: Any, *, workload: str, ranks: Sequence[int], frames: int, wid
                    "schedule": schedule, "repeats": repeats, "slots": slots,
                    "frame_bytes": frame_info.get("frame_bytes"),
                    "timing": "in-job seconds between barriers (mpirun start-up excluded; see wall_seconds)"})
+    return _plotted(result, plot)
+
+
+def _plotted(result: dict[str, Any], plot: str | None) -> dict[str, Any]:
+    """`result`, with its speedup/efficiency PNG drawn to `plot` when asked."""
     if plot:
         from pimpi.bench.plot import plot_scaling
 

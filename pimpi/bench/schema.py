@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SCHEMA", "document", "write_json", "read_json", "temp_beside", "write_text_atomic"]
+from pimpi.fileio import atomic_write
+
+__all__ = ["SCHEMA", "document", "write_json", "read_json", "write_text_atomic"]
 
 SCHEMA = "pimpi.bench/1"
 
@@ -34,42 +35,13 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def temp_beside(target: Path, suffix: str = ".tmp") -> str:
-    """A new temporary file next to `target`, readable like any file we create (mkstemp
-    alone would leave it 0600, and the rename would keep that)."""
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write `text` to `path` atomically (pimpi.fileio); ValueError when its folder does not exist."""
+    target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise ValueError(f"folder does not exist: {str(folder)!r}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=folder)
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())
-    return tmp
-
-
-def _umask() -> int:
-    """The process umask, read without changing it (os.umask would, for every thread)."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0o022
-
-
-def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    """Write `text` to `path` through a temporary file in the same folder, then rename."""
-    target = Path(path)
-    tmp = temp_beside(target)
-    try:
-        with open(tmp, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return atomic_write(target, text)
 
 
 def write_json(path: str | os.PathLike, doc: dict[str, Any]) -> Path:

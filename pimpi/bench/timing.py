@@ -1,4 +1,4 @@
-"""Message sizes, warm-up/loop counts that shrink for large messages, and min/median/max."""
+"""Message sizes, warm-up/loop counts that shrink for large messages (`loops_for`), and min/median/max."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ import re
 import statistics
 from typing import Any, Callable, Sequence
 
-__all__ = ["parse_size", "parse_sizes", "parse_list", "loops_for", "summary", "timed_loop"]
+# Fewer repetitions for large messages: one policy for every timing loop, kept beside the
+# ping-pong in pimpi.cluster (which cannot import bench).
+from pimpi.cluster.pingpong import HUGE, LARGE, loops_for
+
+__all__ = ["parse_size", "parse_sizes", "parse_list", "loops_for", "summary", "timed_loop", "LARGE", "HUGE"]
 
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10, "m": 1 << 20,
           "mb": 1 << 20, "mib": 1 << 20, "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30}
-
-# OSU and mpi4py.bench: fewer repetitions above these sizes (bytes).
-LARGE = 8 << 10
-HUGE = 1 << 20
 
 
 def parse_size(text: str) -> int:
@@ -54,17 +54,6 @@ def parse_list(text: str, kind: Callable[[str], Any] = str) -> list[Any]:
         return [kind(p) for p in items]
     except ValueError:
         raise ValueError(f"bad item in list {text!r}") from None
-
-
-def loops_for(nbytes: int, skip: int, loop: int) -> tuple[int, int]:
-    """(skip, loop) for a message of `nbytes`: a tenth above 8 KiB, a hundredth above 1 MiB."""
-    if skip < 0 or loop < 1:
-        raise ValueError(f"need skip >= 0 and loop >= 1, got skip={skip} loop={loop}")
-    if nbytes > HUGE:
-        return max(0, skip // 10), max(1, loop // 100)
-    if nbytes > LARGE:
-        return max(0, skip // 4), max(1, loop // 10)
-    return skip, loop
 
 
 def summary(values: Sequence[float]) -> dict[str, float]:

@@ -10,6 +10,8 @@ from typing import Any
 
 import click
 
+from pimpi.cliutil import fail_together
+
 __all__ = ["hosts", "doctor", "run"]
 
 
@@ -86,7 +88,7 @@ def doctor(pingmatrix: bool, json_path: str | None, hot_celsius: float) -> None:
     Rank 0 prints one row per rank, then the problems; exit 1 when there is one.
     """
     from pimpi.cluster import doctor as doctor_mod
-    from pimpi.mpi import world
+    from pimpi.mpi import finalize_together, world
 
     comm = world()
     rank = comm.Get_rank()  # kept: MPI may be finalized before the exit below
@@ -95,10 +97,7 @@ def doctor(pingmatrix: bool, json_path: str | None, hot_celsius: float) -> None:
         bad = None if rank != 0 or os.path.isdir(folder) else f"--json {json_path!r}: no folder {folder!r}"
         bad = comm.bcast(bad, root=0)
         if bad:
-            _end_mpi(comm)
-            if rank != 0:  # rank 0 says why; the others just end with the same code
-                click.get_current_context().exit(2)
-            raise click.UsageError(bad)
+            fail_together(rank, bad, usage=True)
     report = doctor_mod.run_doctor(comm, pingmatrix=pingmatrix, hot_celsius=hot_celsius)
     error = None
     if rank == 0:
@@ -116,13 +115,10 @@ def doctor(pingmatrix: bool, json_path: str | None, hot_celsius: float) -> None:
             click.echo(f"ok: {len(report.records)} ranks on "
                        f"{len({r['hostname'] for r in report.records})} node(s), no problems found")
     error = comm.bcast(error, root=0)
-    if error or report.problems:
-        _end_mpi(comm)
     if error:
-        if rank != 0:
-            click.get_current_context().exit(1)
-        raise click.ClickException(error)
-    if report.problems:
+        fail_together(rank, error, usage=False)
+    if report.problems:  # printed above: all ranks end quietly with 1
+        finalize_together(comm)
         click.get_current_context().exit(1)
 
 
@@ -173,7 +169,10 @@ def run(nprocs, hostfile, iface, timeout, mpirun_path, oversubscribe, dry_run, t
             click.echo(f"  ({hostfile} is handed over as a private copy in {flavor} format)", err=True)
         if dry_run:
             return
-        code = launch_mod.run_command(cmd, timeout=timeout)
+        from pimpi.procs import stop_signals
+
+        with stop_signals():  # SIGTERM/SIGHUP end the whole job too, not only this launcher
+            code = launch_mod.run_command(cmd, timeout=timeout)
     sys.exit(code)
 
 
@@ -189,13 +188,6 @@ def _check_hostfile(path: str) -> Any:
     for warning in parsed.warnings:
         click.echo(f"warning: {warning}", err=True)
     return parsed
-
-
-def _end_mpi(comm: Any) -> None:
-    """All ranks agree on a non-zero exit: end MPI quietly rather than abort."""
-    from pimpi.mpi import finalize_together
-
-    finalize_together(comm)
 
 
 def _dash(value: Any) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -12,6 +11,7 @@ from pimpi.cluster.facts import local_facts, lookup
 from pimpi.cluster.hostfile import is_loopback
 from pimpi.cluster.pingpong import pingmatrix as measure_matrix
 from pimpi.cluster.pingpong import slow_links
+from pimpi.fileio import atomic_write
 
 __all__ = ["Report", "run_doctor", "find_problems", "matrix_problems", "write_json"]
 
@@ -173,16 +173,7 @@ def matrix_problems(matrix: dict[str, Any] | None, *, factor: float = 3.0) -> li
 
 def write_json(report: Report, path: str) -> None:
     """Write the report as JSON atomically: a temporary file beside `path`, then rename."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".doctor-", suffix=".json.tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(report.to_json(), f, indent=1, default=str)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    atomic_write(path, json.dumps(report.to_json(), indent=1, default=str) + "\n")
 
 
 def _by_host(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:

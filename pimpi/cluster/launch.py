@@ -5,14 +5,14 @@ from __future__ import annotations
 import ipaddress
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Launch", "detect_flavor", "find_mpirun", "build_command", "run_command", "mpi_env"]
+from pimpi import procs
+
+__all__ = ["Launch", "detect_flavor", "find_mpirun", "build_command", "mpirun_command", "run_command", "mpi_env"]
 
 
 @dataclass
@@ -141,33 +141,26 @@ def mpi_env(base: dict[str, str] | None = None) -> dict[str, str]:
 def run_command(cmd: list[str], timeout: float | None = None, env: dict[str, str] | None = None) -> int:
     """Run mpirun in its own process group; on timeout or Ctrl-C end the whole job.
 
-    Returns mpirun's exit code, or 124 when the job ran out of time.
+    Returns mpirun's exit code, 124 when the job ran out of time, 130 after Ctrl-C.
+    mpirun keeps this terminal's stdin (it forwards it to rank 0).
     """
-    proc = subprocess.Popen(cmd, env=mpi_env(env), start_new_session=True)
-    deadline = None if timeout is None else time.monotonic() + timeout
+    proc = procs.start(cmd, env=mpi_env(env), stdin=None)
     try:
-        while True:
-            try:
-                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-                return proc.wait(timeout=remaining)
-            except subprocess.TimeoutExpired:
-                print(f"pimpi run: job timed out after {timeout:g} s; ending it", file=sys.stderr)
-                _end_group(proc)
-                return 124
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        print(f"pimpi run: job timed out after {timeout:g} s; ending it", file=sys.stderr)
+        procs.end_group(proc, grace=5.0)
+        return procs.EXIT_TIMEOUT
     except KeyboardInterrupt:
-        _end_group(proc)
+        procs.end_group(proc, grace=5.0)
         return 130
+    except procs.Stopped as stop:  # SIGTERM/SIGHUP under pimpi.procs.stop_signals
+        procs.end_group(proc, grace=5.0)
+        return stop.exit_code
 
 
-def _end_group(proc: subprocess.Popen) -> None:
-    """SIGTERM the job's process group, then SIGKILL whatever is left."""
-    for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=grace)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+def mpirun_command(launch: Launch, mpirun: str | None = None) -> list[str]:
+    """The whole mpirun argv for `launch`: find mpirun (`mpirun` or the default), detect its
+    flavor, build the command. ValueError for anything the user must fix."""
+    found = find_mpirun(mpirun)
+    return build_command(launch, found, detect_flavor(found))

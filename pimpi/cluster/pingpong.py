@@ -10,21 +10,33 @@ from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["pingpong", "pingmatrix", "fit_hockney", "slow_links", "default_iterations"]
+__all__ = ["pingpong", "pingmatrix", "fit_hockney", "slow_links", "default_iterations", "loops_for",
+           "LARGE", "HUGE"]
 
 _TAG = 0x5050  # ping-pong traffic
 _TAG_RESULT = 0x5051  # rank a hands its result to rank 0
-LARGE = 1 << 14  # above this, fewer iterations (as in mpi4py.bench)
+# The one set of message-size thresholds (bytes) of every pimpi timing loop (this
+# ping-pong, `bench collectives`, `bench tune`): as OSU and mpi4py.bench, fewer
+# repetitions above them.
+LARGE = 8 << 10
 HUGE = 1 << 20
 
 
+def loops_for(nbytes: int, skip: int, loop: int) -> tuple[int, int]:
+    """(skip, loop) for a message of `nbytes`: a tenth above 8 KiB, a hundredth above 1 MiB."""
+    if skip < 0 or loop < 1:
+        raise ValueError(f"need skip >= 0 and loop >= 1, got skip={skip} loop={loop}")
+    if nbytes > HUGE:
+        return max(0, skip // 10), max(1, loop // 100)
+    if nbytes > LARGE:
+        return max(0, skip // 4), max(1, loop // 10)
+    return skip, loop
+
+
 def default_iterations(size: int) -> tuple[int, int]:
-    """(skip, loops) for a message of `size` bytes: fewer repetitions for large messages."""
-    if size > HUGE:
-        return 2, 10
-    if size > LARGE:
-        return 10, 100
-    return 100, 1000
+    """(skip, loops) for a message of `size` bytes: 100 warm-ups and 1000 round trips for
+    small messages, fewer for large ones (`loops_for`)."""
+    return loops_for(size, 100, 1000)
 
 
 def pingpong(

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from .buffers import check_root, flat
+from .call import Call, collective, same_text
 from .partition import block_counts, ceil_log2
 from .registry import TAGS, public, register, select
 
@@ -18,14 +19,17 @@ PIPELINE_SEGMENT = 1 << 17  # bytes per pipeline segment: big enough to amortise
 
 
 @public("bcast")
-def bcast(comm: Any, buf: np.ndarray, root: int = 0, *, algorithm: str | None = None) -> None:
+@collective
+def bcast(comm: Any, buf: np.ndarray, root: int = 0, *, algorithm: str | None = None) -> Call:
     """Copy `buf` from `root` into `buf` on every rank (like comm.Bcast)."""
     size = comm.size
     root = check_root(root, size)
-    data = flat(buf, "buf", writable=comm.rank != root)
+    back: list = []
+    data = flat(buf, "buf", writable=comm.rank != root, copy_back=back)
     func = select("bcast", algorithm, data.nbytes, size)
-    if size > 1:
-        func(comm, data, root)
+    return Call(func if size > 1 else None, (comm, data, root), copy_back=back,
+                same=(("root", root), ("buffer sizes (bytes)", data.nbytes),
+                      ("algorithm", same_text(func.__name__))))
 
 
 @register("bcast", "linear", cost=lambda n, p: (p - 1, (p - 1) * n))

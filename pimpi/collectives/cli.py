@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
 import click
+
+from pimpi.cliutil import fail_together
 
 __all__ = ["collectives", "exercises"]
 
@@ -31,13 +32,6 @@ def _out_path(value: str | None, option: str) -> str | None:
     if not os.path.isdir(folder):
         raise click.UsageError(f"{option} {value}: folder {folder} does not exist")
     return value
-
-
-def _quiet_fail(rank: int, error: click.ClickException) -> None:
-    """Rank 0 reports the error; the other ranks exit with the same code, silently."""
-    if rank == 0:
-        raise error
-    raise click.exceptions.Exit(error.exit_code)
 
 
 @collectives.command("list")
@@ -84,7 +78,7 @@ def trace_cmd(collective, algorithm, size, dtype, root, svg_path, png_path, json
     try:
         algorithm = trace_mod.check_request(collective, algorithm, root, comm.Get_size())
     except ValueError as exc:
-        _quiet_fail(rank, click.UsageError(str(exc)))
+        fail_together(rank, str(exc), usage=True)
     outputs = _outputs(rank, svg_path, png_path, json_path)
     report = trace_mod.trace_collective(comm, collective, algorithm, size, dtype, root)
     _show(comm, report, outputs)
@@ -96,36 +90,85 @@ def _outputs(rank: int, svg_path: str | None, png_path: str | None, json_path: s
         outputs = {opt: _out_path(val, opt) for opt, val in
                    (("--svg", svg_path), ("--png", png_path), ("--json", json_path))}
     except click.UsageError as exc:
-        _quiet_fail(rank, exc)
+        fail_together(rank, exc.message, usage=True)
     if outputs["--png"]:
         try:
             import matplotlib  # noqa: F401
         except ImportError:
-            _quiet_fail(rank, click.UsageError("--png needs matplotlib: pip install 'pimpi[plot]'"))
+            fail_together(rank, "--png needs matplotlib: pip install 'pimpi[plot]'", usage=True)
     return outputs
 
 
 def _show(comm, report, outputs: dict) -> None:
     """Rank 0 prints the report and writes the files; every rank exits 1 on a MISMATCH."""
-    from pimpi.collectives import trace as trace_mod
+    from pimpi.collectives.trace import save_report
 
     rank = comm.Get_rank()
     if rank == 0:
         click.echo(report.text())
         if comm.Get_size() == 1:
             click.echo("one rank sends nothing: run it under `pimpi run -n 8 -- ...`")
-        if outputs["--svg"]:
-            trace_mod.write_text_atomic(outputs["--svg"], trace_mod.trace_svg(report.trace, report.title))
-            click.echo(f"wrote {outputs['--svg']}")
-        if outputs["--png"]:
-            trace_mod.write_png(report.trace, outputs["--png"], report.title)
-            click.echo(f"wrote {outputs['--png']}")
-        if outputs["--json"]:
-            trace_mod.write_text_atomic(outputs["--json"], json.dumps(report.to_dict(), indent=1) + "\n")
-            click.echo(f"wrote {outputs['--json']}")
+        for option, path in outputs.items():
+            if path:
+                save_report(report, path, option.lstrip("-"))
+                click.echo(f"wrote {path}")
     mismatch = comm.bcast(report.mismatch if rank == 0 else None, root=0)
     if mismatch:
-        _quiet_fail(rank, click.ClickException(f"MISMATCH: {mismatch}"))
+        fail_together(rank, f"MISMATCH: {mismatch}", usage=False)
+
+
+@collectives.command("run", context_settings={"ignore_unknown_options": True})
+@click.option("--algorithm", "-a", "algorithms", multiple=True,
+              help="NAME for every collective that has it, or COLLECTIVE=NAME (repeatable).")
+@click.option("--trace", "trace_path", default=None,
+              help="Draw every message of pimpi's algorithms: .svg, .png or .json.")
+@click.option("--counts", is_flag=True, help="Print per collective the calls pimpi ran and refused.")
+@click.argument("script")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def run_cmd(algorithms, trace_path, counts, script, args) -> None:
+    """Run an unmodified mpi4py SCRIPT with COMM_WORLD's collectives on pimpi's algorithms.
+
+    \b
+    pimpi run -n 4 -- collectives run script.py
+    pimpi run -n 4 -- collectives run -a ring -a bcast=pipeline --trace trace.svg script.py
+    """
+    from pimpi.cliutil import env_rank
+    from pimpi.collectives.runner import parse_algorithms, run_script
+
+    rank = env_rank()
+    try:
+        chosen = parse_algorithms(algorithms)
+        if not os.path.isfile(script):
+            raise ValueError(f"script not found: {script}")
+        if trace_path is not None and os.path.splitext(trace_path)[1] not in (".svg", ".png", ".json"):
+            raise ValueError(f"--trace {trace_path}: the name must end in .svg, .png or .json")
+        _out_path(trace_path, "--trace")
+    except (ValueError, click.UsageError) as exc:
+        fail_together(rank, getattr(exc, "message", str(exc)), usage=True)
+    world = run_script(script, list(args), chosen, trace=trace_path is not None)
+    _after_run(world, trace_path, counts)
+
+
+def _after_run(world, trace_path: str | None, counts: bool) -> None:
+    """Rank 0 writes the trace and prints the counts (every rank takes part in gathering)."""
+    from pimpi.collectives.trace import gather_trace, save_trace
+
+    real = world.comm
+    totals = {name: {k: real.allreduce(v) for k, v in entry.items()}
+              for name, entry in sorted(world.counts.items())} if counts else {}
+    trace = None
+    if trace_path is not None:
+        trace = gather_trace(real, world.tracer.finish() if world.tracer is not None else [])
+    if real.Get_rank() != 0:
+        return
+    if totals:
+        click.echo("calls summed over all ranks:", err=True)
+    for name, entry in totals.items():
+        click.echo(f"{name:<22} pimpi {entry['pimpi']:>6}  refused {entry['refused']:>4}", err=True)
+    if trace is not None:
+        save_trace(trace, trace_path, f"collectives of {world.comm.Get_size()} ranks")
+        click.echo(f"wrote {trace_path}: {len(trace.messages)} messages in {trace.rounds} rounds",
+                   err=True)
 
 
 @exercises.command("list")
@@ -194,7 +237,7 @@ def exercise_trace_cmd(name, file, function, size, dtype, root, svg_path, png_pa
             raise ValueError("--size: pi needs at least 1 interval")
         func = load_functions(exercise, file)[chosen.kind]
     except (ValueError, OSError, SyntaxError) as exc:
-        _quiet_fail(rank, click.UsageError(str(exc)))
+        fail_together(rank, str(exc), usage=True)
     outputs = _outputs(rank, svg_path, png_path, json_path)
     words = exercise.trace.split()
     predict = None
@@ -248,9 +291,9 @@ def check_cmd(name: str, files: tuple[str, ...], sizes: str, timeout: float, jso
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     if json_path:
-        from pimpi.collectives.trace import write_text_atomic
+        from pimpi.fileio import atomic_write
 
-        write_text_atomic(json_path, check.records_json(records))
+        atomic_write(json_path, check.records_json(records))
     for path in dict.fromkeys(files):
         mine = [rec for rec in records if rec.file == path]
         counts: dict[str, int] = {}

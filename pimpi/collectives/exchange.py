@@ -1,55 +1,132 @@
-"""All-to-all exchanges: allgather (ring, recursive doubling, Bruck), alltoall (pairwise, Bruck)."""
+"""All-to-all exchanges: allgather(v) (ring, recursive doubling, Bruck), alltoall(v) (pairwise, Bruck)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
-from .buffers import check_count, check_like, flat
+from .buffers import (block_count, check_count, check_counts, check_fits, check_like, flat,
+                      gathered_v, in_place)
+from .call import Call, collective, same_text
 from .partition import ceil_log2, fold_rank, pow2_floor, unfold_rank
 from .registry import TAGS, public, register, select
 from .workspace import scratch
 
-__all__ = ["allgather", "alltoall", "allgather_ring", "allgather_recursive_doubling",
-           "allgather_bruck", "alltoall_pairwise", "alltoall_bruck"]
+__all__ = ["allgather", "alltoall", "allgatherv", "alltoallv", "allgather_ring",
+           "allgather_recursive_doubling", "allgather_bruck", "alltoall_pairwise", "alltoall_bruck",
+           "allgatherv_ring", "allgatherv_recursive_doubling", "alltoallv_pairwise"]
 
 TAG_ALLGATHER = TAGS["allgather"]
 TAG_ALLTOALL = TAGS["alltoall"]
+TAG_ALLGATHERV = TAGS["allgatherv"]
+TAG_ALLTOALLV = TAGS["alltoallv"]
+
+
+def _exchange(comm: Any, collective: str, func: Any, args: tuple, block: np.ndarray, back: list,
+              extra: tuple[tuple[str, int], ...] = ()) -> Call:
+    """The Call of an exchange: what every rank must share, and copy-backs."""
+    return Call(func, (comm, *args), copy_back=back,
+                same=(("dtypes", same_text(block.dtype.str)), ("algorithm", same_text(func.__name__)),
+                      *extra))
 
 
 @public("allgather")
+@collective
 def allgather(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, *,
-              algorithm: str | None = None) -> None:
-    """Every rank's `sendbuf` lands in block r of every rank's `recvbuf` (like comm.Allgather)."""
+              algorithm: str | None = None) -> Call:
+    """Every rank's `sendbuf` lands in block r of every rank's `recvbuf` (like comm.Allgather).
+
+    sendbuf=MPI.IN_PLACE: each rank's contribution is already its block of recvbuf.
+    """
     size = comm.size
-    send = flat(sendbuf, "sendbuf")
-    recv = flat(recvbuf, "recvbuf", writable=True)
+    back: list = []
+    recv = flat(recvbuf, "recvbuf", writable=True, copy_back=back)
+    if in_place(sendbuf):
+        m = block_count(recv, size, "recvbuf")
+        send = recv[comm.rank * m:(comm.rank + 1) * m].copy()
+    else:
+        send = flat(sendbuf, "sendbuf")
     check_like(recv, send, "recvbuf", "sendbuf")
     check_count(recv, send.size * size, "recvbuf")
     func = select("allgather", algorithm, recv.nbytes, size)
-    func(comm, send, recv)
+    return _exchange(comm, "allgather", func, (send, recv), send, back,
+                     (("block sizes (bytes)", send.nbytes),))
 
 
 @public("alltoall")
+@collective
 def alltoall(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, *,
-             algorithm: str | None = None) -> None:
-    """Block j of rank i's `sendbuf` goes to block i of rank j's `recvbuf` (like comm.Alltoall)."""
+             algorithm: str | None = None) -> Call:
+    """Block j of rank i's `sendbuf` goes to block i of rank j's `recvbuf` (like comm.Alltoall).
+
+    sendbuf=MPI.IN_PLACE: the blocks to send are taken from recvbuf and replaced there.
+    """
     size = comm.size
-    send = flat(sendbuf, "sendbuf")
-    recv = flat(recvbuf, "recvbuf", writable=True)
+    back: list = []
+    recv = flat(recvbuf, "recvbuf", writable=True, copy_back=back)
+    send = recv.copy() if in_place(sendbuf) else flat(sendbuf, "sendbuf")
     check_like(recv, send, "recvbuf", "sendbuf")
     check_count(recv, send.size, "recvbuf")
-    if send.size % size:
-        raise ValueError(f"sendbuf has {send.size} items, not a multiple of {size} ranks")
+    block_count(send, size, "sendbuf")
     func = select("alltoall", algorithm, send.nbytes, size)
-    func(comm, send, recv)
+    return _exchange(comm, "alltoall", func, (send, recv), send, back,
+                     (("buffer sizes (bytes)", send.nbytes),))
+
+
+@public("allgatherv")
+@collective
+def allgatherv(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, counts: Sequence[int], *,
+               displs: Sequence[int] | None = None, algorithm: str | None = None) -> Call:
+    """Rank r's `sendbuf` (counts[r] items) lands at displs[r] of every rank's `recvbuf`
+    (like comm.Allgatherv). Every rank passes the same counts and displs.
+
+    sendbuf=MPI.IN_PLACE: each rank's contribution is already at its place in recvbuf.
+    """
+    size, rank = comm.size, comm.rank
+    counts, displs = check_counts(counts, displs, size)
+    back: list = []
+    send, recv = gathered_v(sendbuf, recvbuf, counts, displs, rank, back)
+    func = select("allgatherv", algorithm, sum(counts) * send.itemsize, size)
+    return _exchange(comm, "allgatherv", func, (send, recv, counts, displs), send, back,
+                     (("counts and displs", same_text(repr((counts, displs)))),))
+
+
+@public("alltoallv")
+@collective
+def alltoallv(comm: Any, sendbuf: np.ndarray, sendcounts: Sequence[int], recvbuf: np.ndarray,
+              recvcounts: Sequence[int], *, sdispls: Sequence[int] | None = None,
+              rdispls: Sequence[int] | None = None, algorithm: str | None = None) -> Call:
+    """sendcounts[j] items at sdispls[j] of rank i's `sendbuf` go to rank j, where they land
+    at rdispls[i] of `recvbuf` (like comm.Alltoallv); recvcounts[i] must match.
+
+    sendbuf=MPI.IN_PLACE: the data is taken from recvbuf (with recvcounts and rdispls)
+    and replaced there.
+    """
+    size = comm.size
+    back: list = []
+    recvcounts, rdispls = check_counts(recvcounts, rdispls, size)
+    recv = flat(recvbuf, "recvbuf", writable=True, copy_back=back)
+    check_fits(recvcounts, rdispls, recv, "recvbuf")
+    if in_place(sendbuf):
+        send, sendcounts, sdispls = recv.copy(), recvcounts, rdispls
+    else:
+        sendcounts, sdispls = check_counts(sendcounts, sdispls, size)
+        send = flat(sendbuf, "sendbuf")
+        check_fits(sendcounts, sdispls, send, "sendbuf")
+    if sendcounts[comm.rank] != recvcounts[comm.rank]:
+        raise ValueError(f"sendcounts[{comm.rank}] = {sendcounts[comm.rank]} but recvcounts"
+                         f"[{comm.rank}] = {recvcounts[comm.rank]}: a rank's own block must fit")
+    check_like(recv, send, "recvbuf", "sendbuf")
+    func = select("alltoallv", algorithm, send.nbytes, size)
+    return _exchange(comm, "alltoallv", func, (send, sendcounts, sdispls, recv, recvcounts, rdispls),
+                     send, back)
 
 
 @register("allgather", "ring", cost=lambda n, p: (p - 1, (p - 1) / p * n))
 def allgather_ring(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray,
                    tag: int = TAG_ALLGATHER) -> None:
-    """Ring: in step s, pass block rank−s to the right and take block rank−s−1 from the left.
+    """Ring with p equal blocks: see allgatherv_ring.
 
     Cost: p−1 messages of n/p bytes: (p−1)·α + (p−1)/p·n·β.
     """
@@ -60,12 +137,7 @@ def allgather_ring(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray,
         comm.Sendrecv(sendbuf, other, tag, recvbuf[other * m:(other + 1) * m], other, tag)
         recvbuf[rank * m:(rank + 1) * m] = sendbuf
         return
-    right, left = (rank + 1) % size, (rank - 1) % size
-    for step in range(size - 1):
-        send, recv = (rank - step) % size, (rank - step - 1) % size
-        outgoing = sendbuf if step == 0 else recvbuf[send * m:(send + 1) * m]
-        comm.Sendrecv(outgoing, right, tag, recvbuf[recv * m:(recv + 1) * m], left, tag)
-    recvbuf[rank * m:(rank + 1) * m] = sendbuf  # local copy last: nobody waits for it
+    allgatherv_ring(comm, sendbuf, recvbuf, [m] * size, [r * m for r in range(size)], tag)
 
 
 def _doubling_cost(n: int, p: int) -> tuple[float, float]:
@@ -77,49 +149,80 @@ def _doubling_cost(n: int, p: int) -> tuple[float, float]:
 @register("allgather", "recursive_doubling", cost=_doubling_cost)
 def allgather_recursive_doubling(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray,
                                  tag: int = TAG_ALLGATHER) -> None:
-    """Recursive doubling: in round k, swap everything gathered so far with rank XOR 2^k.
+    """Recursive doubling with p equal blocks: see allgatherv_recursive_doubling.
 
-    Not a power of two: the first 2·rem ranks pair up, the even one gives its block to
-    the odd one and gets the full result at the end.
     Cost: log2 p' rounds, (p'−1)/p'·n bytes (+2 rounds when p != p').
     """
+    m, size = sendbuf.size, comm.size
+    allgatherv_recursive_doubling(comm, sendbuf, recvbuf, [m] * size, [r * m for r in range(size)],
+                                  tag)
+
+
+@register("allgatherv", "ring", cost=lambda n, p: (p - 1, (p - 1) / p * n))
+def allgatherv_ring(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, counts: Sequence[int],
+                    displs: Sequence[int], tag: int = TAG_ALLGATHERV) -> None:
+    """Ring: in step s, pass block rank−s to the right and take block rank−s−1 from the left.
+
+    Blocks may differ in size (some empty); each crosses every link once.
+    Cost: p−1 messages, (p−1)/p·n bytes for even counts.
+    """
     rank, size = comm.rank, comm.size
-    m = sendbuf.size
+    right, left = (rank + 1) % size, (rank - 1) % size
+
+    def block(r: int) -> np.ndarray:
+        return recvbuf[displs[r]:displs[r] + counts[r]]
+
+    for step in range(size - 1):
+        send, recv = (rank - step) % size, (rank - step - 1) % size
+        comm.Sendrecv(sendbuf if step == 0 else block(send), right, tag, block(recv), left, tag)
+    block(rank)[:] = sendbuf  # local copy last: nobody waits for it
+
+
+@register("allgatherv", "recursive_doubling", cost=_doubling_cost)
+def allgatherv_recursive_doubling(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray,
+                                  counts: Sequence[int], displs: Sequence[int],
+                                  tag: int = TAG_ALLGATHERV) -> None:
+    """Recursive doubling: in round k, swap everything gathered so far with rank XOR 2^k.
+
+    Blocks are gathered in rank order in one contiguous run (recvbuf itself when displs
+    are the default), so a group of blocks is one slice. Not a power of two: the first
+    2·rem ranks pair up, the even one gives its block to the odd one and gets the full
+    result at the end. Cost: log2 p' rounds, (p'−1)/p'·n bytes (+2 rounds when p != p').
+    """
+    rank, size = comm.rank, comm.size
+    offsets = [0]
+    for c in counts:
+        offsets.append(offsets[-1] + c)
+    packed = list(displs) == offsets[:-1]
+    work = recvbuf[:offsets[-1]] if packed else scratch(0, offsets[-1], recvbuf.dtype)
     rem = size - pow2_floor(size)
-    recvbuf[rank * m:(rank + 1) * m] = sendbuf
+    work[offsets[rank]:offsets[rank + 1]] = sendbuf
     newrank = fold_rank(rank, size)
     if rank < 2 * rem:
         if newrank < 0:
             comm.Send(sendbuf, rank + 1, tag)
-            comm.Recv(recvbuf, rank + 1, tag)
-            return
-        comm.Recv(recvbuf[(rank - 1) * m:rank * m], rank - 1, tag)
-
-    if not rem:  # a power of two: folded ranks are real ranks, block g is at g·m
-        mask = 1
-        while mask < size:
-            base = rank & ~(mask - 1)
-            other = base ^ mask
-            partner = rank ^ mask
-            comm.Sendrecv(recvbuf[base * m:(base + mask) * m], partner, tag,
-                          recvbuf[other * m:(other + mask) * m], partner, tag)
-            mask <<= 1
-        return
+            comm.Recv(work, rank + 1, tag)
+            newrank = -1
+        else:
+            comm.Recv(work[offsets[rank - 1]:offsets[rank]], rank - 1, tag)
 
     def first(group: int) -> int:  # first real rank folded into `group`; first(p') == p
         return unfold_rank(group, size) - (1 if group < rem else 0)
 
     mask = 1
-    while mask < size - rem:
+    while newrank >= 0 and mask < size - rem:
         base = newrank & ~(mask - 1)  # my group of folded ranks so far: [base, base + mask)
         other = base ^ mask
         partner = unfold_rank(newrank ^ mask, size)
-        mine = recvbuf[first(base) * m:first(base + mask) * m]
-        theirs = recvbuf[first(other) * m:first(other + mask) * m]
+        mine = work[offsets[first(base)]:offsets[first(base + mask)]]
+        theirs = work[offsets[first(other)]:offsets[first(other + mask)]]
         comm.Sendrecv(mine, partner, tag, theirs, partner, tag)
         mask <<= 1
-    if rank < 2 * rem:
-        comm.Send(recvbuf, rank - 1, tag)
+    if newrank >= 0 and rank < 2 * rem:
+        comm.Send(work, rank - 1, tag)
+    if not packed:
+        for r in range(size):
+            recvbuf[displs[r]:displs[r] + counts[r]] = work[offsets[r]:offsets[r + 1]]
 
 
 @register("allgather", "bruck", cost=lambda n, p: (ceil_log2(p), (p - 1) / p * n))
@@ -197,3 +300,21 @@ def alltoall_bruck(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray,
     recv = recvbuf.reshape(size, m)
     order = [(rank - j) % size for j in range(size)]
     recv[order] = work
+
+
+@register("alltoallv", "pairwise", cost=lambda n, p: (p - 1, (p - 1) / p * n))
+def alltoallv_pairwise(comm: Any, sendbuf: np.ndarray, sendcounts: Sequence[int],
+                       sdispls: Sequence[int], recvbuf: np.ndarray, recvcounts: Sequence[int],
+                       rdispls: Sequence[int], tag: int = TAG_ALLTOALLV) -> None:
+    """Pairwise exchange: in step s, send to rank + s and receive from rank − s.
+
+    Each pair exchanges its own counts, so uneven (and empty) blocks cost nothing extra.
+    Cost: p−1 messages, (p−1)/p·n bytes for even counts.
+    """
+    rank, size = comm.rank, comm.size
+    for step in range(1, size):
+        dest, source = (rank + step) % size, (rank - step) % size
+        comm.Sendrecv(sendbuf[sdispls[dest]:sdispls[dest] + sendcounts[dest]], dest, tag,
+                      recvbuf[rdispls[source]:rdispls[source] + recvcounts[source]], source, tag)
+    recvbuf[rdispls[rank]:rdispls[rank] + recvcounts[rank]] = \
+        sendbuf[sdispls[rank]:sdispls[rank] + sendcounts[rank]]

@@ -1,4 +1,4 @@
-"""Reduction operators: mpi4py's MPI.SUM, MAX, ... or any NumPy ufunc, applied in place."""
+"""Reduction operators: MPI's predefined ops, ops made with MPI.Op.Create, or NumPy ufuncs."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = ["Op", "resolve_op", "COMMUTATIVE_UFUNCS", "MPI_OP_NAMES"]
+__all__ = ["Op", "LocalReduction", "resolve_op", "COMMUTATIVE_UFUNCS", "MPI_OP_NAMES"]
 
 # MPI's predefined operators and the NumPy ufunc that computes each.
 MPI_OP_NAMES: dict[str, np.ufunc] = {
@@ -36,12 +36,14 @@ _MEMO_LIMIT = 256
 class Op(NamedTuple):
     """A resolved operator: `ufunc(a, b, out=...)` computes a (op) b elementwise."""
 
-    ufunc: np.ufunc
+    ufunc: Any  # a NumPy ufunc, or a LocalReduction around an MPI op
     commutative: bool
     name: str
 
     def check_dtype(self, dtype: np.dtype) -> None:
         """Raise TypeError before any message is sent if the op can't reduce `dtype`."""
+        if isinstance(self.ufunc, LocalReduction):
+            return  # a user's function: it alone knows its types, and probing would run it
         key = (self.ufunc, dtype)
         ok = _SUPPORTED.get(key)
         if ok is None:
@@ -56,6 +58,29 @@ class Op(NamedTuple):
             raise TypeError(f"op {self.name} does not support dtype {dtype}")
 
 
+class LocalReduction:
+    """An op made with MPI.Op.Create, called like a ufunc: out = a op b.
+
+    MPI's `Reduce_local(a, b)` computes b = a op b in place, so it runs on a copy of b
+    unless `out` is b itself.
+    """
+
+    __slots__ = ("op",)
+
+    def __init__(self, op: Any) -> None:
+        self.op = op
+
+    def __call__(self, a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
+        if out is b or (out.size == b.size and out.dtype == b.dtype and out.size and
+                        out.__array_interface__["data"][0] == b.__array_interface__["data"][0]):
+            self.op.Reduce_local(a, out)
+            return out
+        both = b.copy()
+        self.op.Reduce_local(a, both)
+        out[...] = both
+        return out
+
+
 _RESOLVED = {name: Op(ufunc, True, name) for name, ufunc in MPI_OP_NAMES.items()}
 
 
@@ -68,9 +93,18 @@ def _mpi_ops() -> list[tuple[Any, str]]:
     return _MPI_OPS
 
 
+def _predefined_name(op: Any) -> str:
+    from mpi4py import MPI
+
+    return next((name for name in ("MAXLOC", "MINLOC", "REPLACE", "NO_OP", "OP_NULL")
+                 if op == getattr(MPI, name, None)), repr(op))
+
+
 def resolve_op(op: Any) -> Op:
     """Map MPI.SUM/PROD/MAX/MIN/LAND/LOR/LXOR/BAND/BOR/BXOR, a name ("SUM") or a NumPy ufunc to an Op.
 
+    An op made with MPI.Op.Create(fn, commute) is applied with op.Reduce_local and is
+    commutative as it says; MAXLOC, MINLOC, REPLACE and NO_OP are refused (ValueError).
     MPI's predefined ops are commutative. A ufunc outside COMMUTATIVE_UFUNCS is
     treated as associative but not commutative, so only algorithms that combine
     in rank order (x0 op x1 op ... op x_{p-1}) accept it.
@@ -99,5 +133,8 @@ def _resolve(op: Any) -> Op:
         for mpi_op, name in _mpi_ops():
             if op is mpi_op or op == mpi_op:
                 return _RESOLVED[name]
-        raise ValueError(f"unsupported MPI op {op!r}: use a predefined op or a NumPy ufunc")
+        if not op or op.is_predefined:
+            raise ValueError(f"unsupported MPI op {_predefined_name(op)}: use SUM, PROD, MAX, MIN, "
+                             "the logical or bitwise ops, a NumPy ufunc or MPI.Op.Create")
+        return Op(LocalReduction(op), bool(op.Is_commutative()), "user op")
     raise TypeError(f"op must be an MPI op or a NumPy ufunc, got {op!r}")

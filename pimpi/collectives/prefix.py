@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from .buffers import check_count, check_like, flat
+from .buffers import check_count, check_like, flat, in_place
+from .call import Call, collective, same_text
 from .ops import Op, resolve_op
 from .partition import ceil_log2
 from .registry import TAGS, public, register, select
@@ -19,31 +20,42 @@ TAG_SCAN = TAGS["scan"]
 TAG_EXSCAN = TAGS["exscan"]
 
 
-def _setup(comm: Any, collective: str, sendbuf: np.ndarray, recvbuf: np.ndarray, op: Any,
-           algorithm: str | None) -> tuple[Any, np.ndarray, np.ndarray, Op]:
-    send = flat(sendbuf, "sendbuf")
-    recv = flat(recvbuf, "recvbuf", writable=True)
+def _call(comm: Any, collective: str, sendbuf: Any, recvbuf: np.ndarray, op: Any,
+          algorithm: str | None) -> Call:
+    """Checked arguments; sendbuf MPI.IN_PLACE takes the input from recvbuf."""
+    back: list = []
+    recv = flat(recvbuf, "recvbuf", writable=True, copy_back=back)
+    send = recv.copy() if in_place(sendbuf) else flat(sendbuf, "sendbuf")
     check_like(recv, send, "recvbuf", "sendbuf")
     check_count(recv, send.size, "recvbuf")
     op = resolve_op(op)
     op.check_dtype(send.dtype)
-    return select(collective, algorithm, send.nbytes, comm.size, op), send, recv, op
+    func = select(collective, algorithm, send.nbytes, comm.size, op)
+    return Call(func, (comm, send, recv, op), copy_back=back,
+                same=(("buffer sizes (bytes)", send.nbytes), ("dtypes", same_text(send.dtype.str)),
+                      ("ops", same_text(op.name)), ("algorithm", same_text(func.__name__))))
 
 
 @public("scan")
+@collective
 def scan(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, op: Any = "SUM", *,
-         algorithm: str | None = None) -> None:
-    """Rank r gets x0 op x1 op ... op xr in `recvbuf` (like comm.Scan); op defaults to SUM."""
-    func, send, recv, op = _setup(comm, "scan", sendbuf, recvbuf, op, algorithm)
-    func(comm, send, recv, op)
+         algorithm: str | None = None) -> Call:
+    """Rank r gets x0 op x1 op ... op xr in `recvbuf` (like comm.Scan); op defaults to SUM.
+
+    sendbuf=MPI.IN_PLACE: the input is taken from recvbuf.
+    """
+    return _call(comm, "scan", sendbuf, recvbuf, op, algorithm)
 
 
 @public("exscan")
+@collective
 def exscan(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, op: Any = "SUM", *,
-           algorithm: str | None = None) -> None:
-    """Rank r > 0 gets x0 op ... op x(r−1) in `recvbuf` (like comm.Exscan); rank 0's is left as is."""
-    func, send, recv, op = _setup(comm, "exscan", sendbuf, recvbuf, op, algorithm)
-    func(comm, send, recv, op)
+           algorithm: str | None = None) -> Call:
+    """Rank r > 0 gets x0 op ... op x(r−1) in `recvbuf` (like comm.Exscan); rank 0's is left as is.
+
+    sendbuf=MPI.IN_PLACE: the input is taken from recvbuf.
+    """
+    return _call(comm, "exscan", sendbuf, recvbuf, op, algorithm)
 
 
 def _doubling(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, op: Op, tag: int,

@@ -7,27 +7,31 @@ pairwise ones need a commutative op (registry.ORDERED lists which is which).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
-from .buffers import check_count, check_like, check_root, flat, root_buffer
+from .buffers import (block_count, check_count, check_counts, check_like, check_root, flat,
+                      in_place, in_place_on_root, root_buffer)
+from .call import Call, collective, same_text
 from .ops import Op, resolve_op
 from .partition import block_counts, ceil_log2, fold_rank, pow2_floor, unfold_rank
 from .registry import TAGS, public, register, select_reduction
 from .workspace import scratch
 
 __all__ = [
-    "reduce", "allreduce", "reduce_scatter_block",
+    "reduce", "allreduce", "reduce_scatter_block", "reduce_scatter",
     "reduce_linear", "reduce_binomial", "reduce_rabenseifner",
     "allreduce_reduce_bcast", "allreduce_recursive_doubling", "allreduce_ring",
     "allreduce_rabenseifner",
     "reduce_scatter_recursive_halving", "reduce_scatter_ring", "reduce_scatter_pairwise",
+    "reduce_scatter_v_recursive_halving", "reduce_scatter_v_ring", "reduce_scatter_v_pairwise",
 ]
 
 TAG_REDUCE = TAGS["reduce"]
 TAG_ALLREDUCE = TAGS["allreduce"]
 TAG_RSB = TAGS["reduce_scatter_block"]
+TAG_RS = TAGS["reduce_scatter"]
 
 
 def _mismatch(op: Any, sendbuf: np.ndarray, recvbuf: np.ndarray) -> None:
@@ -38,48 +42,100 @@ def _mismatch(op: Any, sendbuf: np.ndarray, recvbuf: np.ndarray) -> None:
 
 # --------------------------------------------------------------------------- public API
 
+def _reduction(comm: Any, collective: str, send: np.ndarray, recv: np.ndarray | None, op: Any,
+               algorithm: str | None, back: list, before: tuple = (), root: int | None = None) -> Call:
+    """The Call of a reduction: op and algorithm resolved, and what every rank must share."""
+    if recv is not None and recv.dtype != send.dtype:
+        _mismatch(op, send, recv)
+    op, func = select_reduction(collective, algorithm, send.nbytes, comm.size, op, send.dtype)
+    same = (("root", -1 if root is None else root), ("buffer sizes (bytes)", send.nbytes), ("dtypes", same_text(send.dtype.str)),
+            ("ops", same_text(op.name)), ("algorithm", same_text(func.__name__)))
+    after = () if root is None else (root,)
+    return Call(func, (comm, send, recv, *before, op, *after), same=same, copy_back=back)
+
+
 @public("reduce")
+@collective
 def reduce(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray | None, op: Any = "SUM",
-           root: int = 0, *, algorithm: str | None = None) -> None:
+           root: int = 0, *, algorithm: str | None = None) -> Call:
     """Combine every rank's `sendbuf` with `op` into `recvbuf` on `root` (like comm.Reduce).
 
     recvbuf may be None on the other ranks; on root it must match sendbuf.
+    sendbuf=MPI.IN_PLACE on root only: root's input is taken from recvbuf.
     """
     size, rank = comm.size, comm.rank
     root = check_root(root, size)
-    send = flat(sendbuf, "sendbuf")
-    recv = root_buffer(recvbuf, "recvbuf", rank == root, root, send, send.size, writable=True)
-    op, func = select_reduction("reduce", algorithm, send.nbytes, size, op, send.dtype)
-    func(comm, send, recv, op, root)
+    back: list = []
+    if in_place(sendbuf):
+        recv = in_place_on_root(recvbuf, "recvbuf", rank, root, back)
+        send = recv.copy()
+    else:
+        send = flat(sendbuf, "sendbuf")
+        recv = root_buffer(recvbuf, "recvbuf", rank == root, root, send, send.size, writable=True,
+                           copy_back=back)
+    return _reduction(comm, "reduce", send, recv, op, algorithm, back, root=root)
 
 
 @public("allreduce")
+@collective
 def allreduce(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, op: Any = "SUM", *,
-              algorithm: str | None = None) -> None:
-    """Combine every rank's `sendbuf` with `op` into `recvbuf` on all ranks (like comm.Allreduce)."""
-    send = flat(sendbuf, "sendbuf")
-    recv = flat(recvbuf, "recvbuf", writable=True)
+              algorithm: str | None = None) -> Call:
+    """Combine every rank's `sendbuf` with `op` into `recvbuf` on all ranks (like comm.Allreduce).
+
+    sendbuf=MPI.IN_PLACE: the input is taken from recvbuf.
+    """
+    back: list = []
+    recv = flat(recvbuf, "recvbuf", writable=True, copy_back=back)
+    send = recv.copy() if in_place(sendbuf) else flat(sendbuf, "sendbuf")
     if recv.size != send.size:
         check_count(recv, send.size, "recvbuf")
-    if recv.dtype != send.dtype:
-        _mismatch(op, send, recv)
-    op, func = select_reduction("allreduce", algorithm, send.nbytes, comm.size, op, send.dtype)
-    func(comm, send, recv, op)
+    return _reduction(comm, "allreduce", send, recv, op, algorithm, back)
 
 
 @public("reduce_scatter_block")
+@collective
 def reduce_scatter_block(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray,
-                         op: Any = "SUM", *, algorithm: str | None = None) -> None:
-    """Reduce p blocks of m items elementwise; rank r gets block r (like comm.Reduce_scatter_block)."""
+                         op: Any = "SUM", *, algorithm: str | None = None) -> Call:
+    """Reduce p blocks of m items elementwise; rank r gets block r (like comm.Reduce_scatter_block).
+
+    sendbuf=MPI.IN_PLACE: recvbuf holds all p blocks of input; the result is its first block.
+    """
     size = comm.size
-    send = flat(sendbuf, "sendbuf")
-    recv = flat(recvbuf, "recvbuf", writable=True)
+    back: list = []
+    recv = flat(recvbuf, "recvbuf", writable=True, copy_back=back)
+    if in_place(sendbuf):
+        send = recv.copy()
+        recv = recv[:block_count(send, size, "recvbuf")]
+    else:
+        send = flat(sendbuf, "sendbuf")
     check_count(send, recv.size * size, "sendbuf")
-    if recv.dtype != send.dtype:
-        _mismatch(op, send, recv)
-    op, func = select_reduction("reduce_scatter_block", algorithm, send.nbytes, size, op,
-                                send.dtype)
-    func(comm, send, recv, op)
+    return _reduction(comm, "reduce_scatter_block", send, recv, op, algorithm, back)
+
+
+@public("reduce_scatter")
+@collective
+def reduce_scatter(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, counts: Sequence[int],
+                   op: Any = "SUM", *, algorithm: str | None = None) -> Call:
+    """Reduce sum(counts) items elementwise; rank r gets the counts[r] items after the first
+    counts[0] + ... + counts[r−1] (like comm.Reduce_scatter). Every rank passes the same counts.
+
+    sendbuf=MPI.IN_PLACE: recvbuf holds the whole input; the result is its first counts[rank] items.
+    """
+    size, rank = comm.size, comm.rank
+    counts, _ = check_counts(counts, None, size)
+    back: list = []
+    recv = flat(recvbuf, "recvbuf", writable=True, copy_back=back)
+    if in_place(sendbuf):
+        send = recv.copy()
+        check_count(send, sum(counts), "recvbuf")
+        recv = recv[:counts[rank]]
+    else:
+        send = flat(sendbuf, "sendbuf")
+        check_count(send, sum(counts), "sendbuf")
+        check_count(recv, counts[rank], "recvbuf")
+    call = _reduction(comm, "reduce_scatter", send, recv, op, algorithm, back, (counts,))
+    call.same = (*call.same[1:], ("counts", same_text(repr(counts))))
+    return call
 
 
 # --------------------------------------------------------------------------- shared steps
@@ -413,9 +469,40 @@ def _halving_cost(n: int, p: int) -> tuple[float, float]:
     return ceil_log2(p2) + extra, (p2 - 1) / p2 * n + (n + n / p if extra else 0)
 
 
+def _offsets(counts: Sequence[int]) -> list[int]:
+    """Where each rank's block starts, and the total at the end (p + 1 entries)."""
+    out = [0]
+    for c in counts:
+        out.append(out[-1] + c)
+    return out
+
+
 @register("reduce_scatter_block", "recursive_halving", cost=_halving_cost)
 def reduce_scatter_recursive_halving(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, op: Op,
                                      tag: int = TAG_RSB) -> None:
+    """Recursive halving with p equal blocks: see reduce_scatter_v_recursive_halving."""
+    reduce_scatter_v_recursive_halving(comm, sendbuf, recvbuf, [recvbuf.size] * comm.size, op, tag)
+
+
+@register("reduce_scatter_block", "ring", cost=lambda n, p: (p - 1, (p - 1) / p * n))
+def reduce_scatter_ring(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, op: Op,
+                        tag: int = TAG_RSB) -> None:
+    """Ring with p equal blocks: see reduce_scatter_v_ring."""
+    reduce_scatter_v_ring(comm, sendbuf, recvbuf, [recvbuf.size] * comm.size, op, tag)
+
+
+@register("reduce_scatter_block", "pairwise", cost=lambda n, p: (p - 1, (p - 1) / p * n))
+def reduce_scatter_pairwise(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, op: Op,
+                            tag: int = TAG_RSB) -> None:
+    """Pairwise exchange with p equal blocks: see reduce_scatter_v_pairwise."""
+    reduce_scatter_v_pairwise(comm, sendbuf, recvbuf, [recvbuf.size] * comm.size, op, tag)
+
+
+# --------------------------------------------------------------------------- reduce_scatter
+
+@register("reduce_scatter", "recursive_halving", cost=_halving_cost)
+def reduce_scatter_v_recursive_halving(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray,
+                                       counts: Sequence[int], op: Op, tag: int = TAG_RS) -> None:
     """Recursive halving: each round halves the data a rank is responsible for.
 
     Halving ends with folded rank r owning slot bitreverse(r), so the blocks are first
@@ -423,7 +510,7 @@ def reduce_scatter_recursive_halving(comm: Any, sendbuf: np.ndarray, recvbuf: np
     Cost: log2 p' rounds, (p'−1)/p'·n bytes (+2 rounds when p is not a power of two).
     """
     rank, size = comm.rank, comm.size
-    m = recvbuf.size
+    offsets = _offsets(counts)
     p2 = pow2_floor(size)
     rem = size - p2
     bits = ceil_log2(p2)
@@ -433,7 +520,7 @@ def reduce_scatter_recursive_halving(comm: Any, sendbuf: np.ndarray, recvbuf: np
     bounds = [0]
     for slot in range(p2):  # slot s holds folded rank bitreverse(s)'s blocks
         g = _bitreverse(slot, bits)
-        start, stop = first[g] * m, first[g + 1] * m
+        start, stop = offsets[first[g]], offsets[first[g + 1]]
         acc[bounds[-1]:bounds[-1] + stop - start] = sendbuf[start:stop]
         bounds.append(bounds[-1] + stop - start)
     tmp = scratch(0, sendbuf.size, sendbuf.dtype)
@@ -444,48 +531,52 @@ def reduce_scatter_recursive_halving(comm: Any, sendbuf: np.ndarray, recvbuf: np
     lo, hi, _ = _halve(comm, acc, acc, tmp, op, newrank, bounds, tag)
     mine = acc[bounds[lo]:bounds[hi]]
     if newrank < rem:  # I hold the blocks of rank-1 and rank
-        comm.Send(mine[:m], rank - 1, tag)
-        recvbuf[:] = mine[m:]
+        below = counts[rank - 1]
+        comm.Send(mine[:below], rank - 1, tag)
+        recvbuf[:] = mine[below:]
     else:
         recvbuf[:] = mine
 
 
-@register("reduce_scatter_block", "ring", cost=lambda n, p: (p - 1, (p - 1) / p * n))
-def reduce_scatter_ring(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, op: Op,
-                        tag: int = TAG_RSB) -> None:
+@register("reduce_scatter", "ring", cost=lambda n, p: (p - 1, (p - 1) / p * n))
+def reduce_scatter_v_ring(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray,
+                          counts: Sequence[int], op: Op, tag: int = TAG_RS) -> None:
     """Ring: pass partial blocks to the right; after p−1 steps block r is complete on rank r.
 
     Needs a commutative op. Cost: p−1 messages, (p−1)/p·n bytes.
     """
     rank, size = comm.rank, comm.size
-    m = recvbuf.size
+    offsets = _offsets(counts)
     acc = scratch(1, sendbuf.size, sendbuf.dtype)  # partial blocks passing through
+    tmp = scratch(0, max(counts), sendbuf.dtype)
     right, left = (rank + 1) % size, (rank - 1) % size
     if size == 1:
         recvbuf[:] = sendbuf
     for step in range(size - 1):
         send, recv = (rank - step - 1) % size, (rank - step - 2) % size
-        outgoing = (sendbuf if step == 0 else acc)[send * m:(send + 1) * m]
-        comm.Sendrecv(outgoing, right, tag, recvbuf, left, tag)
-        mine = sendbuf[recv * m:(recv + 1) * m]
+        block = slice(offsets[recv], offsets[recv + 1])
+        incoming = tmp[:counts[recv]]
+        comm.Sendrecv((sendbuf if step == 0 else acc)[offsets[send]:offsets[send + 1]], right, tag,
+                      incoming, left, tag)
         # add my contribution; the last block to arrive is my own (recv == rank)
-        op.ufunc(mine, recvbuf, out=recvbuf if step == size - 2 else acc[recv * m:(recv + 1) * m])
+        op.ufunc(sendbuf[block], incoming, out=recvbuf if step == size - 2 else acc[block])
 
 
-@register("reduce_scatter_block", "pairwise", cost=lambda n, p: (p - 1, (p - 1) / p * n))
-def reduce_scatter_pairwise(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, op: Op,
-                            tag: int = TAG_RSB) -> None:
+@register("reduce_scatter", "pairwise", cost=lambda n, p: (p - 1, (p - 1) / p * n))
+def reduce_scatter_v_pairwise(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray,
+                              counts: Sequence[int], op: Op, tag: int = TAG_RS) -> None:
     """Pairwise exchange: in step s, send rank+s its block and add the block from rank−s.
 
+    Unlike the ring, every block goes straight to its owner: partial sums never travel.
     Needs a commutative op. Cost: p−1 messages, (p−1)/p·n bytes.
     """
     rank, size = comm.rank, comm.size
-    m = recvbuf.size
-    mine = sendbuf[rank * m:(rank + 1) * m]
+    offsets = _offsets(counts)
+    mine = sendbuf[offsets[rank]:offsets[rank + 1]]
     if size == 1:
         recvbuf[:] = mine
-    tmp = scratch(0, m, recvbuf.dtype)
+    tmp = scratch(0, recvbuf.size, recvbuf.dtype)
     for step in range(1, size):
         dest, source = (rank + step) % size, (rank - step) % size
-        comm.Sendrecv(sendbuf[dest * m:(dest + 1) * m], dest, tag, tmp, source, tag)
+        comm.Sendrecv(sendbuf[offsets[dest]:offsets[dest + 1]], dest, tag, tmp, source, tag)
         op.ufunc(mine if step == 1 else recvbuf, tmp, out=recvbuf)

@@ -21,6 +21,9 @@ ALGORITHMS: dict[str, tuple[str, ...]] = {
     "scan": ("recursive_doubling", "linear"),
     "exscan": ("recursive_doubling", "linear"),
     "barrier": ("dissemination", "tree"),
+    "allgatherv": ("ring", "recursive_doubling"),
+    "alltoallv": ("pairwise",),
+    "reduce_scatter": ("recursive_halving", "ring", "pairwise"),
 }
 
 # Algorithms that combine contributions strictly in rank order, so they are
@@ -29,6 +32,7 @@ ORDERED: dict[str, tuple[str, ...]] = {
     "reduce": ("binomial", "linear", "rabenseifner"),
     "allreduce": ("recursive_doubling", "reduce_bcast", "rabenseifner"),
     "reduce_scatter_block": ("recursive_halving",),
+    "reduce_scatter": ("recursive_halving",),
     "scan": ("recursive_doubling", "linear"),
     "exscan": ("recursive_doubling", "linear"),
 }
@@ -110,6 +114,8 @@ def cost(collective: str, algorithm: str, nbytes: int, p: int) -> tuple[float, f
     nbytes is the whole vector: the buffer for bcast/reduce/allreduce/scan/exscan;
     all p blocks together for scatter/gather/allgather (p × one rank's block);
     one rank's send buffer for alltoall and reduce_scatter_block; ignored by barrier.
+    For the v-collectives (allgatherv, alltoallv, reduce_scatter) n is counted as for
+    allgather, alltoall and reduce_scatter_block, as if the counts were even.
     """
     _check_name(collective, algorithm)
     if nbytes < 0 or p < 1:

@@ -6,7 +6,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .buffers import check_count, check_counts, check_like, check_root, flat, root_buffer
+from .buffers import (block_count, check_count, check_counts, check_fits, check_like, check_root,
+                      flat, gathered_v, in_place, in_place_on_root, root_buffer)
+from .call import Call, collective, same_text
 from .partition import ceil_log2
 from .registry import TAGS, public, register, select
 from .workspace import scratch
@@ -25,36 +27,58 @@ def _lowbit_span(vrank: int, size: int) -> int:
     return min(vrank & -vrank, size - vrank)
 
 
+def _rooted(comm: Any, collective: str, block: np.ndarray, algorithm: str | None, args: tuple,
+            back: list, root: int) -> Call:
+    """The Call of a scatter or gather whose blocks are like `block`."""
+    func = select(collective, algorithm, block.nbytes * comm.size, comm.size)
+    return Call(func, (comm, *args, root), copy_back=back,
+                same=(("root", root), ("block sizes (bytes)", block.nbytes),
+                      ("dtypes", same_text(block.dtype.str)), ("algorithm", same_text(func.__name__))))
+
+
 @public("scatter")
+@collective
 def scatter(comm: Any, sendbuf: np.ndarray | None, recvbuf: np.ndarray, root: int = 0, *,
-            algorithm: str | None = None) -> None:
+            algorithm: str | None = None) -> Call:
     """Root's `sendbuf` holds p blocks of recvbuf.size items; rank r gets block r (like comm.Scatter).
 
-    sendbuf may be None on the other ranks.
+    sendbuf may be None on the other ranks. recvbuf=MPI.IN_PLACE on root: root's own
+    block stays where it is in sendbuf.
     """
     size, rank = comm.size, comm.rank
     root = check_root(root, size)
-    recv = flat(recvbuf, "recvbuf", writable=True)
-    send = root_buffer(sendbuf, "sendbuf", rank == root, root, recv, recv.size * size,
-                       writable=False)
-    func = select("scatter", algorithm, recv.nbytes * size, size)
-    func(comm, send, recv, root)
+    back: list = []
+    if in_place(recvbuf):
+        send = in_place_on_root(sendbuf, "sendbuf", rank, root, back)
+        recv = np.empty(block_count(send, size, "sendbuf"), send.dtype)
+    else:
+        recv = flat(recvbuf, "recvbuf", writable=True, copy_back=back)
+        send = root_buffer(sendbuf, "sendbuf", rank == root, root, recv, recv.size * size,
+                           writable=False)
+    return _rooted(comm, "scatter", recv, algorithm, (send, recv), back, root)
 
 
 @public("gather")
+@collective
 def gather(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray | None, root: int = 0, *,
-           algorithm: str | None = None) -> None:
+           algorithm: str | None = None) -> Call:
     """Root's `recvbuf` receives every rank's `sendbuf`, in rank order (like comm.Gather).
 
-    recvbuf may be None on the other ranks.
+    recvbuf may be None on the other ranks. sendbuf=MPI.IN_PLACE on root: root's own
+    block is already in place in recvbuf.
     """
     size, rank = comm.size, comm.rank
     root = check_root(root, size)
-    send = flat(sendbuf, "sendbuf")
-    recv = root_buffer(recvbuf, "recvbuf", rank == root, root, send, send.size * size,
-                       writable=True)
-    func = select("gather", algorithm, send.nbytes * size, size)
-    func(comm, send, recv, root)
+    back: list = []
+    if in_place(sendbuf):
+        recv = in_place_on_root(recvbuf, "recvbuf", rank, root, back)
+        m = block_count(recv, size, "recvbuf")
+        send = recv[root * m:(root + 1) * m].copy()
+    else:
+        send = flat(sendbuf, "sendbuf")
+        recv = root_buffer(recvbuf, "recvbuf", rank == root, root, send, send.size * size,
+                           writable=True, copy_back=back)
+    return _rooted(comm, "gather", send, algorithm, (send, recv), back, root)
 
 
 @register("scatter", "linear", cost=lambda n, p: (p - 1, (p - 1) / p * n))
@@ -162,72 +186,96 @@ def gather_binomial(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray | None, 
         recvbuf[:root * m] = data[cut:]
 
 
+def _v_call(comm: Any, func: Any, block: np.ndarray, args: tuple, back: list, root: int) -> Call:
+    return Call(func, (comm, *args, root), copy_back=back,
+                same=(("root", root), ("dtypes", same_text(block.dtype.str))))
+
+
 @public("scatterv")
+@collective
 def scatterv(comm: Any, sendbuf: np.ndarray | None, counts: Sequence[int] | None,
-             recvbuf: np.ndarray, root: int = 0, *, displs: Sequence[int] | None = None) -> None:
+             recvbuf: np.ndarray, root: int = 0, *, displs: Sequence[int] | None = None) -> Call:
     """Root sends counts[r] items starting at displs[r] of `sendbuf` to rank r (like comm.Scatterv).
 
     displs defaults to the exclusive prefix sum of counts. counts may be None on
-    non-root ranks (recvbuf.size is then the count). Linear: p−1 messages from root.
+    non-root ranks (recvbuf.size is then the count). recvbuf=MPI.IN_PLACE on root:
+    root's own piece stays in sendbuf. Linear: p−1 messages from root.
     """
-    from mpi4py import MPI
-
     size, rank = comm.size, comm.rank
     root = check_root(root, size)
-    recv = flat(recvbuf, "recvbuf", writable=True)
-    tag = TAGS["scatter"]
+    back: list = []
     if rank != root:
+        recv = flat(recvbuf, "recvbuf", writable=True, copy_back=back)
         if counts is not None:
             counts, _ = check_counts(counts, displs, size)
             check_count(recv, counts[rank], "recvbuf")
-        if recv.size:
-            comm.Recv(recv, root, tag)
-        return
+        return _v_call(comm, _scatterv_linear, recv, (None, None, None, recv), back, root)
     if counts is None or sendbuf is None:
         raise ValueError(f"counts and sendbuf are required on root {root}")
     counts, displs = check_counts(counts, displs, size)
     send = flat(sendbuf, "sendbuf")
+    if in_place(recvbuf):
+        recv = np.empty(counts[rank], send.dtype)
+    else:
+        recv = flat(recvbuf, "recvbuf", writable=True, copy_back=back)
     check_like(send, recv, "sendbuf", "recvbuf")
     check_count(recv, counts[rank], "recvbuf")
-    if any(d + c > send.size for c, d in zip(counts, displs)):
-        raise ValueError(f"counts {counts} at displs {displs} overrun sendbuf of {send.size} items")
+    check_fits(counts, displs, send, "sendbuf")
+    return _v_call(comm, _scatterv_linear, recv, (send, counts, displs, recv), back, root)
+
+
+def _scatterv_linear(comm: Any, send: np.ndarray | None, counts: list[int] | None,
+                     displs: list[int] | None, recv: np.ndarray, root: int) -> None:
+    from mpi4py import MPI
+
+    tag = TAGS["scatter"]
+    if comm.rank != root:
+        if recv.size:
+            comm.Recv(recv, root, tag)
+        return
     reqs = [comm.Isend(send[displs[r]:displs[r] + counts[r]], r, tag)
-            for r in range(size) if r != root and counts[r]]
+            for r in range(comm.size) if r != root and counts[r]]
     recv[:] = send[displs[root]:displs[root] + counts[root]]
     MPI.Request.Waitall(reqs)
 
 
 @public("gatherv")
+@collective
 def gatherv(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray | None,
             counts: Sequence[int] | None, root: int = 0, *,
-            displs: Sequence[int] | None = None) -> None:
+            displs: Sequence[int] | None = None) -> Call:
     """Root receives counts[r] items from rank r at displs[r] of `recvbuf` (like comm.Gatherv).
 
     displs defaults to the exclusive prefix sum of counts. counts may be None on
-    non-root ranks. Linear: p−1 messages into root.
+    non-root ranks. sendbuf=MPI.IN_PLACE on root: root's own piece is already in
+    recvbuf. Linear: p−1 messages into root.
     """
-    from mpi4py import MPI
-
     size, rank = comm.size, comm.rank
     root = check_root(root, size)
-    send = flat(sendbuf, "sendbuf")
-    tag = TAGS["gather"]
+    back: list = []
     if rank != root:
+        send = flat(sendbuf, "sendbuf")
         if counts is not None:
             counts, _ = check_counts(counts, displs, size)
             check_count(send, counts[rank], "sendbuf")
-        if send.size:
-            comm.Send(send, root, tag)
-        return
+        return _v_call(comm, _gatherv_linear, send, (send, None, None, None), back, root)
     if counts is None or recvbuf is None:
         raise ValueError(f"counts and recvbuf are required on root {root}")
     counts, displs = check_counts(counts, displs, size)
-    recv = flat(recvbuf, "recvbuf", writable=True)
-    check_like(recv, send, "recvbuf", "sendbuf")
-    check_count(send, counts[rank], "sendbuf")
-    if any(d + c > recv.size for c, d in zip(counts, displs)):
-        raise ValueError(f"counts {counts} at displs {displs} overrun recvbuf of {recv.size} items")
+    send, recv = gathered_v(sendbuf, recvbuf, counts, displs, rank, back)
+    return _v_call(comm, _gatherv_linear, send, (send, recv, counts, displs), back, root)
+
+
+def _gatherv_linear(comm: Any, send: np.ndarray, recv: np.ndarray | None, counts: list[int] | None,
+                    displs: list[int] | None, root: int) -> None:
+    from mpi4py import MPI
+
+    tag = TAGS["gather"]
+    if comm.rank != root:
+        if send.size:
+            comm.Send(send, root, tag)
+        return
     reqs = [comm.Irecv(recv[displs[r]:displs[r] + counts[r]], r, tag)
-            for r in range(size) if r != root and counts[r]]
+            for r in range(comm.size) if r != root and counts[r]]
     recv[displs[root]:displs[root] + counts[root]] = send
     MPI.Request.Waitall(reqs)

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from .call import Call, collective, same_text
 from .partition import ceil_log2
 from .registry import TAGS, public, register, select
 
@@ -15,10 +16,11 @@ TAG = TAGS["barrier"]
 
 
 @public("barrier")
-def barrier(comm: Any, *, algorithm: str | None = None) -> None:
+@collective
+def barrier(comm: Any, *, algorithm: str | None = None) -> Call:
     """Block until all ranks of `comm` have called barrier (like comm.Barrier)."""
     func = select("barrier", algorithm, 0, comm.size)
-    func(comm)
+    return Call(func, (comm,), same=(("algorithm", same_text(func.__name__)),))
 
 
 @register("barrier", "dissemination", cost=lambda n, p: (ceil_log2(p), 0))

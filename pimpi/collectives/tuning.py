@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from pimpi.fileio import atomic_write
 
 from .registry import ALGORITHMS, forget_selections
 
@@ -114,15 +115,7 @@ def save_table(table: dict[str, Any], path: str | os.PathLike[str] | None = None
     validate_table(table, "table to save")
     target = Path(path) if path is not None else user_table_path()
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(table, fh, indent=1)
-            fh.write("\n")
-        os.replace(tmp, target)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    atomic_write(target, json.dumps(table, indent=1) + "\n")
     reload_table(lazy=True)
     return target
 

@@ -22,10 +22,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import stat
 import string
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -34,16 +32,15 @@ from typing import Any, Callable, NoReturn, Sequence
 
 import numpy as np
 
-from pimpi.mpi import check_shared_folder, root_decides
-from pimpi.render.atomic import atomic_write
+from pimpi.mpi import agree, check_shared_folder, root_decides
+from pimpi.procs import run_process
+from pimpi.fileio import atomic_write
 from pimpi.render.framespec import chunks as split_chunks
 from pimpi.render.framespec import format_frames
 
 __all__ = [
     "PLACEHOLDERS",
     "Template",
-    "ProcessResult",
-    "run_process",
     "parse_expect",
     "expected_files",
     "check_output_file",
@@ -51,9 +48,6 @@ __all__ = [
     "pack_files",
     "unpack_files",
     "find_program",
-    "agree",
-    "root_decides",
-    "check_shared_folder",
     "CmdJob",
     "CmdResult",
     "render_chunk",
@@ -237,63 +231,6 @@ def _read_regular(path: Path) -> bytes:
         return handle.read()
 
 
-@dataclass
-class ProcessResult:
-    """How an external process ended."""
-
-    returncode: int | None
-    timed_out: bool
-    seconds: float
-    tail: str  # the last lines of its stdout+stderr
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    """SIGTERM the process group, SIGKILL what is left after 3 s."""
-    for sig, grace in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            proc.wait(timeout=grace)
-            # children may outlive the leader: finish them too
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            return
-        except subprocess.TimeoutExpired:
-            continue
-        return
-
-
-def run_process(argv: Sequence[str], timeout: float | None = None, cwd: str | None = None,
-                env: dict[str, str] | None = None, tail_lines: int = 6) -> ProcessResult:
-    """Run `argv` (no shell) in its own process group; on timeout kill the whole group.
-
-    Output goes to a temporary file (no pipe can fill up and block the renderer); the
-    last `tail_lines` lines are returned for error messages.
-    """
-    start = time.monotonic()
-    with tempfile.TemporaryFile() as log:
-        try:
-            proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                    cwd=cwd, env=env, start_new_session=True)
-        except OSError as exc:
-            return ProcessResult(None, False, 0.0, f"cannot start {argv[0]!r}: {exc.strerror or exc}")
-        timed_out = False
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-        finally:
-            if proc.returncode is None or timed_out:
-                _kill_group(proc)
-        log.seek(0, os.SEEK_END)
-        log.seek(max(0, log.tell() - 8192))
-        text = log.read().decode(errors="replace").replace("\r", "\n")
-    lines = [line.rstrip() for line in text.splitlines() if line.strip()]
-    return ProcessResult(proc.returncode, timed_out, time.monotonic() - start, "\n".join(lines[-tail_lines:]))
-
-
 def find_program(name: str) -> str | None:
     """The path `name` would run as (PATH lookup unless it has a slash), or None."""
     if "/" in name:
@@ -387,16 +324,6 @@ def _chunk_key(chunk: Sequence[int]) -> str:
     return f"{chunk[0]}" if len(chunk) == 1 else f"{chunk[0]}-{chunk[-1]}"
 
 
-def agree(comm: Any, problem: str) -> None:
-    """Raise ValueError on every rank if any rank has a problem (names the ranks)."""
-    problems = comm.allgather(problem)
-    bad = [(r, p) for r, p in enumerate(problems) if p]
-    if bad:
-        first = bad[0][1]
-        ranks = ", ".join(str(r) for r, _ in bad)
-        raise ValueError(f"{first} (on rank{'s' if len(bad) > 1 else ''} {ranks})")
-
-
 def _check_renderer(comm: Any, program: str) -> None:
     import socket
 
@@ -420,7 +347,7 @@ def _prepare_root(job: CmdJob, chunk_list: list[list[int]]) -> tuple[Any, list[l
 
 
 def _fail_task(message: str) -> NoReturn:
-    from pimpi.render.schedule import TaskFailed
+    from pimpi.tasks import TaskFailed
 
     raise TaskFailed(message)
 
@@ -489,7 +416,7 @@ def run_cmd(comm: Any, job: CmdJob, progress: Callable[[int, int], None] | None 
     ValueError (on every rank alike) for a missing renderer or an output folder rank 0
     cannot share; per-chunk failures are in the result, not raised.
     """
-    from pimpi.render.schedule import Task, run_dynamic
+    from pimpi.tasks import Task, run_dynamic
 
     rank = comm.rank
     chunk_list = job.chunks()

@@ -13,7 +13,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Sequence
 
-from pimpi.render.cmd import run_process
+from pimpi.fileio import atomic_path
+from pimpi.procs import run_process
 
 __all__ = [
     "FFmpegError",
@@ -22,7 +23,6 @@ __all__ = [
     "find_ffmpeg",
     "find_ffprobe",
     "run_ffmpeg",
-    "temp_name",
     "frames_to_video",
     "probe",
 ]
@@ -66,11 +66,6 @@ def run_ffmpeg(args: Sequence[str], timeout: float | None = None, ffmpeg: str | 
         raise FFmpegError(f"ffmpeg timed out after {timeout:g} s")
     if res.returncode != 0:
         raise FFmpegError(f"ffmpeg failed (exit {res.returncode}): {res.tail}")
-
-
-def temp_name(path: Path) -> Path:
-    """A temporary name beside `path` that keeps its extension (ffmpeg picks the format by it)."""
-    return path.with_name(f".{path.stem}.pimpi-tmp-{os.getpid()}{path.suffix}")
 
 
 def _pattern_files(pattern: str) -> list[str]:
@@ -126,7 +121,7 @@ def frames_to_video(frames: Sequence[str | os.PathLike] | str, out_path: str | o
         raise ValueError(f"video path {str(out)!r} needs an extension (e.g. .mp4)")
     ext = exts.pop()
     exe = find_ffmpeg()
-    tmp = temp_name(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     links = tempfile.mkdtemp(prefix="pimpi-frames-")
     try:
         for number, path in enumerate(files):
@@ -139,11 +134,9 @@ def frames_to_video(frames: Sequence[str | os.PathLike] | str, out_path: str | o
         args += ["-pix_fmt", "yuv420p", "-an"]
         if out.suffix.lower() in (".mp4", ".mov", ".m4v"):
             args += ["-movflags", "+faststart"]
-        out.parent.mkdir(parents=True, exist_ok=True)
-        run_ffmpeg([*args, str(tmp)], timeout=timeout, ffmpeg=exe)
-        os.replace(tmp, out)
+        with atomic_path(out) as tmp:
+            run_ffmpeg([*args, str(tmp)], timeout=timeout, ffmpeg=exe)
     finally:
-        tmp.unlink(missing_ok=True)
         shutil.rmtree(links, ignore_errors=True)
     return out
 

@@ -4,7 +4,7 @@ The library entry point behind `pimpi render scene` and `pimpi bench scaling`:
 
     report = render_frames(comm, "mandelbrot", 48, 640, 360, schedule="dynamic", out="out")
 
-Schedules: `dynamic` (task pull, see schedule.py; `tiles=(R, C)` splits each frame into
+Schedules: `dynamic` (the task farm of `pimpi.tasks`; `tiles=(R, C)` splits each frame into
 tiles as units, assembled on rank 0), `static` (interleaved rows, Scatterv/Gatherv) and
 `block` (contiguous blocks of frames: the naive baseline). Whatever the schedule, rank
 count or tiling, the PNGs are byte-identical. With `out`, rank 0 writes
@@ -16,9 +16,7 @@ smaller on the wire). Without `out` nothing is written and raw pixels travel (be
 
 from __future__ import annotations
 
-import glob
 import os
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -26,14 +24,14 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from pimpi.render.journal import Journal
-from pimpi.render.atomic import atomic_write
+from pimpi.fileio import atomic_write, stale_temps
 from pimpi.render.png import encode_png, write_png
 from pimpi.render.scenes import frame_cost, get_scene, numba_enabled, render_frame
-from pimpi.render.schedule import ScheduleReport, Task, run_dynamic
+from pimpi.tasks import ScheduleReport, Task, run_dynamic
 from pimpi.render.static import run_static
 
 __all__ = ["SCHEDULES", "RenderReport", "render_frames", "frame_name", "frame_pattern",
-           "check_tiles", "job_signature"]
+           "check_tiles", "check_arguments", "job_signature"]
 
 SCHEDULES = ("dynamic", "static", "block")
 
@@ -129,6 +127,29 @@ def check_tiles(tiles: Sequence[int], width: int, height: int) -> tuple[int, int
     return r, c
 
 
+def check_arguments(scene: str, frames: int, width: int, height: int, schedule: str = "dynamic",
+                    tiles: Sequence[int] = (1, 1), max_iter: int | None = None,
+                    retries: int = 0) -> tuple[Any, tuple[int, int]]:
+    """The one check of a scene render's arguments (the CLI and `render_frames` both call
+    it): ValueError naming the bad value, the same on every rank. -> (scene spec, tiles)."""
+    spec = get_scene(scene)
+    for option, value in (("--frames", frames), ("--width", width), ("--height", height)):
+        if value < 1:
+            raise ValueError(f"{option} must be at least 1, got {value}")
+    if schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {schedule!r} (choose from {', '.join(SCHEDULES)})")
+    if max_iter is not None and max_iter < 1:
+        raise ValueError(f"--max-iter must be at least 1, got {max_iter}")
+    if max_iter is not None and spec.default_max_iter is None:
+        raise ValueError(f"--max-iter does not apply to scene {scene!r}")
+    if retries < 0:
+        raise ValueError(f"--retries must be at least 0, got {retries}")
+    shape = check_tiles(tiles, width, height)
+    if shape != (1, 1) and schedule != "dynamic":
+        raise ValueError(f"--tiles {shape[0]}x{shape[1]} needs --schedule dynamic, not {schedule!r}")
+    return spec, shape
+
+
 def job_signature(scene: str, n_frames: int, width: int, height: int, max_iter: int | None) -> dict:
     """What makes frames of two runs interchangeable (not the schedule, tiling or ranks)."""
     return {"scene": scene, "frames": n_frames, "width": width, "height": height,
@@ -141,29 +162,24 @@ def _bounds(length: int, parts: int) -> list[tuple[int, int]]:
 
 
 def _clean_temps(out: Path) -> None:
-    """Remove temp files a killed run left behind (ours only: `.frame_*.tmp`)."""
-    for path in glob.glob(str(out / ".frame_*.tmp")):
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
+    """Remove temp files a killed run left behind (ours only: those of `frame_*` files)."""
+    for path in stale_temps(out, "frame_*"):
+        path.unlink(missing_ok=True)
 
 
+@dataclass
 class _Writer:
     """Rank 0: frames (or their tiles) in, PNG files and journal entries out."""
 
-    def __init__(self, out: Path | None, journal: Journal | None, n_frames: int, width: int,
-                 height: int, n_tiles: int) -> None:
-        self.out = out
-        self.journal = journal
-        self.n_frames = n_frames
-        self.width = width
-        self.height = height
-        self.n_tiles = n_tiles
-        self.partial: dict[int, tuple[np.ndarray, int]] = {}
-        self.files: list[str] = []
-        self.rendered: list[int] = []
-        self.lock = threading.Lock()
+    out: Path | None
+    journal: Journal | None
+    n_frames: int
+    width: int
+    height: int
+    n_tiles: int
+    partial: dict[int, tuple[np.ndarray, int]] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+    rendered: list[int] = field(default_factory=list)
 
     def frame(self, frame: int, pixels: np.ndarray) -> None:
         """A whole frame: pixels (height, width, 3), or its PNG bytes as a 1-D uint8 array."""
@@ -216,18 +232,7 @@ def render_frames(
     Collective. Raises ValueError (on every rank, before any work) for bad arguments.
     Returns the same RenderReport on every rank.
     """
-    spec = get_scene(scene)
-    if frames < 1:
-        raise ValueError(f"frames must be >= 1, got {frames}")
-    if width < 1 or height < 1:
-        raise ValueError(f"width and height must be >= 1, got {width}x{height}")
-    if schedule not in SCHEDULES:
-        raise ValueError(f"unknown schedule {schedule!r} (choose from {', '.join(SCHEDULES)})")
-    if max_iter is not None and max_iter < 1:
-        raise ValueError(f"max_iter must be >= 1, got {max_iter}")
-    tr, tc = check_tiles(tiles, width, height)
-    if (tr, tc) != (1, 1) and schedule != "dynamic":
-        raise ValueError(f"tiles {tr}x{tc} need the dynamic schedule, not {schedule!r}")
+    spec, (tr, tc) = check_arguments(scene, frames, width, height, schedule, tiles, max_iter, retries)
     iters = max_iter if max_iter is not None else spec.default_max_iter
 
     out_dir = Path(out) if out is not None else None
@@ -275,9 +280,12 @@ def render_frames(
                           progress=frame_progress, target_seconds=target_seconds)
         failed = rep.failed
     else:
+        def render_rows(frame: int, rows: np.ndarray) -> np.ndarray:
+            return render_frame(scene, frame, frames, width, height, rows=rows, max_iter=iters)
+
         partition = "interleave" if schedule == "static" else "block"
-        rep = run_static(comm, scene, todo, frames, width, height, max_iter=iters,
-                         partition=partition, on_frame=writer.frame, progress=progress)
+        rep = run_static(comm, todo, width, height, render_rows, partition=partition,
+                         on_frame=writer.frame, progress=progress)
         failed = {}
     rendered = comm.bcast(sorted(writer.rendered), root=0) if comm.size > 1 else sorted(writer.rendered)
     files = comm.bcast(writer.files, root=0) if comm.size > 1 else writer.files

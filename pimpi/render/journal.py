@@ -24,6 +24,8 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
+from pimpi.fileio import atomic_write
+
 __all__ = ["Journal", "JOURNAL_NAME", "signature_of", "file_sha256"]
 
 JOURNAL_NAME = ".pimpi-journal"
@@ -116,13 +118,8 @@ class Journal:
 
     def _start(self) -> None:
         """Write a new journal with only the header, atomically."""
-        tmp = self.path.with_name(f"{JOURNAL_NAME}.tmp-{os.getpid()}")
         header = json.dumps({"pimpi-journal": _VERSION, "signature": self.signature})
-        with open(tmp, "w") as handle:
-            handle.write(header + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.path)
+        atomic_write(self.path, header + "\n")
         _fsync_dir(self.out_dir)
 
     def done(self, key: str) -> bool:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pimpi.render.atomic import atomic_write
+from pimpi.fileio import atomic_write
 
 __all__ = ["encode_png", "write_png"]
 

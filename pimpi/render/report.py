@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pimpi.render.atomic import atomic_write
+from pimpi.fileio import atomic_write
 
 __all__ = ["summary_lines", "write_stats", "write_gantt"]
 

@@ -9,6 +9,9 @@ Two classic splits, decided before anything is rendered:
 
 Work descriptions go out as int64 arrays with `Scatterv`, pixels come back as uint8
 buffers with `Gatherv`, round by round, so rank 0 holds at most one round of pixels.
+Like the dynamic task farm (`pimpi.tasks.run_dynamic`), it takes a work callback
+(`render_rows(frame, rows)`, here: pixels of some rows of one frame) and returns the same
+`ScheduleReport`; the caller (render/job.py) decides what is rendered.
 """
 
 from __future__ import annotations
@@ -18,8 +21,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from pimpi.render.scenes import render_frame
-from pimpi.render.schedule import RankStats, ScheduleReport, TaskEvent, poll_wait
+from pimpi.mpi import quiet_barrier
+from pimpi.tasks import RankStats, ScheduleReport, TaskEvent
 
 __all__ = ["PARTITIONS", "plan_rounds", "run_static"]
 
@@ -56,35 +59,35 @@ def plan_rounds(frames: Sequence[int], height: int, width: int, size: int,
     return rounds
 
 
-def _render_items(scene: str, items: np.ndarray, n_frames: int, width: int, height: int,
-                  max_iter: int | None) -> np.ndarray:
+RenderRows = Callable[[int, np.ndarray], np.ndarray]  # (frame, rows) -> (len(rows), width, 3) uint8
+
+
+def _render_items(render_rows: RenderRows, items: np.ndarray, width: int) -> np.ndarray:
     """Pixels for (frame, row) items, in item order, rendering each frame's rows at once."""
     out = np.empty((len(items), width, 3), dtype=np.uint8)
     if not len(items):
         return out
     for frame in np.unique(items[:, 0]):
         where = np.flatnonzero(items[:, 0] == frame)
-        out[where] = render_frame(scene, int(frame), n_frames, width, height,
-                                  rows=items[where, 1], max_iter=max_iter)
+        out[where] = render_rows(int(frame), items[where, 1])
     return out
 
 
 def run_static(
     comm: Any,
-    scene: str,
     frames: Sequence[int],
-    n_frames: int,
     width: int,
     height: int,
+    render_rows: RenderRows,
     *,
-    max_iter: int | None = None,
     partition: str = "interleave",
     on_frame: Callable[[int, np.ndarray], None] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> ScheduleReport:
     """Render `frames` (rank 0's list counts) with a static split; collective on `comm`.
 
-    `on_frame(frame, pixels)` is called on rank 0 for each finished frame. Returns the same
+    `render_rows(frame, rows)` returns the pixels of those rows of that frame, on
+    whichever rank got them. `on_frame(frame, pixels)` is called on rank 0 for each finished frame. Returns the same
     report on every rank: one event per rank and round (for the Gantt chart); a rank's
     `units` are the rows it rendered.
     """
@@ -114,7 +117,7 @@ def run_static(
         displs = np.concatenate([[0], np.cumsum(counts[:-1])]) * 2
         comm.Scatterv([sendbuf, counts * 2, displs, MPI.INT64_T] if rank == 0 else None, mine, root=0)
         start = time.monotonic()
-        pixels = _render_items(scene, mine, n_frames, width, height, max_iter)
+        pixels = _render_items(render_rows, mine, width)
         end = time.monotonic()
         busy += end - start
         rows_done += len(mine)
@@ -136,8 +139,7 @@ def run_static(
                 done_frames.append(frame)
                 if progress is not None:
                     progress(len(done_frames), len(frames))
-    request = comm.Ibarrier()
-    poll_wait(request.Test, what="barrier")
+    quiet_barrier(comm)
     wall = time.monotonic() - t0
     everyone = comm.gather((busy, spans, rows_done, time.process_time() - cpu0), root=0)
     report = None

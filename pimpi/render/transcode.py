@@ -15,13 +15,13 @@ storage all ranks share; a journal there lets a rerun skip segments already enco
 
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from pimpi.render.ffmpeg import EVEN_PAD, PRESET_CODECS, FFmpegError, find_ffmpeg, probe, run_ffmpeg, temp_name
+from pimpi.fileio import atomic_path, stale_temps
+from pimpi.render.ffmpeg import EVEN_PAD, PRESET_CODECS, FFmpegError, find_ffmpeg, probe, run_ffmpeg
 
 __all__ = ["TranscodeJob", "TranscodeResult", "check_job", "work_folder", "split_segments",
            "encode_segment", "join_segments", "verify_output", "assemble", "run_transcode"]
@@ -132,12 +132,8 @@ def encode_segment(segment: Path, target: Path, codec: str, crf: int, preset: st
     if threads:
         args += ["-threads", str(threads)]
     args += ["-pix_fmt", "yuv420p", "-fps_mode", "passthrough"]
-    tmp = temp_name(target)
-    try:
+    with atomic_path(target) as tmp:
         run_ffmpeg([*args, str(tmp)], timeout=timeout, ffmpeg=ffmpeg)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def join_segments(parts: list[Path], src: Path, out: Path, has_audio: bool,
@@ -198,7 +194,7 @@ def _prepare(job: TranscodeJob, ffmpeg: str) -> tuple[Any, dict[str, Any], list[
     else:
         segments = split_segments(job.src, folder, job.segment_seconds, ffmpeg)
         journal.record("split", segments)
-    for stale in folder.glob(".*.pimpi-tmp-*"):
+    for stale in stale_temps(folder):
         stale.unlink(missing_ok=True)
     return journal, source, segments
 
@@ -215,8 +211,8 @@ def run_transcode(comm: Any, job: TranscodeJob,
     output does not match the input (DST is then not written); ValueError when the work
     folder is not shared.
     """
-    from pimpi.render.cmd import agree, check_shared_folder, root_decides
-    from pimpi.render.schedule import Task, run_dynamic
+    from pimpi.mpi import agree, check_shared_folder, root_decides
+    from pimpi.tasks import Task, run_dynamic
 
     rank = comm.rank
     ffmpeg, missing = "", ""
@@ -267,6 +263,10 @@ def run_transcode(comm: Any, job: TranscodeJob,
                            audio=audio, report=report)
 
 
+class _Mismatch(Exception):
+    """The joined video does not match the source: it must not be renamed into place."""
+
+
 def assemble(job: TranscodeJob, source: dict[str, Any], segments: list[Path],
              ffmpeg: str | None = None) -> tuple[dict[str, Any], str] | str:
     """Rank 0: join the encoded `segments`, mux audio, verify against `source`, rename into
@@ -274,18 +274,17 @@ def assemble(job: TranscodeJob, source: dict[str, Any], segments: list[Path],
     the work folder is kept so a rerun does not encode again)."""
     folder = work_folder(job.dst)
     parts = [folder / _encoded_name(s, job.dst) for s in segments]
-    tmp = temp_name(job.dst)
     try:
-        audio = join_segments(parts, job.src, tmp, source["has_audio"], ffmpeg)
-        output = probe(tmp)
-        mismatch = verify_output(source, output)
-        if mismatch:
-            return f"{mismatch}; {str(job.dst)!r} not written"
-        os.replace(tmp, job.dst)
+        with atomic_path(job.dst) as tmp:
+            audio = join_segments(parts, job.src, tmp, source["has_audio"], ffmpeg)
+            output = probe(tmp)
+            mismatch = verify_output(source, output)
+            if mismatch:
+                raise _Mismatch(f"{mismatch}; {str(job.dst)!r} not written")
+    except _Mismatch as exc:
+        return str(exc)
     except Exception as exc:  # noqa: BLE001 - returned to every rank as the job's error
         return f"joining segments failed: {exc}"
-    finally:
-        tmp.unlink(missing_ok=True)
     shutil.rmtree(folder, ignore_errors=True)
     output["path"] = str(job.dst)
     return output, audio

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pimpi.bench import results, schema, summary
+from pimpi.bench import schema
+from tools import bench_results as results
+from tools import bench_summary as summary
 
 
 def _lat(seconds: float) -> dict:

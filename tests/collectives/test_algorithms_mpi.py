@@ -202,6 +202,24 @@ def _barrier(comm, MPI, algorithm):
     return errors
 
 
+def _v_like(collective):
+    """allgatherv, alltoallv, reduce_scatter: uneven counts with zeros (cases.prepare), vs the built-in."""
+    def check(comm, MPI, algorithm):
+        from pimpi.collectives.cases import Case, compare, prepare
+
+        errors: list[str] = []
+        run = get(collective, algorithm)
+        for _, m, dtype, _i in _cases(comm.size, roots=False):
+            name = np.dtype(dtype).name
+            prepared = prepare(comm, Case(collective, comm.size, 0, m, name))
+            run(comm, *prepared.args, **prepared.kwargs)
+            problem = compare(prepared, None)
+            _check(errors, problem is None, f"m={m} {name}: {problem}")
+        return errors
+
+    return check
+
+
 CHECKS = {
     "bcast": _bcast,
     "reduce": _reduce,
@@ -214,6 +232,9 @@ CHECKS = {
     "allgather": _all_to_all_like("allgather"),
     "alltoall": _all_to_all_like("alltoall"),
     "barrier": _barrier,
+    "allgatherv": _v_like("allgatherv"),
+    "alltoallv": _v_like("alltoallv"),
+    "reduce_scatter": _v_like("reduce_scatter"),
 }
 
 
@@ -242,16 +263,20 @@ def test_non_commutative_op_keeps_rank_order(comm, collective):
         run = get(collective, algorithm)
         for root in range(p) if collective == "reduce" else [0]:
             n = 3 * p + 1
-            send = np.random.default_rng(comm.rank + 7).uniform(-5, 5, n * (p if collective == "reduce_scatter_block" else 1))
+            blocks = p if collective.startswith("reduce_scatter") else 1
+            send = np.random.default_rng(comm.rank + 7).uniform(-5, 5, n * blocks)
             if collective == "reduce":
                 got = np.zeros(n) if comm.rank == root else None
                 run(comm, send, got, np.copysign, root)
                 ok = comm.rank != root or np.array_equal(got, _copysign_reference(comm, send, p - 1))
                 if comm.rank != root:
                     _copysign_reference(comm, send, p - 1)
-            elif collective == "reduce_scatter_block":
+            elif collective.startswith("reduce_scatter"):
                 got = np.zeros(n)
-                run(comm, send, got, np.copysign)
+                if collective == "reduce_scatter":
+                    run(comm, send, got, [n] * p, np.copysign)
+                else:
+                    run(comm, send, got, np.copysign)
                 want = _copysign_reference(comm, send, p - 1)[comm.rank * n:(comm.rank + 1) * n]
                 ok = np.array_equal(got, want)
             else:

@@ -153,7 +153,7 @@ def test_exception_on_one_rank_is_an_error_not_a_hang():
 def test_case_texts_counts_and_comparison_messages():
     import numpy as np
 
-    from pimpi.collectives.exercises.cases import Case, Prepared, abbreviate, compare, uneven_counts
+    from pimpi.collectives.cases import Case, Prepared, abbreviate, compare, uneven_counts
 
     assert Case("bcast", 5, 2, 7, "int32").describe() == "with 5 ranks, root 2, 7 elements, int32"
     assert Case("allreduce", 1, 0, 0, "float64").describe() == "with 1 rank, 0 elements, float64"

@@ -18,6 +18,18 @@ class FakeComm:
     def __init__(self, rank: int = 0, size: int = 3) -> None:
         self.rank, self.size = rank, size
 
+    def Get_size(self) -> int:  # noqa: N802 - the agreement step asks, as of any communicator
+        return self.size
+
+    def Get_rank(self) -> int:  # noqa: N802
+        return self.rank
+
+    def Allreduce(self, sendbuf, recvbuf, op) -> None:  # noqa: N802 - the other ranks had no error
+        pass
+
+    def allgather(self, value):
+        return [value] + [None] * (self.size - 1)
+
 
 # --------------------------------------------------------------------------- ops
 
@@ -157,7 +169,6 @@ a = np.zeros(6, np.float64)
     (lambda c: coll.bcast(c, a, root=-1), ValueError, "root -1"),
     (lambda c: coll.bcast(c, [1, 2]), TypeError, "list"),
     (lambda c: coll.bcast(c, a, algorithm="tree"), ValueError, "'tree'"),
-    (lambda c: coll.bcast(c, np.zeros((4, 4))[:, 1]), ValueError, "contiguous"),
     (lambda c: coll.reduce(c, a, np.zeros(5)), ValueError, "5 items"),
     (lambda c: coll.reduce(c, a, None), ValueError, "None on root"),
     (lambda c: coll.reduce(c, a, np.zeros(6, np.float32)), TypeError, "float32"),

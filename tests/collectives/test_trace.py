@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 
 import pytest
 
-from pimpi.collectives.trace import (
-    Event, ForbiddenCall, analyse, format_bytes, format_trace, trace_svg, write_text_atomic,
-)
+from pimpi.collectives.trace import Event, ForbiddenCall, analyse, format_bytes, format_trace, trace_svg
+from pimpi.fileio import atomic_write
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -100,22 +97,18 @@ def test_svg_is_well_formed_with_one_arrow_per_message(tmp_path):
     logs = [[_send(1), _send(2), _recv(2)], [_recv(0)], [_recv(0), _send(0)]]
     trace = analyse(logs)
     path = tmp_path / "t.svg"
-    write_text_atomic(str(path), trace_svg(trace, "a <title> & more"))
+    atomic_write(path, trace_svg(trace, "a <title> & more"))
     root = ET.parse(path).getroot()
     arrows = [e for e in root.iter(f"{SVG}line") if e.get("class") == "msg"]
     assert len(arrows) == len(trace.messages) == 3
     assert [p.name for p in tmp_path.iterdir()] == ["t.svg"]  # no temporary left behind
 
 
-def _pimpi(*args, timeout=120):
-    return subprocess.run([sys.executable, "-m", "pimpi", *args], capture_output=True, text=True,
-                          timeout=timeout)
-
 
 @pytest.mark.timeout(180)
-def test_trace_cli_prints_rounds_checks_result_and_writes_files(tmp_path):
+def test_trace_cli_prints_rounds_checks_result_and_writes_files(tmp_path, pimpi_cli):
     svg, js = tmp_path / "ring.svg", tmp_path / "ring.json"
-    proc = _pimpi("run", "-n", "3", "--timeout", "120", "--", "collectives", "trace", "allreduce",
+    proc = pimpi_cli("run", "-n", "3", "--timeout", "120", "--", "collectives", "trace", "allreduce",
                   "--algorithm", "ring", "--size", "30", "--dtype", "int64", "--svg", str(svg),
                   "--json", str(js))
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -130,8 +123,8 @@ def test_trace_cli_prints_rounds_checks_result_and_writes_files(tmp_path):
 
 
 @pytest.mark.timeout(120)
-def test_trace_cli_refuses_a_bad_algorithm_in_one_line():
-    proc = _pimpi("run", "-n", "2", "--timeout", "60", "--", "collectives", "trace", "allreduce",
+def test_trace_cli_refuses_a_bad_algorithm_in_one_line(pimpi_cli):
+    proc = pimpi_cli("run", "-n", "2", "--timeout", "60", "--", "collectives", "trace", "allreduce",
                   "--algorithm", "nosuch")
     assert proc.returncode != 0
     assert proc.stderr.count("unknown algorithm 'nosuch'") == 1, proc.stderr

@@ -1,11 +1,10 @@
-"""`render cmd` pieces without MPI: templates, expected files, complete-PNG checks, killing a process group."""
+"""`render cmd` pieces without MPI: templates, expected files, complete-PNG checks."""
 
 from __future__ import annotations
 
 import io
 import os
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,10 +17,9 @@ from pimpi.render.cmd import (
     expected_files,
     pack_files,
     parse_expect,
-    run_process,
     unpack_files,
 )
-from pimpi.render.cmd_cli import cmd
+from pimpi.render.cli import cmd
 
 
 def _png_bytes(width: int = 5, height: int = 3) -> bytes:
@@ -125,36 +123,6 @@ def test_pack_round_trip(tmp_path):
         unpack_files(array[:-1])
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-def test_run_process_timeout_kills_the_whole_group(tmp_path):
-    pids = tmp_path / "pids"
-    script = f"sleep 60 & echo $! > {pids}; echo started; sleep 60"
-    start = time.monotonic()
-    res = run_process(["sh", "-c", script], timeout=1.0)
-    assert res.timed_out and res.returncode != 0
-    assert time.monotonic() - start < 30
-    assert "started" in res.tail
-    child = int(pids.read_text())
-    deadline = time.monotonic() + 5
-    while _alive(child) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not _alive(child), "the renderer's background child survived the timeout"
-
-
-def test_run_process_reports_exit_code_and_missing_program():
-    res = run_process(["sh", "-c", "echo boom >&2; exit 3"], timeout=30)
-    assert res.returncode == 3 and not res.timed_out and res.tail == "boom"
-    res = run_process(["/no/such/renderer"], timeout=30)
-    assert res.returncode is None and "cannot start" in res.tail
-
-
 _RENDERER = ["--", "ffmpeg", "-f", "lavfi", "-i", "testsrc", "{out}/f%d.png"]
 
 
@@ -179,7 +147,7 @@ def test_cli_usage_errors_exit_2_and_write_nothing(tmp_path, frames, expect, com
 @pytest.mark.skipif(shutil.which("povray") is None, reason="needs povray (apt install povray)")
 def test_render_chunk_with_povray_renames_only_verified_frames(tmp_path):
     from pimpi.render.cmd import CmdJob, render_chunk
-    from pimpi.render.schedule import TaskFailed
+    from pimpi.tasks import TaskFailed
 
     scene = tmp_path / "anim.pov"
     shutil.copy(Path(__file__).parent / "data" / "anim.pov", scene)
@@ -226,7 +194,7 @@ def test_dry_run_shows_chunks_and_the_substituted_command(tmp_path):
 ])
 def test_render_chunk_refuses_outputs_that_reach_outside_out(tmp_path, monkeypatch, make, expect, named):
     from pimpi.render.cmd import CmdJob, render_chunk
-    from pimpi.render.schedule import TaskFailed
+    from pimpi.tasks import TaskFailed
 
     secret = tmp_path / "private" / "f01.txt"
     secret.parent.mkdir()

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from pimpi.cli import cli
-from pimpi.cluster.vcluster import agent, hostsfile, profiles, rootfs
+from pimpi.cluster.vcluster import agent, etc_hosts, profiles, rootfs
 from pimpi.cluster.vcluster.cli import parse_duration, parse_rate
 from pimpi.cluster.vcluster.spec import make_spec
 
@@ -91,16 +91,16 @@ def test_hosts_block_added_replaced_and_removed_leaving_the_rest(tmp_path):
     path.write_text(original)
     spec = make_spec(name="hb", nodes=2, subnet="10.60.0.0/24")
     other = make_spec(name="ot", nodes=1, subnet="10.61.0.0/24")
-    hostsfile.add_block(spec, path)
-    hostsfile.add_block(other, path)
-    hostsfile.add_block(spec, path)  # again: replaced, not doubled
+    etc_hosts.add_block(spec, path)
+    etc_hosts.add_block(other, path)
+    etc_hosts.add_block(spec, path)  # again: replaced, not doubled
     text = path.read_text()
-    assert text.count(hostsfile.begin_marker("hb")) == 1 and "10.60.0.3\thb2" in text
-    assert hostsfile.remove_block("hb", path) and not hostsfile.remove_block("hb", path)
+    assert text.count(etc_hosts.begin_marker("hb")) == 1 and "10.60.0.3\thb2" in text
+    assert etc_hosts.remove_block("hb", path) and not etc_hosts.remove_block("hb", path)
     assert "hb2" not in path.read_text() and "ot1" in path.read_text()
-    hostsfile.remove_block("ot", path)
+    etc_hosts.remove_block("ot", path)
     assert path.read_text() == original
-    node = hostsfile.node_hosts(spec)
+    node = etc_hosts.node_hosts(spec)
     assert "127.0.1.1" not in node and "10.60.0.2\thb1" in node
 
 

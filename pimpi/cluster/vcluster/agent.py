@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from pimpi.cluster.vcluster.spec import Spec
+from pimpi.fileio import atomic_write
 
 __all__ = ["mpi_env", "agent_script", "write_agent", "hostfile_text", "env_text", "python_bin_dir"]
 
@@ -73,10 +74,7 @@ def agent_script(spec: Spec, holders: dict[str, int]) -> str:
 
 
 def write_agent(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.chmod(tmp, 0o755)
-    os.replace(tmp, path)
+    atomic_write(path, text, 0o755)
 
 
 def python_bin_dir() -> str:

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Callable
 
 from pimpi import procs
-from pimpi.fileio import atomic_write
-from pimpi.cluster.vcluster import agent, guest, hostsfile, net, nodes, rootfs, state, vmnodes
+from pimpi.cluster.vcluster import agent, etc_hosts, guest, net, nodes, rootfs, state, vmnodes
 from pimpi.cluster.vcluster.profiles import PROFILES
 from pimpi.cluster.vcluster.spec import Node, Spec, spec_from_dict
 from pimpi.cluster.vcluster.sysrun import VclusterError, require_root, require_tools, run
+from pimpi.fileio import atomic_write
 
 __all__ = ["up", "down", "load_spec", "status", "exec_argv", "node_env", "cut", "heal", "slow",
            "kill", "reboot", "power_cut", "boot", "inventory", "files", "VclusterError"]
@@ -55,10 +55,7 @@ def files(name: str) -> dict[str, Path]:
 
 
 def _write(path: Path, text: str, mode: int = 0o644) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
+    atomic_write(path, text, mode)
 
 
 def _profile_delay(spec: Spec) -> tuple[float | None, float | None]:
@@ -146,7 +143,7 @@ def _build_vm(spec: Spec, data: dict, _cache: Path | None, log: Log) -> None:
     atomic_write(f["hostfile"], agent.hostfile_text(spec), mode=0o644)
     atomic_write(f["env"], agent.env_text(env), mode=0o644)
     record("hosts_block", True)
-    hostsfile.add_block(spec)
+    etc_hosts.add_block(spec)
     if spec.nat:
         _add_nat(spec, record)
     vmnodes.build(spec, data, record, f, env, _profile_delay(spec), log)
@@ -175,7 +172,7 @@ def _build(spec: Spec, data: dict, cache: Path | None, log: Log) -> None:
         for node in spec.node_list():
             record("etc_netns", str(etc_netns / node.netns))
             (etc_netns / node.netns).mkdir(exist_ok=True)
-            _write(etc_netns / node.netns / "hosts", hostsfile.node_hosts(spec))
+            _write(etc_netns / node.netns / "hosts", etc_hosts.node_hosts(spec))
     env = node_env(spec)
     known = []
     if spec.rootfs:
@@ -202,7 +199,7 @@ def _build(spec: Spec, data: dict, cache: Path | None, log: Log) -> None:
     _write(f["hostfile"], agent.hostfile_text(spec))
     _write(f["env"], agent.env_text(env))
     record("hosts_block", True)
-    hostsfile.add_block(spec)
+    etc_hosts.add_block(spec)
     if spec.nat:
         _add_nat(spec, record)
     if spec.rootfs:
@@ -287,7 +284,7 @@ def _teardown(name: str, data: dict, log: Log = _quiet) -> None:
         attempt("ip_forward", Path("/proc/sys/net/ipv4/ip_forward").write_text,
                 created["ip_forward_was"] + "\n")
     if created.get("hosts_block"):
-        attempt("/etc/hosts", hostsfile.remove_block, spec.name)
+        attempt("/etc/hosts", etc_hosts.remove_block, spec.name)
     for netns in created.get("netns", []):
         attempt(netns, net.delete_netns, netns)
     for link in created.get("links", []):

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from pimpi import procs
 from pimpi.cluster.vcluster.spec import Node
 from pimpi.cluster.vcluster.sysrun import VclusterError
 
@@ -44,8 +45,7 @@ def start_holder(node: Node, log: Path, rootfs: list[str] | None = None, binds: 
         for path in shared:
             cmd += ["--bind-rw", path]
     with open(log, "ab") as err:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err,
-                                start_new_session=True)
+        proc = procs.start(cmd, stdout=subprocess.PIPE, stderr=err)
     assert proc.stdout is not None
     ready, _, _ = select.select([proc.stdout], [], [], timeout)
     line = proc.stdout.readline() if ready else b""

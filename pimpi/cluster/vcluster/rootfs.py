@@ -11,9 +11,10 @@ import sys
 import time
 from pathlib import Path
 
-from pimpi.cluster.vcluster.hostsfile import node_hosts
+from pimpi.cluster.vcluster.etc_hosts import node_hosts
 from pimpi.cluster.vcluster.spec import Node, Spec
 from pimpi.cluster.vcluster.sysrun import VclusterError, run
+from pimpi.fileio import atomic_write
 
 __all__ = ["PACKAGES", "host_codename", "find_mirror", "cache_dir", "ensure_cache", "bind_paths",
            "make_key", "prepare_node", "host_key_line", "start_sshd", "wait_ssh", "ssh_argv"]
@@ -128,11 +129,7 @@ def make_key(path: Path, comment: str) -> None:
 
 def _put(path: Path, text: str | bytes, mode: int = 0o644) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(text, bytes):
-        path.write_bytes(text)
-    else:
-        path.write_text(text)
-    os.chmod(path, mode)
+    atomic_write(path, text, mode)
 
 
 def prepare_node(spec: Spec, node: Node, upper: Path, key: Path, env: dict[str, str],

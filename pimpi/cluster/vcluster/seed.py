@@ -15,7 +15,7 @@ import shlex
 import tempfile
 from pathlib import Path
 
-from pimpi.cluster.vcluster.hostsfile import node_hosts
+from pimpi.cluster.vcluster.etc_hosts import node_hosts
 from pimpi.cluster.vcluster.spec import Node, Spec
 from pimpi.cluster.vcluster.sysrun import run
 from pimpi.fileio import atomic_write

@@ -8,6 +8,8 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
+from pimpi.fileio import atomic_write
+
 __all__ = ["state_root", "state_file", "state_dir", "load", "save", "forget", "locked", "list_clusters"]
 
 VERSION = 1
@@ -42,9 +44,7 @@ def save(name: str, state: dict) -> None:
     path = state_file(name)
     path.parent.mkdir(parents=True, exist_ok=True)
     state["version"] = VERSION
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(state, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(state, indent=1, sort_keys=True) + "\n")
 
 
 def forget(name: str) -> None:

@@ -6,7 +6,6 @@ import ast
 import json
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -14,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from .cases import Case
+from ..cases import Case
 from .registry import Exercise, get_exercise, plan
 
 __all__ = ["Record", "check_file", "check_files", "check_size", "verify_source", "parse_sizes", "format_record",
@@ -149,20 +148,6 @@ def _tail(path: Path, lines: int = 3) -> str:
     return " | ".join(useful[-lines:])
 
 
-def _end_group(proc: subprocess.Popen) -> None:
-    """SIGTERM the job's process group, then SIGKILL what is left."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=3)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
 def check_size(jobs: list[tuple[Exercise, str]], ranks: int, timeout: float,
                emit: Callable[[Record, Case], None] = lambda r, c: None) -> tuple[list[Record], int]:
     """Run every case of every (exercise, file) at `ranks` in one mpirun.
@@ -171,6 +156,7 @@ def check_size(jobs: list[tuple[Exercise, str]], ranks: int, timeout: float,
     the job is ended and the rest of that file's cases are NOT RUN. Returns the records
     and how many jobs are settled (len(jobs) unless the job was ended early).
     """
+    from pimpi import procs
     from pimpi.cluster import launch
 
     cases = plan([ex for ex, _path in jobs], ranks)
@@ -197,8 +183,7 @@ def check_size(jobs: list[tuple[Exercise, str]], ranks: int, timeout: float,
         cmd = launch.build_command(spec, mpirun, launch.detect_flavor(mpirun))
         log_path = outdir / "mpirun.log"
         with open(log_path, "w", encoding="utf-8") as log:
-            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    env=launch.mpi_env(), start_new_session=True)
+            proc = procs.start(cmd, stdout=log, stderr=subprocess.STDOUT, env=launch.mpi_env())
         progress = _Tail(outdir / "rank0.jsonl")
         waiting_since = time.monotonic()  # since when we wait for the next case to start
         started: dict[int, float] = {}
@@ -225,7 +210,7 @@ def check_size(jobs: list[tuple[Exercise, str]], ranks: int, timeout: float,
             if verdict is not None:
                 break
             time.sleep(0.05)
-        _end_group(proc)
+        procs.end_group(proc)
         if verdict is not None:
             problems = _problems(outdir, done)
             if problems:  # a rank failed and the others waited for it
@@ -242,7 +227,7 @@ def check_size(jobs: list[tuple[Exercise, str]], ranks: int, timeout: float,
                 record(index, "NOT RUN", note, show=index == rest[0])
     finally:
         if proc is not None and proc.poll() is None:  # Ctrl-C or an error here: end the job too
-            _end_group(proc)
+            procs.end_group(proc)
         shutil.rmtree(outdir, ignore_errors=True)
     return records, settled
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 import textwrap
 from pathlib import Path
+
+from pimpi.fileio import atomic_write
 
 from .registry import Exercise, get_exercise
 
@@ -50,12 +50,5 @@ def write_starter(name: str, folder: str = ".") -> Path:
     if directory.exists() and not directory.is_dir():
         raise ValueError(f"not a folder: {folder}")
     directory.mkdir(parents=True, exist_ok=True)
-    target = directory / f"{name}.py"
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}-", suffix=".py", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.link(tmp, target)  # fails if target exists: never overwrite a learner's work
-    finally:
-        os.unlink(tmp)
-    return target
+    # overwrite=False: FileExistsError rather than replace a learner's work
+    return atomic_write(directory / f"{name}.py", text, overwrite=False)

@@ -13,12 +13,11 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
-import time
 import traceback
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
-from .cases import Case, compare, prepare
+from ..cases import Case, compare, prepare
 from .registry import Exercise, get_exercise, plan
 
 __all__ = ["load_functions", "run_case", "main"]
@@ -80,15 +79,16 @@ def _write(fh: TextIO, record: dict[str, Any]) -> None:
 
 def _agree(comm: Any, failed: bool) -> None:
     """Wait until every rank finished the case; a failed rank aborts if the others hang."""
+    from pimpi.mpi import poll_wait
+
     req = comm.Ibarrier()
     if not failed:
         req.Wait()
         return
-    deadline = time.monotonic() + GRACE
-    while not req.Test():
-        if time.monotonic() > deadline:
-            comm.Abort(4)  # the others wait for this rank forever: end the job now
-        time.sleep(0.002)
+    try:
+        poll_wait(req.Test, timeout=GRACE, what="other ranks")
+    except TimeoutError:
+        comm.Abort(4)  # the others wait for this rank forever: end the job now
 
 
 def _load_everywhere(comm: Any, exercise: Exercise, path: str) -> dict[str, Callable[..., Any]] | str:

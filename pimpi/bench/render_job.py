@@ -1,4 +1,4 @@
-"""`bench render-job`: one timed distributed render, the unit `bench scaling` launches per rank count."""
+"""The render-job benchmark: one timed distributed render, what `bench scaling` launches per rank count."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """`make demo`: a Mandelbrot zoom on every rank (video + Gantt chart), then the same on one rank.
 
-    pimpi run -n 2 -- -m pimpi.render.demo --out demo
+    pimpi run -n 2 -- -m tools.demo --out demo
 
 Phase 1 renders with dynamic scheduling on all ranks and writes demo/frames/,
 demo/zoom.mp4 and demo/gantt.png. Phase 2 renders the same frames on rank 0 alone
@@ -18,7 +18,7 @@ __all__ = ["main"]
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="pimpi.render.demo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="tools.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="demo", help="folder for frames/, zoom.mp4, gantt.png")
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--width", type=int, default=384)
@@ -35,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pimpi.render.job import frame_name, render_frames
     from pimpi.render.progress import Progress
     from pimpi.render.report import summary_lines, write_gantt, write_stats
-    from pimpi.render.schedule import poll_wait
+    from pimpi.mpi import quiet_barrier
 
     args = _parse(argv)
     comm = MPI.COMM_WORLD
@@ -63,8 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"baseline: the same {args.frames} frames on 1 rank ...", flush=True)
         single = render_frames(MPI.COMM_SELF, "mandelbrot", args.frames, args.width, args.height,
                                schedule="dynamic", out=None)
-    request = comm.Ibarrier()  # the other ranks wait without spinning
-    poll_wait(request.Test, what="the one-rank baseline")
+    quiet_barrier(comm, what="the one-rank baseline")  # the other ranks wait without spinning
     if comm.rank == 0:
         speedup = report.frames_per_second / single.frames_per_second if single.frames_per_second else 0.0
         print(f"{'ranks':>5} {'frames/s':>9} {'Mpixel/s':>9} {'imbalance':>9}")

@@ -1,4 +1,4 @@
-"""Test cases for a collective: build inputs on each rank, run it, compare with MPI's built-in."""
+"""Test cases for collectives: each rank's inputs, the built-in's answer, and a verdict."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ __all__ = ["Case", "KINDS", "BLOCK_KINDS", "Prepared", "prepare", "cost_nbytes",
            "abbreviate", "uneven_counts"]
 
 # Collectives whose --size is one rank's block (a rank sends/receives `length` items per peer).
-BLOCK_KINDS = ("scatter", "gather", "allgather", "alltoall", "reduce_scatter_block")
+BLOCK_KINDS = ("scatter", "gather", "allgather", "alltoall", "reduce_scatter_block", "allgatherv",
+               "alltoallv", "reduce_scatter")
 KINDS = ("bcast", "reduce", "allreduce", "scatter", "gather", "scatterv", "gatherv", "allgather",
-         "alltoall", "reduce_scatter_block", "scan", "exscan", "barrier", "ring_pass",
-         "dot_product", "pi")
+         "alltoall", "reduce_scatter_block", "scan", "exscan", "barrier", "allgatherv", "alltoallv",
+         "reduce_scatter", "ring_pass", "dot_product", "pi")
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,34 @@ def _allgather(comm, case, rank, p, dt):
 def _alltoall(comm, case, rank, p, dt):
     n = case.length
     return _simple(comm, "Alltoall", case, _values(rank, p * n, dt, False), p * n, dt)
+
+
+def _allgatherv(comm, case, rank, p, dt):
+    counts = uneven_counts(case.length, p)
+    displs = [d + r for r, d in enumerate(_displs(counts))]  # a gap before each block
+    size = sum(counts) + p
+    send = _values(rank, counts[rank], dt, False)
+    recv, exp = _zeros(size, dt), _zeros(size, dt)
+    comm.Allgatherv(send, [exp, counts, displs, _mpi_type(dt)])
+    return Prepared((send.copy(), recv, counts), {"displs": displs}, _ret(recv), exp)
+
+
+def _alltoallv(comm, case, rank, p, dt):
+    sendcounts = [(case.length + rank + 2 * j) % (case.length + 3) for j in range(p)]
+    recvcounts = [(case.length + j + 2 * rank) % (case.length + 3) for j in range(p)]
+    send = _values(rank, sum(sendcounts), dt, False)
+    recv, exp = _zeros(sum(recvcounts), dt), _zeros(sum(recvcounts), dt)
+    comm.Alltoallv([send, sendcounts, _displs(sendcounts), _mpi_type(dt)],
+                   [exp, recvcounts, _displs(recvcounts), _mpi_type(dt)])
+    return Prepared((send.copy(), sendcounts, recv, recvcounts), {}, _ret(recv), exp)
+
+
+def _reduce_scatter(comm, case, rank, p, dt):
+    counts = uneven_counts(case.length, p)
+    send = _values(rank, sum(counts), dt, True)
+    recv, exp = _zeros(counts[rank], dt), _zeros(counts[rank], dt)
+    comm.Reduce_scatter(send, exp, counts, _builtin("SUM"))
+    return Prepared((send.copy(), recv, counts), {}, _ret(recv), exp)
 
 
 def _reduce_scatter_block(comm, case, rank, p, dt):

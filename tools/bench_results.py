@@ -1,8 +1,8 @@
 """Regenerate docs/results/: this machine's benchmark results (JSON + plot) and a summary.
 
-    .venv/bin/python -m pimpi.bench.results                 # everything, about 10 minutes
-    .venv/bin/python -m pimpi.bench.results --quick         # tiny sizes: checks the pipeline
-    .venv/bin/python -m pimpi.bench.results --no-vcluster   # skip the virtual-cluster check
+    .venv/bin/python -m tools.bench_results                 # everything, about 10 minutes
+    .venv/bin/python -m tools.bench_results --quick         # tiny sizes: checks the pipeline
+    .venv/bin/python -m tools.bench_results --no-vcluster   # skip the virtual-cluster check
 
 Each step is one ordinary `pimpi` command (printed before it runs), so any result can be
 reproduced alone. The virtual-cluster step needs root; it starts its own cluster and
@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pimpi.bench import summary as summary_mod
+from tools import bench_summary as summary_mod
 
 __all__ = ["main", "plan"]
 

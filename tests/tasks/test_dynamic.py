@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pimpi.render.schedule import Task, TaskFailed, run_dynamic
+from pimpi.tasks import Task, TaskFailed, run_dynamic
 from pimpi.testing import assert_all_ranks
 
 
