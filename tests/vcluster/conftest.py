@@ -4,7 +4,6 @@ which brings that cluster up once for the module and down at the end."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -13,19 +12,6 @@ from pathlib import Path
 import pytest
 
 STATE = Path(os.environ.get("PIMPI_VCLUSTER_STATE", "/run/pimpi"))
-IN_CI = os.environ.get("CI", "").lower() == "true"
-
-
-def vm_skip_reason(qemu: str = "qemu-system-x86_64") -> str | None:
-    """Why VM tests cannot run here (None: they run). In CI they always run (and fail if
-    they cannot), so a missing package is never a silent skip there."""
-    if IN_CI:
-        return None
-    missing = [tool for tool in (qemu, "qemu-img", "genisoimage", "debootstrap") if shutil.which(tool) is None]
-    if os.geteuid() != 0 or missing:
-        return (f"VM nodes need root and QEMU ({'not root' if os.geteuid() else 'missing ' + ', '.join(missing)}; "
-                "make sysdeps installs QEMU); they run in CI")
-    return None
 
 
 class VC:
@@ -101,9 +87,6 @@ class VC:
 def vc(request):
     """The module's cluster (VCLUSTER = dict(name=, subnet=, nodes=, args=[...])), up once."""
     conf = request.module.VCLUSTER
-    why = vm_skip_reason() if conf.get("vm") else None
-    if why:
-        pytest.skip(why)  # one reason at one place: pytest -rs folds it into one line
     tool = VC(conf["name"], conf["subnet"], conf["nodes"])
     tool.vc("down", timeout=120)  # a test cluster left by an interrupted run: ours, by name
     started = time.monotonic()

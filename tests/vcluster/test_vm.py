@@ -13,10 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from pimpi.testing import vm_skip_reason
+
+if vm_skip_reason():  # one line for the whole module on a laptop; never skipped in CI
+    pytest.skip(vm_skip_reason(), allow_module_level=True)
+
 pytestmark = pytest.mark.timeout(3600)  # the first test waits for the cluster (and a cold image build)
 
-# "vm": the `vc` fixture skips every test with one line when there is no root or QEMU (not in CI)
-VCLUSTER = {"name": "tvm", "subnet": "10.231.10.0/24", "nodes": 2, "args": ["--vm"], "timeout": 2400, "vm": True}
+VCLUSTER = {"name": "tvm", "subnet": "10.231.10.0/24", "nodes": 2, "args": ["--vm"], "timeout": 2400}
 
 JOB = """\
 import os, socket
