@@ -175,12 +175,11 @@ def check_size(jobs: list[tuple[Exercise, str]], ranks: int, timeout: float,
     proc: subprocess.Popen | None = None
     settled = len(jobs)
     try:
-        mpirun = launch.find_mpirun()
         target = ["-m", "pimpi.collectives.exercises.worker", str(outdir)]
         for exercise, path in jobs:
             target += [exercise.name, os.path.abspath(path)]
         spec = launch.Launch(nprocs=ranks, target=target)
-        cmd = launch.build_command(spec, mpirun, launch.detect_flavor(mpirun))
+        cmd = launch.mpirun_command(spec)
         log_path = outdir / "mpirun.log"
         with open(log_path, "w", encoding="utf-8") as log:
             proc = procs.start(cmd, stdout=log, stderr=subprocess.STDOUT, env=launch.mpi_env())
