@@ -9,8 +9,9 @@ APT_PACKAGES := iproute2 procps
 APT_PACKAGES_RENDER := povray ffmpeg
 APT_PACKAGES_VCLUSTER := util-linux debootstrap openssh-client iptables
 APT_PACKAGES_ANSIBLE := openssh-client
+APT_PACKAGES_VM := qemu-system-x86 qemu-utils genisoimage e2fsprogs qemu-system-arm kmod
 APT_PACKAGES_SLURM := slurm-wlm munge libpmix2 libpmix-dev
-APT_ALL := $(APT_PACKAGES) $(APT_PACKAGES_RENDER) $(APT_PACKAGES_VCLUSTER) $(APT_PACKAGES_ANSIBLE) \
+APT_ALL := $(APT_PACKAGES) $(APT_PACKAGES_RENDER) $(APT_PACKAGES_VCLUSTER) $(APT_PACKAGES_ANSIBLE) $(APT_PACKAGES_VM) \
            $(APT_PACKAGES_SLURM)
 
 .PHONY: demo test venv sysdeps clean

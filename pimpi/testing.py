@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from typing import Any
 
-__all__ = ["assert_all_ranks"]
+__all__ = ["assert_all_ranks", "vm_skip_reason"]
 
 
 def assert_all_ranks(comm: Any, ok: bool, detail: str = "") -> None:
@@ -18,3 +20,15 @@ def assert_all_ranks(comm: Any, ok: bool, detail: str = "") -> None:
     if bad:
         lines = "; ".join(f"rank {rank}: {msg}" for rank, msg in bad)
         raise AssertionError(f"failed on {len(bad)} of {comm.size} ranks: {lines}")
+
+
+def vm_skip_reason(qemu: str = "qemu-system-x86_64") -> str | None:
+    """Why VM-node tests cannot run here (None: they run). With CI=true they always run (and
+    fail if they cannot), so a missing package is never a silent skip there."""
+    if os.environ.get("CI", "").lower() == "true":
+        return None
+    missing = [tool for tool in (qemu, "qemu-img", "genisoimage", "debootstrap") if shutil.which(tool) is None]
+    if os.geteuid() != 0 or missing:
+        why = "not root" if os.geteuid() else "missing " + ", ".join(missing)
+        return f"VM nodes need root and QEMU ({why}; make sysdeps installs QEMU); they run in CI"
+    return None

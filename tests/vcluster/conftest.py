@@ -41,6 +41,15 @@ class VC:
         return self.exec(node, "pimpi", "run", "--hostfile", str(self.hostfile), *size, *run_args,
                          "--timeout", str(timeout), "--", *target, timeout=timeout + 30)
 
+    def ansible_ping(self) -> subprocess.CompletedProcess:
+        """`ansible all -m ping` with the cluster's inventory (skips without ansible-core)."""
+        ansible = Path(sys.executable).with_name("ansible")
+        if not ansible.exists():
+            pytest.skip("ansible-core not installed")
+        return subprocess.run([str(ansible), "-i", str(self.dir / "inventory.yml"), "all", "-m", "ping"],
+                              capture_output=True, text=True, timeout=600,
+                              env={"ANSIBLE_HOST_KEY_CHECKING": "True", "PATH": "/usr/bin:/bin"})
+
     def leftovers(self, wait: float = 10) -> list[str]:
         """Anything of this cluster still on the machine (waits for exiting processes)."""
         deadline = time.monotonic() + wait
@@ -61,7 +70,8 @@ class VC:
         found += [f"mount {m}" for m in mounts if f"vcluster-{self.name}" in m or f"pimpi-{self.name}-" in m]
         ps = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True, timeout=30).stdout
         found += [f"process {line.strip()}" for line in ps.splitlines()
-                  if f"holder --hostname {self.name}" in line or f"vcluster-{self.name}/" in line]
+                  if f"holder --hostname {self.name}" in line or f"vcluster-{self.name}/" in line
+                  or f"-name pimpi-{self.name}-" in line]
         if f"BEGIN pimpi vcluster {self.name} " in Path("/etc/hosts").read_text():
             found.append("/etc/hosts block")
         if (STATE / f"vcluster-{self.name}.json").exists():
@@ -79,9 +89,14 @@ def vc(request):
     conf = request.module.VCLUSTER
     tool = VC(conf["name"], conf["subnet"], conf["nodes"])
     tool.vc("down", timeout=120)  # a test cluster left by an interrupted run: ours, by name
+    started = time.monotonic()
     up = tool.vc("up", "--nodes", str(conf["nodes"]), "--subnet", conf["subnet"], *conf.get("args", []),
-                 timeout=900)
+                 timeout=conf.get("timeout", 900))
+    if up.returncode != 0:
+        tool.vc("down", timeout=120)
     assert up.returncode == 0, up.stderr
+    tool.up_seconds = time.monotonic() - started
+    tool.up_log = up.stderr
     yield tool
     down = tool.vc("down", timeout=120)
     assert down.returncode == 0, down.stderr

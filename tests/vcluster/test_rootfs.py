@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -86,12 +85,7 @@ def test_inventory_works_with_ansible(vc, tmp_path):
     hosts = inv["all"]["children"]["pimpi_vcluster"]["hosts"]
     assert sorted(hosts) == sorted(vc.hostnames)
     assert inv["all"]["vars"]["ansible_ssh_private_key_file"] == str(vc.dir / "id_ed25519")
-    ansible = Path(sys.executable).with_name("ansible")
-    if not ansible.exists():
-        pytest.skip("ansible-core not installed")
-    ping = subprocess.run([str(ansible), "-i", str(vc.dir / "inventory.yml"), "all", "-m", "ping"],
-                          capture_output=True, text=True, timeout=180,
-                          env={"ANSIBLE_HOST_KEY_CHECKING": "True", "PATH": "/usr/bin:/bin"})
+    ping = vc.ansible_ping()
     assert ping.returncode == 0, ping.stdout + ping.stderr
     assert ping.stdout.count("SUCCESS") == len(vc.hostnames)
 

@@ -68,17 +68,20 @@ def vcluster() -> None:
 @click.option("--profile", type=click.Choice(list(PROFILES)), default="lan", show_default=True,
               help="Shape every link like this board's Ethernet (lan: unshaped).")
 @click.option("--rootfs", is_flag=True, help="Give each node its own Debian root and sshd (real SSH).")
+@click.option("--vm", is_flag=True, help="Boot each node as a virtual machine with its own kernel (QEMU).")
+@click.option("--arch", default="amd64", show_default=True,
+              help="VM nodes' architecture: amd64, arm64, or one per node (amd64,amd64,arm64).")
 @click.option("--subnet", default=DEFAULT_SUBNET, show_default=True, help="Private IPv4 subnet of the cluster.")
 @click.option("--nat", is_flag=True, help="Let nodes reach outside through this machine (off: no route out).")
 @click.option("--slots", type=int, default=1, show_default=True, help="MPI slots per node in the hostfile.")
 @_name_option
-def up(nodes, profile, rootfs, subnet, nat, slots, name) -> None:
+def up(nodes, profile, rootfs, vm, arch, subnet, nat, slots, name) -> None:
     """Create NAME1..NAMEn, each with its own network, address and hostname."""
     from pimpi.cluster.vcluster import cluster
     from pimpi.cluster.vcluster.spec import make_spec
 
     spec = _call(make_spec, name=name, nodes=nodes, subnet=subnet, profile=profile, rootfs=rootfs,
-                 nat=nat, slots=slots)
+                 nat=nat, slots=slots, kind="vm" if vm else "netns", arch=arch)
     _call(cluster.up, spec, _log)
     from pimpi.cluster.vcluster.cluster import files
 
@@ -115,14 +118,36 @@ def status(name, as_json) -> None:
     spec = info["spec"]
     click.echo(f"{info['name']}: {info['status']}, {spec['nodes']} nodes on {spec['subnet']}, "
                f"profile {spec['profile']}{', rootfs' if spec['rootfs'] else ''}"
+               f"{_vm_words(info)}"
                f"{', nat' if spec['nat'] else ''}{'' if info['latency_shaped'] else ' (no netem: rate only)'}"
                f"; state in {info['state_dir']}")
     for row in info["nodes"]:
-        faults = [k + (f"={row[k]}" if not isinstance(row[k], bool) else "")
-                  for k in ("cut", "delay_s", "rate_bps") if k in row]
+        if spec.get("kind") == "vm":
+            _vm_row(row)
+            continue
         click.echo(f"  {row['hostname']:<10} {row['address']:<15} link {row['link']:<4} "
                    f"{'running' if row['running'] else 'STOPPED'} {row['processes']:>3} processes"
-                   f"{'  faults: ' + ', '.join(faults) if faults else ''}")
+                   f"{_faults(row)}")
+
+
+def _faults(row: dict) -> str:
+    faults = [k + (f"={row[k]}" if not isinstance(row[k], bool) else "")
+              for k in ("cut", "delay_s", "rate_bps") if k in row]
+    return "  faults: " + ", ".join(faults) if faults else ""
+
+
+def _vm_words(info: dict) -> str:
+    if info["spec"].get("kind") != "vm":
+        return ""
+    accel = info.get("accel") or {}
+    return ", VM nodes (" + ", ".join(f"{arch} {how}" for arch, how in sorted(accel.items())) + ")"
+
+
+def _vm_row(row: dict) -> None:
+    memory = f"{row['rss_mb']:.0f} MB" if row.get("rss_mb") is not None else "-"
+    click.echo(f"  {row['hostname']:<10} {row['address']:<15} link {row['link']:<4} "
+               f"{'running' if row['running'] else 'OFF':<7} {row['arch']} {row['accel']} {memory:>7} RSS"
+               f"{_faults(row)}")
 
 
 @vcluster.command()
@@ -150,8 +175,8 @@ def inventory(name) -> None:
     from pimpi.cluster.vcluster import cluster
 
     spec = _call(cluster.load_spec, name)
-    if not spec.rootfs:
-        raise click.ClickException(f"cluster {name!r} has no SSH: bring it up with --rootfs")
+    if not spec.ssh:
+        raise click.ClickException(f"cluster {name!r} has no SSH: bring it up with --rootfs or --vm")
     click.echo(json.dumps(cluster.inventory(spec), indent=2))
 
 
@@ -217,6 +242,38 @@ def kill_(name, node) -> None:
 
     host, count = _call(cluster.kill, name, node)
     click.echo(f"{host}: ended {count} processes")
+
+
+@vcluster.command()
+@_name_option
+@click.argument("node")
+def reboot(name, node) -> None:
+    """Reboot VM node NODE cleanly and wait until it answers over SSH again."""
+    from pimpi.cluster.vcluster import cluster
+
+    host, seconds = _call(cluster.reboot, name, node)
+    click.echo(f"{host}: back after {seconds:.0f} s")
+
+
+@vcluster.command("power-cut")
+@_name_option
+@click.argument("node")
+def power_cut(name, node) -> None:
+    """Pull VM node NODE's power: the machine stops at once; its disk keeps what was written."""
+    from pimpi.cluster.vcluster import cluster
+
+    click.echo(f"{_call(cluster.power_cut, name, node)}: power off (pimpi vcluster boot to start it)")
+
+
+@vcluster.command()
+@_name_option
+@click.argument("node")
+def boot(name, node) -> None:
+    """Power VM node NODE on again and wait until it answers over SSH."""
+    from pimpi.cluster.vcluster import cluster
+
+    host, seconds = _call(cluster.boot, name, node)
+    click.echo(f"{host}: up after {seconds:.0f} s")
 
 
 from pimpi.cluster.vcluster.slurm_cli import slurm as _slurm  # noqa: E402 - a subgroup in its own module

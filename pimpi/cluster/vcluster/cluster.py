@@ -8,19 +8,21 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
 from typing import Callable
 
-from pimpi.cluster.vcluster import agent, etc_hosts, net, nodes, rootfs, state
+from pimpi import procs
+from pimpi.cluster.vcluster import agent, etc_hosts, guest, net, nodes, rootfs, state, vmnodes
 from pimpi.cluster.vcluster.profiles import PROFILES
 from pimpi.cluster.vcluster.spec import Node, Spec, spec_from_dict
 from pimpi.cluster.vcluster.sysrun import VclusterError, require_root, require_tools, run
 from pimpi.fileio import atomic_write
 
 __all__ = ["up", "down", "load_spec", "status", "exec_argv", "node_env", "cut", "heal", "slow",
-           "kill", "inventory", "files", "VclusterError"]
+           "kill", "reboot", "power_cut", "boot", "inventory", "files", "VclusterError"]
 
 Log = Callable[[str], None]
 _TOOLS = ("ip", "tc", "nsenter", "unshare", "mount")
@@ -64,15 +66,17 @@ def _profile_delay(spec: Spec) -> tuple[float | None, float | None]:
 
 def node_env(spec: Spec) -> dict[str, str]:
     """The environment for mpirun on this cluster (light mode: with the nsenter agent)."""
-    return agent.mpi_env(spec, None if spec.rootfs else files(spec.name)["agent"])
+    return agent.mpi_env(spec, None if spec.ssh else files(spec.name)["agent"])
 
 
 def up(spec: Spec, log: Log = _quiet) -> None:
     """Create the cluster SPEC describes; on any failure undo everything created so far."""
     require_root()
     require_tools(*_TOOLS, *(("debootstrap", "ssh", "ssh-keygen") if spec.rootfs else ()),
-                  *(("iptables",) if spec.nat else ()))
-    with state.locked(spec.name):
+                  *(("iptables",) if spec.nat else ()),
+                  *((*vmnodes.TOOLS, *sorted({vm_binary(spec, n) for n in spec.node_list()}))
+                    if spec.kind == "vm" else ()))
+    with state.locked(spec.name), procs.stop_signals():
         if state.load(spec.name) is not None:
             raise VclusterError(f"virtual cluster {spec.name!r} is already up "
                                 f"(pimpi vcluster down --name {spec.name} first)")
@@ -88,7 +92,7 @@ def up(spec: Spec, log: Log = _quiet) -> None:
                 "created": {"netns": [], "links": [], "etc_netns": [], "holders": {}, "nat": []}}
         state.save(spec.name, data)
         try:
-            _build(spec, data, cache, log)
+            (_build_vm if spec.kind == "vm" else _build)(spec, data, cache, log)
         except BaseException:
             _teardown(spec.name, data)
             raise
@@ -96,7 +100,13 @@ def up(spec: Spec, log: Log = _quiet) -> None:
         state.save(spec.name, data)
 
 
-def _build(spec: Spec, data: dict, cache: Path | None, log: Log) -> None:
+def vm_binary(spec: Spec, node: Node) -> str:
+    from pimpi.cluster.vcluster.vm import qemu_binary
+
+    return qemu_binary(spec.node_arch(node))
+
+
+def _recorder(spec: Spec, data: dict):
     created = data["created"]
 
     def record(key: str, value) -> None:
@@ -106,13 +116,45 @@ def _build(spec: Spec, data: dict, cache: Path | None, log: Log) -> None:
             created[key] = value
         state.save(spec.name, data)
 
-    f = files(spec.name)
+    return record
+
+
+def _state_dir_and_bridge(spec: Spec, record, f: dict[str, Path], log: Log) -> None:
     f["dir"].mkdir(mode=0o700, parents=True, exist_ok=False)
     record("dir", str(f["dir"]))
     f["shared"].mkdir(mode=0o755)
     log(f"bridge {spec.bridge} with {spec.head_name} at {spec.head_address}")
     record("bridge", spec.bridge)  # recorded first: a half-made bridge is still ours
     net.add_bridge(spec)
+
+
+def _write_inventory(spec: Spec, f: dict[str, Path]) -> None:
+    text = json.dumps(inventory(spec), indent=2) + "\n"
+    for key in ("inventory", "inventory_json"):
+        atomic_write(f[key], text, mode=0o644)
+
+
+def _build_vm(spec: Spec, data: dict, _cache: Path | None, log: Log) -> None:
+    """VM nodes: the bridge, then vmnodes starts the machines; the shared files as for namespaces."""
+    record = _recorder(spec, data)
+    f = files(spec.name)
+    _state_dir_and_bridge(spec, record, f, log)
+    env = node_env(spec)
+    atomic_write(f["hostfile"], agent.hostfile_text(spec), mode=0o644)
+    atomic_write(f["env"], agent.env_text(env), mode=0o644)
+    record("hosts_block", True)
+    etc_hosts.add_block(spec)
+    if spec.nat:
+        _add_nat(spec, record)
+    vmnodes.build(spec, data, record, f, env, _profile_delay(spec), log)
+    _write_inventory(spec, f)
+
+
+def _build(spec: Spec, data: dict, cache: Path | None, log: Log) -> None:
+    created = data["created"]
+    record = _recorder(spec, data)
+    f = files(spec.name)
+    _state_dir_and_bridge(spec, record, f, log)
     delay, rate = _profile_delay(spec)
     for node in spec.node_list():
         record("netns", node.netns)
@@ -168,9 +210,7 @@ def _build(spec: Spec, data: dict, cache: Path | None, log: Log) -> None:
             rootfs.start_sshd(nodes.enter_argv(holders[node.hostname], True))
         for node in spec.node_list():
             rootfs.wait_ssh(rootfs.ssh_argv(f["key"], f["known_hosts"], node.hostname))
-        inv = inventory(spec)
-        _write(f["inventory"], json.dumps(inv, indent=2) + "\n")
-        _write(f["inventory_json"], json.dumps(inv, indent=2) + "\n")
+        _write_inventory(spec, f)
 
 
 def _add_nat(spec: Spec, record) -> None:
@@ -228,6 +268,7 @@ def _teardown(name: str, data: dict, log: Log = _quiet) -> None:
         except Exception as exc:  # noqa: BLE001 - keep removing the rest, report all
             errors.append(f"{what}: {exc}")
 
+    errors += vmnodes.stop_all(created)
     by_name = {n.netns: n for n in spec.node_list()}
     for netns in created.get("netns", []):
         node = by_name[netns]
@@ -304,6 +345,9 @@ def exec_argv(name: str, ref: str, command: list[str], cwd: str | None = None) -
         command = command[1:]
     if not command:
         raise ValueError("nothing to run: pimpi vcluster exec NODE -- COMMAND")
+    if spec.kind == "vm":
+        script = f'cd {shlex.quote(cwd or os.getcwd())} 2>/dev/null || cd /; exec {guest.quote(command)}'
+        return vmnodes.ssh(files(name), node).command(script), dict(os.environ)
     pid = _holder(spec, data, node)
     env = dict(os.environ)
     env.update(node_env(spec))
@@ -317,7 +361,17 @@ def status(name: str) -> dict:
     """What is up: every node's address, link, holder and process count, and the faults injected."""
     spec, data = _loaded(name)
     rows = []
+    created = data["created"]
     for node in spec.node_list():
+        if spec.kind == "vm":
+            rows.append({
+                "hostname": node.hostname, "address": node.address, "arch": spec.node_arch(node),
+                "accel": created.get("accel", {}).get(spec.node_arch(node)),
+                "link": net.link_state(node), "running": vmnodes.running(created, node),
+                "rss_mb": vmnodes.rss_mb(created, node), "boot_s": created.get("boot_s", {}).get(node.hostname),
+                **data.get("faults", {}).get(node.hostname, {}),
+            })
+            continue
         pid, started = data["created"]["holders"].get(node.hostname, [0, None])
         rows.append({
             "hostname": node.hostname, "address": node.address, "netns": node.netns,
@@ -327,6 +381,7 @@ def status(name: str) -> dict:
     return {"name": spec.name, "status": data.get("status"), "spec": spec.to_dict(),
             "head": {"hostname": spec.head_name, "address": spec.head_address},
             "latency_shaped": not data["created"].get("no_netem", False),
+            "accel": data["created"].get("accel"),
             "state_dir": str(files(name)["dir"]), "nodes": rows}
 
 
@@ -353,7 +408,10 @@ def heal(name: str, ref: str) -> str:
     node = _fault(name, ref, cut=False, delay_s=None, rate_bps=None)
     spec = load_spec(name)
     net.set_link(node, True)
-    net.shape(node, *_profile_delay(spec), need_delay=False)
+    if spec.kind == "vm":
+        vmnodes.shape(files(name), node, *_profile_delay(spec))
+    else:
+        net.shape(node, *_profile_delay(spec), need_delay=False)
     return node.hostname
 
 
@@ -370,7 +428,11 @@ def slow(name: str, ref: str, delay_s: float | None = None, rate_bps: float | No
     node = spec.find(ref)
     base, rate = _profile_delay(spec)
     delay = None if delay_s is None else (base or 0) + delay_s
-    net.shape(node, delay if delay_s is not None else base, rate_bps or rate, need_delay=delay_s is not None)
+    if spec.kind == "vm":
+        vmnodes.shape(files(name), node, delay if delay_s is not None else base, rate_bps or rate)
+    else:
+        net.shape(node, delay if delay_s is not None else base, rate_bps or rate,
+                  need_delay=delay_s is not None)
     _fault(name, ref, delay_s=delay_s, rate_bps=rate_bps)
     return node.hostname
 
@@ -380,6 +442,8 @@ def kill(name: str, ref: str) -> tuple[str, int]:
     (and in --rootfs mode its sshd is started again). Returns (hostname, processes ended)."""
     spec, data = _loaded(name)
     node = spec.find(ref)
+    if spec.kind == "vm":
+        return node.hostname, vmnodes.kill_jobs(files(name), node)
     holder = _holder(spec, data, node)
     victims = [p for p in nodes.node_pids(node) if p != holder]
     left = nodes.kill_pids(victims)
@@ -388,3 +452,51 @@ def kill(name: str, ref: str) -> tuple[str, int]:
     if spec.rootfs:
         rootfs.start_sshd(nodes.enter_argv(holder, True))
     return node.hostname, len(victims)
+
+
+def _vm_node(name: str, ref: str, what: str) -> tuple[Spec, dict, Node]:
+    spec, data = _loaded(name)
+    node = spec.find(ref)
+    if spec.kind != "vm":
+        raise VclusterError(f"{what} needs VM nodes (cluster {name!r} has namespace nodes: up --vm)")
+    return spec, data, node
+
+
+def _reshape(spec: Spec, data: dict, node: Node) -> None:
+    """After a boot the guest's kernel has forgotten its shaping: the profile, then `slow`."""
+    base, rate = _profile_delay(spec)
+    fault = data.get("faults", {}).get(node.hostname, {})
+    delay = base if fault.get("delay_s") is None else (base or 0) + fault["delay_s"]
+    vmnodes.shape(files(spec.name), node, delay, fault.get("rate_bps") or rate)
+
+
+def reboot(name: str, ref: str) -> tuple[str, float]:
+    """Reboot the node cleanly (systemctl reboot); (hostname, seconds until it answers again)."""
+    spec, data, node = _vm_node(name, ref, "reboot")
+    f = files(name)
+    seconds = vmnodes.reboot(f, data["created"], node, vmnodes.shares(spec, f["shared"]))
+    _reshape(spec, data, node)
+    return node.hostname, seconds
+
+
+def power_cut(name: str, ref: str) -> str:
+    """Pull the node's power: its QEMU process ends, its disk keeps what was written."""
+    with state.locked(name):
+        _spec, data, node = _vm_node(name, ref, "power-cut")
+        vmnodes.power_cut(data["created"], node)
+    return node.hostname
+
+
+def boot(name: str, ref: str) -> tuple[str, float]:
+    """Power a cut node on again; (hostname, seconds until it answers over ssh)."""
+    with state.locked(name):
+        spec, data, node = _vm_node(name, ref, "boot")
+
+        def record(key: str, value) -> None:
+            data["created"][key] = value
+            state.save(name, data)
+
+        f = files(name)
+        seconds = vmnodes.boot(f, data["created"], node, vmnodes.shares(spec, f["shared"]), record)
+        _reshape(spec, data, node)
+    return node.hostname, seconds

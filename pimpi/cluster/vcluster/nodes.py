@@ -14,7 +14,7 @@ from pimpi import procs
 from pimpi.cluster.vcluster.spec import Node
 from pimpi.cluster.vcluster.sysrun import VclusterError
 
-__all__ = ["start_holder", "start_time", "alive", "node_pids", "kill_pids", "enter_argv"]
+__all__ = ["start_holder", "start_time", "alive", "zombie", "node_pids", "kill_pids", "enter_argv"]
 
 
 def start_time(pid: int) -> int | None:
@@ -90,13 +90,14 @@ def kill_pids(pids: list[int], timeout: float = 10) -> list[int]:
     deadline = time.monotonic() + timeout
     left = list(pids)
     while left and time.monotonic() < deadline:
-        left = [p for p in left if Path(f"/proc/{p}").exists() and not _zombie(p)]
+        left = [p for p in left if Path(f"/proc/{p}").exists() and not zombie(p)]
         if left:
             time.sleep(0.05)
     return left
 
 
-def _zombie(pid: int) -> bool:
+def zombie(pid: int) -> bool:
+    """True when PID has exited but is not reaped yet (or is gone)."""
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:

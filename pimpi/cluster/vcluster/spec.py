@@ -13,11 +13,14 @@ from dataclasses import asdict, dataclass
 
 from pimpi.cluster.vcluster.profiles import PROFILES
 
-__all__ = ["Node", "Spec", "make_spec", "spec_from_dict", "DEFAULT_NAME", "DEFAULT_SUBNET", "MAX_NODES"]
+__all__ = ["Node", "Spec", "make_spec", "spec_from_dict", "DEFAULT_NAME", "DEFAULT_SUBNET", "MAX_NODES",
+           "KINDS", "ARCHES"]
 
 DEFAULT_NAME = "pimpi"
 DEFAULT_SUBNET = "10.77.0.0/24"
 MAX_NODES = 64
+KINDS = ("netns", "vm")
+ARCHES = ("amd64", "arm64")
 _NAME = re.compile(r"^[a-z](?:[a-z0-9-]{0,4}[a-z])?$")  # <= 6: interface names stay <= 15 chars
 
 
@@ -43,6 +46,18 @@ class Spec:
     rootfs: bool = False
     nat: bool = False
     slots: int = 1
+    kind: str = "netns"
+    arch: str = "amd64"
+
+    @property
+    def ssh(self) -> bool:
+        """Nodes are reached with real SSH (--rootfs and VM nodes), not the nsenter agent."""
+        return self.rootfs or self.kind == "vm"
+
+    def node_arch(self, node: Node) -> str:
+        """The Debian architecture of NODE (VM nodes; --arch may list one per node)."""
+        arches = self.arch.split(",")
+        return arches[0] if len(arches) == 1 else arches[node.index - 1]
 
     @property
     def network(self) -> ipaddress.IPv4Network:
@@ -82,7 +97,8 @@ class Spec:
 
 
 def make_spec(name: str = DEFAULT_NAME, nodes: int = 3, subnet: str = DEFAULT_SUBNET,
-              profile: str = "lan", rootfs: bool = False, nat: bool = False, slots: int = 1) -> Spec:
+              profile: str = "lan", rootfs: bool = False, nat: bool = False, slots: int = 1,
+              kind: str = "netns", arch: str = "amd64") -> Spec:
     """Validate a request; ValueError names the bad value."""
     if not isinstance(name, str) or not _NAME.match(name):
         raise ValueError(
@@ -109,7 +125,21 @@ def make_spec(name: str = DEFAULT_NAME, nodes: int = 3, subnet: str = DEFAULT_SU
         raise ValueError(
             f"subnet {subnet} has {max(usable, 0)} host addresses; {nodes} nodes need {nodes + 1} "
             "(one for this machine)")
-    return Spec(name, nodes, str(net), profile, bool(rootfs), bool(nat), slots)
+    if kind not in KINDS:
+        raise ValueError(f"unknown node kind {kind!r}; choose one of {', '.join(KINDS)}")
+    if kind == "vm" and rootfs:
+        raise ValueError("--rootfs is for namespace nodes; VM nodes always have their own Debian")
+    arches = arch.split(",") if isinstance(arch, str) else [repr(arch)]
+    for one in arches:
+        if one not in ARCHES:
+            raise ValueError(f"unknown --arch {one!r}; choose {' or '.join(ARCHES)} (or one per node, "
+                             "comma separated)")
+    if len(arches) not in (1, nodes):
+        raise ValueError(f"--arch {arch!r} names {len(arches)} architectures for {nodes} nodes: give one, "
+                         "or one per node")
+    if kind != "vm" and arches != ["amd64"]:
+        raise ValueError(f"--arch {arch!r} needs VM nodes (--vm): namespace nodes share this machine's CPU")
+    return Spec(name, nodes, str(net), profile, bool(rootfs), bool(nat), slots, kind, arch)
 
 
 def spec_from_dict(data: dict) -> Spec:

@@ -1,0 +1,171 @@
+"""VM nodes of a virtual cluster: bring them up on the cluster bridge, and power them off, on and again.
+
+`cluster.py` owns the bridge, the hosts block, the hostfile and the state file for both
+kinds of node; this module adds what only VM nodes have: the base image, taps, overlays,
+NoCloud seeds, QEMU processes, and link shaping done by each guest's own kernel.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+from pimpi.cluster.vcluster import guest, rootfs, vm, vmimage
+from pimpi.cluster.vcluster.nodes import alive, zombie
+from pimpi.cluster.vcluster.seed import Share, meta_data, user_data, write_seed
+from pimpi.cluster.vcluster.spec import Node, Spec
+from pimpi.cluster.vcluster.sysrun import VclusterError, run
+from pimpi.fileio import atomic_write
+
+__all__ = ["TOOLS", "BOOT_TIMEOUT_S", "build", "shares", "ssh", "running", "stop_all", "shape",
+           "kill_jobs", "reboot", "power_cut", "boot", "rss_mb"]
+
+TOOLS = ("qemu-img", "genisoimage", "mkfs.ext4", "debootstrap", "ssh", "ssh-keygen")
+BOOT_TIMEOUT_S = 1800.0  # one node under TCG takes ~1-6 min on two cores, far more when they are busy
+Record = Callable[[str, object], None]
+# numba compiles its kernels at every run (the shared repo is read-only, no cache) and LLVM under
+# emulation takes minutes: the render's NumPy kernel gives the same bytes
+_GUEST_ENV = {"PIMPI_NO_NUMBA": "1"}
+_BOOT_ID = "/proc/sys/kernel/random/boot_id"  # new at every boot: tells a rebooted node from one that never went
+
+
+def shares(spec: Spec, shared: Path) -> list[Share]:
+    """Folders every node sees at the same path: the repo, venv and Python pimpi runs from
+    (read-only, so MPI and pimpi match everywhere) and the cluster's shared folder."""
+    found = [Share(f"pimpi{i}", path, False) for i, path in enumerate(rootfs.bind_paths())]
+    return found + [Share(f"pimpi{len(found)}", str(shared), True)]
+
+
+def ssh(files: dict[str, Path], node: Node) -> guest.Ssh:
+    return guest.Ssh(files["key"], files["known_hosts"], node.address)
+
+
+def _ready_check(node_shares: list[Share]) -> str:
+    """Ready means: sshd answers and the shared folders are mounted (first boot mounts them late)."""
+    return " && ".join(f"mountpoint -q {guest.quote([s.path])}" for s in node_shares) or "true"
+
+
+def build(spec: Spec, data: dict, record: Record, files: dict[str, Path], env: dict[str, str],
+          profile: tuple[float | None, float | None], log: Callable[[str], None]) -> None:
+    """Start every VM node and wait until each answers over SSH with its folders mounted."""
+    created = data["created"]
+    images = {arch: vmimage.ensure_image(log, arch) for arch in sorted({spec.node_arch(n) for n in spec.node_list()})}
+    accel = {arch: vm.accelerator(image, log) for arch, image in images.items()}
+    record("accel", accel)
+    rootfs.make_key(files["key"], f"pimpi-vcluster-{spec.name}")
+    public, private = files["key"].with_suffix(".pub").read_text(), files["key"].read_text()
+    known, host_keys = [], {}
+    for node in spec.node_list():
+        layer = files["dir"] / node.hostname
+        layer.mkdir(mode=0o700)
+        host_key = layer / "ssh_host_ed25519_key"
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"root@{node.hostname}", "-f", str(host_key)])
+        host_keys[node.hostname] = (host_key.read_text(), host_key.with_suffix(".pub").read_text())
+        known.append(rootfs.host_key_line(node, host_key.with_suffix(".pub")))
+    atomic_write(files["known_hosts"], "".join(known), mode=0o644)
+    node_shares = shares(spec, files["shared"])
+    instance = f"pimpi-{spec.name}-{int(time.time())}"
+    for node in spec.node_list():
+        arch = spec.node_arch(node)
+        layer = files["dir"] / node.hostname
+        record("links", node.host_if)
+        run(["ip", "tuntap", "add", "dev", node.host_if, "mode", "tap"])
+        run(["ip", "link", "set", node.host_if, "master", spec.bridge, "up"])
+        vm.make_overlay(images[arch], layer / "disk.qcow2")
+        write_seed(layer / "seed.iso",
+                   user_data(spec, node, public, private, host_keys[node.hostname], "".join(known),
+                             {**env, **_GUEST_ENV},
+                             [str(Path(p)) for p in _path_dirs()], node_shares),
+                   meta_data(node, f"{instance}-{node.hostname}"))
+        argv = vm.qemu_argv(spec, node, images[arch], accel[arch], layer / "disk.qcow2", layer / "seed.iso",
+                            layer / "console.log", node_shares)
+        record("vm_argv", {**created.get("vm_argv", {}), node.hostname: argv})
+        log(f"node {node.hostname} at {node.address}: {arch} VM ({accel[arch]}), booting")
+        pid, started = vm.start(argv, layer / "qemu.log")
+        record("vms", {**created.get("vms", {}), node.hostname: [pid, started]})
+    start = time.monotonic()
+    boot_s = {}
+    for node in spec.node_list():
+        left = BOOT_TIMEOUT_S - (time.monotonic() - start)
+        ssh(files, node).wait(max(left, 30), _ready_check(node_shares), lambda n=node: running(created, n))
+        boot_s[node.hostname] = round(time.monotonic() - start, 1)
+        log(f"node {node.hostname} answers over ssh after {boot_s[node.hostname]:.0f} s")
+    record("boot_s", boot_s)
+    for node in spec.node_list():
+        shape(files, node, *profile)
+
+
+def _path_dirs() -> list[str]:
+    from pimpi.cluster.vcluster.agent import python_bin_dir
+
+    return [python_bin_dir()]
+
+
+def running(created: dict, node: Node) -> bool:
+    pid, started = created.get("vms", {}).get(node.hostname, [0, None])
+    return alive(pid, started) and not zombie(pid)  # a cut node's QEMU may wait to be reaped
+
+
+def rss_mb(created: dict, node: Node) -> float | None:
+    """Resident memory of the node's QEMU process, MB (None when it is not running)."""
+    if not running(created, node):
+        return None
+    pid = created["vms"][node.hostname][0]
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return None
+
+
+def stop_all(created: dict) -> list[str]:
+    """Power off every VM node (QEMU ended); the errors, if any."""
+    errors = []
+    for hostname, (pid, started) in created.get("vms", {}).items():
+        try:
+            vm.stop(pid, started)
+        except VclusterError as exc:
+            errors.append(f"{hostname}: {exc}")
+    return errors
+
+
+def shape(files: dict[str, Path], node: Node, delay_s: float | None, rate_bps: float | None) -> None:
+    """Delay each way and rate on the node's link, applied by the guest's kernel (netem, tbf)."""
+    ssh(files, node).run(guest.shape_script(delay_s, rate_bps), timeout=60)
+
+
+def kill_jobs(files: dict[str, Path], node: Node) -> int:
+    """End everything started in the node over ssh (a crash of the jobs); how many processes."""
+    return int(ssh(files, node).run(guest.kill_script(), timeout=60).strip() or 0)
+
+
+def reboot(files: dict[str, Path], created: dict, node: Node, node_shares: list[Share]) -> float:
+    """A clean reboot (systemctl reboot; QEMU stays, the guest restarts); seconds until back."""
+    link = ssh(files, node)
+    boot_id = link.run(f"cat {_BOOT_ID}", timeout=60).strip()
+    start = time.monotonic()
+    link.answers("systemctl reboot", timeout=20)  # the connection may drop before it answers
+    back = f'test "$(cat {_BOOT_ID})" != {boot_id} && {_ready_check(node_shares)}'
+    link.wait(BOOT_TIMEOUT_S, back, lambda: running(created, node))
+    return time.monotonic() - start
+
+
+def power_cut(created: dict, node: Node) -> None:
+    """Pull the plug: QEMU is killed at once; what the guest had not written to disk is lost."""
+    if not running(created, node):
+        raise VclusterError(f"node {node.hostname} is already off (pimpi vcluster boot {node.hostname})")
+    pid, started = created["vms"][node.hostname]
+    vm.stop(pid, started)  # SIGTERM: QEMU stops at once, the guest gets no shutdown
+
+
+def boot(files: dict[str, Path], created: dict, node: Node, node_shares: list[Share],
+         record: Record) -> float:
+    """Power the node on again (same disk overlay and seed); seconds until it answers over ssh."""
+    if running(created, node):
+        raise VclusterError(f"node {node.hostname} is already running")
+    argv = created["vm_argv"][node.hostname]
+    pid, started = vm.start(argv, files["dir"] / node.hostname / "qemu.log")
+    record("vms", {**created.get("vms", {}), node.hostname: [pid, started]})
+    start = time.monotonic()
+    ssh(files, node).wait(BOOT_TIMEOUT_S, _ready_check(node_shares), lambda: running(created, node))
+    return time.monotonic() - start
