@@ -18,15 +18,26 @@ DECLINE_PAUSE = 0.2  # s a worker waits before handing back a batch it must not 
 Outcome = tuple
 
 
+_LOCAL = False  # set in local worker processes: they are no MPI rank, whatever they inherited
+
+
+def local_worker(initializer: Callable[..., Any] | None, initargs: tuple) -> None:
+    """Initializer of local worker processes: mark them local, then run the user's own."""
+    global _LOCAL
+    _LOCAL = True
+    if initializer is not None:
+        initializer(*initargs)
+
+
 def worker_id() -> str:
     """'rank 3 on pi2 (pid 812)' under MPI, 'pid 1234 on laptop' for a local process.
 
-    The pid keeps ids apart even when local workers were forked from a process in which
-    MPI was running (each would otherwise call itself rank 0).
+    A local worker forked from a process in which MPI runs inherits its MPI state; it is
+    still no rank, so it is named by its pid (the pid also keeps such workers apart).
     """
     host = socket.gethostname()
     mpi = sys.modules.get("mpi4py.MPI")
-    if mpi is not None and mpi.Is_initialized() and not mpi.Is_finalized():
+    if not _LOCAL and mpi is not None and mpi.Is_initialized() and not mpi.Is_finalized():
         return f"rank {mpi.COMM_WORLD.Get_rank()} on {host} (pid {os.getpid()})"
     return f"pid {os.getpid()} on {host}"
 

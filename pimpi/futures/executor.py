@@ -7,6 +7,7 @@ import threading
 import weakref
 from typing import Any, Callable, Iterable, Iterator
 
+from pimpi.futures.attempt import local_worker
 from pimpi.futures.noted import Noted
 from pimpi.futures.where import workers_mode
 
@@ -53,7 +54,8 @@ class ClusterExecutor(cf.Executor):
         self.mode = workers_mode(fallback)
         if self.mode == "local":
             extra = {"max_tasks_per_child": max_tasks_per_child} if max_tasks_per_child else {}
-            self._inner: cf.Executor = cf.ProcessPoolExecutor(max_workers, mp_context, initializer, initargs, **extra)
+            self._inner: cf.Executor = cf.ProcessPoolExecutor(max_workers, mp_context, local_worker,
+                                                              (initializer, initargs), **extra)
             self._workers = self._inner._max_workers  # type: ignore[attr-defined]
         else:
             from mpi4py.futures import MPIPoolExecutor

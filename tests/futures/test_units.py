@@ -133,6 +133,23 @@ def test_submit_exception_keeps_its_type_and_names_the_call(local) -> None:
     assert info.value.__notes__[-1].startswith("pimpi.futures: raised by odd_fails(3) on pid ")
 
 
+def test_local_workers_forked_under_mpi_are_named_by_pid(local) -> None:
+    """The parent runs MPI (as in a serial test run after an MPI test): its forked local
+    workers inherit that state but are no rank, so the note names them by pid."""
+    code = ("from mpi4py import MPI\n"
+            "from pimpi.futures import ProcessPoolExecutor\n"
+            "from tests.futures.test_units import odd_fails\n"
+            "with ProcessPoolExecutor(1) as ex:\n"
+            "    try:\n"
+            "        ex.submit(odd_fails, 3).result()\n"
+            "    except KeyError as exc:\n"
+            "        print(exc.__notes__[-1])\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PIMPI_FUTURES": "local"}, cwd=Path(__file__).parents[2])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("pimpi.futures: raised by odd_fails(3) on pid "), out.stdout
+
+
 def test_failing_items_retried_elsewhere_then_listed(local) -> None:
     with ProcessPoolExecutor(2) as ex:
         with pytest.raises(MapError) as info:

@@ -20,7 +20,7 @@ if vm_skip_reason():  # one line for the whole module on a laptop; never skipped
 
 pytestmark = pytest.mark.timeout(3600)  # the first test waits for the cluster (and a cold image build)
 
-VCLUSTER = {"name": "tvm", "subnet": "10.231.10.0/24", "nodes": 2, "args": ["--vm"], "timeout": 2400}
+VCLUSTER = {"name": "tvm", "subnet": "10.231.20.0/24", "nodes": 2, "args": ["--vm"], "timeout": 2400}
 
 JOB = """\
 import os, socket
