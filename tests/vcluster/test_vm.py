@@ -80,7 +80,7 @@ def test_nodes_boot_their_own_kernel_configured_by_cloud_init(vc):
         lines = out.stdout.splitlines()
         assert lines[0] == host
         assert lines[1] != subprocess.run(["uname", "-r"], capture_output=True, text=True).stdout.strip()
-        assert f"10.231.10.2\ttvm1" in out.stdout and "127.0.1.1" not in out.stdout  # manage_etc_hosts template
+        assert f"10.231.20.2\ttvm1" in out.stdout and "127.0.1.1" not in out.stdout  # manage_etc_hosts template
         assert (vc.dir / "id_ed25519.pub").read_text().split()[1] in out.stdout  # the seed's user and key
         assert lines[-1] == "systemd"
     listing = vc.vc("status", timeout=60).stdout
