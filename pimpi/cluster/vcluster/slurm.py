@@ -95,16 +95,26 @@ def _spawn(argv: list[str], log: Path, env: dict[str, str]) -> tuple[int, int]:
     return proc.pid, started
 
 
-def _enter(holder: int, node: Node | None = None) -> list[str]:
+def _enter(holder: int, node: Node | None = None, layer: Path | None = None) -> list[str]:
     """Argv prefix running a command in the node's network and hostname. With NODE it also
     gets a private mount namespace: its own /tmp and the node's hosts file, as a real node has.
 
+    The node's /tmp is an overlay on this machine's: what is already there (a checkout or
+    venv under /tmp, as in a CI clone) stays visible, while what the node writes (PMIx
+    directories, which must not collide between nodes) goes to its own `layer` folder.
     The holder's own mount namespace is not entered: `ip netns exec` made it and remounted
     /sys there, without the cgroup mounts slurmd 22.05 insists on."""
     argv = ["nsenter", "-t", str(holder), "--net", "--uts", "--"]
     if node is not None:
+        if layer is None:
+            raise ValueError("a node's /tmp needs a layer folder")
+        upper, work = layer / "upper", layer / "work"
+        for folder in (upper, work):
+            folder.mkdir(parents=True, exist_ok=True)
+        upper.chmod(0o1777)
         script = (f'mount --bind /etc/netns/{node.netns}/hosts /etc/hosts && '
-                  'mount -t tmpfs -o mode=1777,size=256m pimpi-node-tmp /tmp && exec "$@"')
+                  f'mount -t overlay pimpi-node-tmp -o lowerdir=/tmp,upperdir={upper},workdir={work} /tmp '
+                  '&& exec "$@"')
         argv += ["unshare", "--mount", "--propagation", "slave", "--", "/bin/sh", "-c", script, "sh"]
     return argv
 
@@ -190,7 +200,9 @@ def start_slurmd(name: str, hostname: str, holder: int | None = None) -> None:
     holder = holders[node.hostname] if holder is None else holder
     base = slurm_dir(name)
     env = {**os.environ, **client_env(name)}
-    _record(name, f"slurmd:{hostname}", _spawn(_enter(holder, node) + [
+    layer = base / hostname / "tmp"
+    shutil.rmtree(layer, ignore_errors=True)  # the node's /tmp starts empty, as after a boot
+    _record(name, f"slurmd:{hostname}", _spawn(_enter(holder, node, layer) + [
         "slurmd", "-D", "-f", str(conf_path(name)), "-N", hostname],
         base / hostname / "stdout.log", env))
 
