@@ -47,7 +47,7 @@ def main() -> int:
     py = sys.executable
     runs: list[tuple[str, list[str]]] = []
     if not args.no_serial:
-        runs.append(("serial", [py, "-m", "pytest", "-m", "not mpi", *pytest_args]))
+        runs.append(("serial", [py, "-m", "pytest", "-m", "not mpi", "--durations=30", *pytest_args]))
     for size in sizes:
         runs.append((
             f"mpi n={size}",
