@@ -4,9 +4,25 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from typing import Any
 
-__all__ = ["assert_all_ranks", "vm_skip_reason"]
+__all__ = ["assert_all_ranks", "vm_skip_reason", "down_when_gone"]
+
+_WATCH = """\
+import os, subprocess, sys, time
+pid, name, state = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+while True:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        break
+    time.sleep(1)
+if os.path.exists(state):
+    subprocess.run([sys.executable, "-m", "pimpi", "vcluster", "down", "--name", name],
+                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
+"""
 
 
 def assert_all_ranks(comm: Any, ok: bool, detail: str = "") -> None:
@@ -32,3 +48,16 @@ def vm_skip_reason(qemu: str = "qemu-system-x86_64") -> str | None:
         why = "not root" if os.geteuid() else "missing " + ", ".join(missing)
         return f"VM nodes need root and QEMU ({why}; make sysdeps installs QEMU); they run in CI"
     return None
+
+
+def down_when_gone(name: str) -> None:
+    """Take test cluster NAME down if this process dies before its fixture's teardown runs.
+
+    pytest-timeout ends a stuck test with os._exit, which skips every finalizer: without this a
+    timed-out test would leave its namespaces, VMs and daemons running for the rest of the run.
+    The watcher is its own session (the test's process group may be ended with it); when this
+    process is gone it runs `down` only if the cluster's state file is still there.
+    """
+    state = os.path.join(os.environ.get("PIMPI_VCLUSTER_STATE", "/run/pimpi"), f"vcluster-{name}.json")
+    subprocess.Popen([sys.executable, "-c", _WATCH, str(os.getpid()), name, state], start_new_session=True,
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

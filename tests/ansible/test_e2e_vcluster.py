@@ -24,6 +24,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pimpi.testing import down_when_gone
+
 VENV = "/opt/pimpi/venv"
 RECAP = re.compile(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
@@ -88,6 +90,7 @@ def vcluster():
         if up.returncode == 0:
             break
     assert up.returncode == 0, up.stdout + up.stderr
+    down_when_gone(name)
     try:
         yield Path(f"/run/pimpi/vcluster-{name}"), subnet, f"pimpi-{name}"
     finally:

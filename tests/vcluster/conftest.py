@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from pimpi.testing import down_when_gone
+
 STATE = Path(os.environ.get("PIMPI_VCLUSTER_STATE", "/run/pimpi"))
 
 
@@ -95,6 +97,7 @@ def vc(request):
     if up.returncode != 0:
         tool.vc("down", timeout=120)
     assert up.returncode == 0, up.stderr
+    down_when_gone(tool.name)
     tool.up_seconds = time.monotonic() - started
     tool.up_log = up.stderr
     yield tool
@@ -111,6 +114,7 @@ def make_vc():
     def make(name: str, subnet: str, nodes: int) -> VC:
         tool = VC(name, subnet, nodes)
         tool.vc("down", timeout=120)
+        down_when_gone(name)
         made.append(tool)
         return tool
 

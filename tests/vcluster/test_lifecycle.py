@@ -60,3 +60,29 @@ def test_failed_up_cleans_up_after_itself(make_vc):
     assert clash.leftovers(wait=0) == []
     assert first.vc("down", timeout=120).returncode == 0
     assert first.leftovers() == []
+
+
+WATCHED = """
+import subprocess, sys, time
+from pimpi.testing import down_when_gone
+up = subprocess.run([sys.executable, "-m", "pimpi", "vcluster", "up", "--nodes", "1", "--name", "tvw",
+                     "--subnet", "10.231.11.0/28"], capture_output=True, text=True, timeout=120)
+down_when_gone("tvw")
+print(up.returncode, flush=True)
+time.sleep(300)
+"""
+
+
+@pytest.mark.timeout(240)
+def test_a_test_process_killed_before_teardown_leaves_no_cluster(make_vc):
+    """pytest-timeout ends a stuck test with os._exit (no finalizer runs): the watcher that the
+    fixtures start takes the cluster down once the test process is gone."""
+    vc = make_vc("tvw", "10.231.11.0/28", 1)
+    test = subprocess.Popen([sys.executable, "-c", WATCHED], stdout=subprocess.PIPE, text=True)
+    try:
+        assert test.stdout is not None and test.stdout.readline().strip() == "0"
+        assert vc.leftovers(wait=0) != []  # the cluster is really up while its test runs
+    finally:
+        test.kill()
+        test.wait()
+    assert vc.leftovers(wait=60) == []
