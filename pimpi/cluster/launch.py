@@ -16,7 +16,7 @@ from pathlib import Path
 from pimpi import procs
 
 __all__ = ["Launch", "detect_flavor", "find_mpirun", "build_command", "mpirun_command", "python_target",
-           "run_command", "mpi_env", "exit_status", "SSH_ARGS", "spawn_timeout"]
+           "run_command", "mpi_env", "exit_status", "SSH_ARGS", "spawn_timeout", "unreachable"]
 
 # How Open MPI's launch agent reaches a node: never a password prompt, and a node that does
 # not answer is given up after 10 s instead of the kernel's two minutes of SYN retries.
@@ -228,6 +228,36 @@ def run_command(cmd: list[str], timeout: float | None = None, env: dict[str, str
         how = f"signal {-code}" if code < 0 else f"exit code {code}"
         print(f"{label}: {Path(cmd[0]).name} ended with {how}: the job failed (exit {status})", file=sys.stderr)
     return status
+
+
+def unreachable(hosts: list[str], port: int = 22, timeout: float = 3.0) -> list[tuple[str, str]]:
+    """(host, why) for each host that does not answer a TCP connection to `port` within
+    `timeout` s (all probed at once). A refused connection is an answer: the node is up.
+
+    Called after a failed launch to name the node that stopped it, in one line, instead
+    of leaving the user with Open MPI's daemon banner.
+    """
+    import socket
+    from concurrent.futures import ThreadPoolExecutor
+
+    def probe(host: str) -> str:
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                return ""
+        except ConnectionRefusedError:
+            return ""
+        except socket.gaierror:
+            return "its name does not resolve"
+        except TimeoutError:
+            return f"no answer within {timeout:g} s"
+        except OSError as exc:
+            return str(exc.strerror or exc)
+
+    names = list(dict.fromkeys(hosts))
+    if not names:
+        return []
+    with ThreadPoolExecutor(max_workers=min(32, len(names))) as pool:
+        return [(host, why) for host, why in zip(names, pool.map(probe, names)) if why]
 
 
 def mpirun_command(launch: Launch, mpirun: str | None = None) -> list[str]:
