@@ -115,24 +115,38 @@ _GUARD_GRACE = 2.0
 _guard_lock = threading.Lock()
 _guard: tuple[int, subprocess.Popen] | None = None  # (owner pid, guard process)
 _GUARDED: set[int] = set()
+_registered: set[str] = set()  # what the guard must know: 'G<pgid>', 'D<path>'
 
 
 def _guard_send(line: str) -> None:
-    """Tell this process's guard (started on first use, again after a fork) one change."""
+    """Tell this process's guard one change (`+G123`, `-D/path`...). The guard is started on
+    first use, and again after a fork or if it died; a new guard is told everything that
+    is registered, so nothing is left unguarded."""
     global _guard
     with _guard_lock:
-        if _guard is None or _guard[0] != os.getpid():
-            import sys
+        op, item = line[:1], line[1:]
+        (_registered.add if op == "+" else _registered.discard)(item)
+        for attempt in range(2):
+            fresh = _guard is None or _guard[0] != os.getpid() or _guard[1].poll() is not None
+            if fresh:
+                _guard = (os.getpid(), _start_guard())
+            try:
+                text = "".join(f"+{i}\n" for i in sorted(_registered)) if fresh else line + "\n"
+                _guard[1].stdin.write(text.encode("utf-8", "surrogateescape"))
+                _guard[1].stdin.flush()
+                return
+            except OSError:  # the guard is gone (killed by someone): start another one
+                _guard[1].poll()
+                _guard = None
 
-            boot = "import os; exec(os.environ.pop('PIMPI_GUARD_CODE'))"  # a short line in ps
-            proc = subprocess.Popen([sys.executable, "-S", "-I", "-c", boot, str(_GUARD_GRACE), "pimpi-guard"],
-                                    stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL, start_new_session=True, cwd="/",
-                                    env={**os.environ, "PIMPI_GUARD_CODE": _GUARD_CODE})
-            _guard = (os.getpid(), proc)
-        stdin = _guard[1].stdin
-        stdin.write((line + "\n").encode("utf-8", "surrogateescape"))
-        stdin.flush()
+
+def _start_guard() -> subprocess.Popen:
+    import sys
+
+    boot = "import os; exec(os.environ.pop('PIMPI_GUARD_CODE'))"  # a short line in ps
+    return subprocess.Popen([sys.executable, "-S", "-I", "-c", boot, str(_GUARD_GRACE), "pimpi-guard"],
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True, cwd="/", env={**os.environ, "PIMPI_GUARD_CODE": _GUARD_CODE})
 
 
 def guard_pid() -> int | None:
