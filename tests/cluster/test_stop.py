@@ -145,9 +145,10 @@ def test_sigkill_of_the_launchers_parent_or_the_launcher_ends_the_job(tmp_path, 
 
 
 @pytest.mark.timeout(240)
-def test_exercises_check_ends_its_job_and_folder_on_sigterm(tmp_path):
+@pytest.mark.parametrize("signum, expected", [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_exercises_check_ends_its_job_and_folder_on_sigterm_and_sighup(tmp_path, signum, expected):
     """The grader's mpirun (a deadlocking learner file, a long case timeout) ends on SIGTERM
-    and its temporary folder is removed; it exits 143 like `pimpi run`."""
+    or SIGHUP and its temporary folder is removed; it exits 143/129 like `pimpi run`."""
     marker = f"PIMPI_TEST_JOB={uuid.uuid4().hex}"
     tmp = tmp_path / "tmp"
     tmp.mkdir()
@@ -160,11 +161,11 @@ def test_exercises_check_ends_its_job_and_folder_on_sigterm(tmp_path):
     try:
         # its folder exists and its mpirun's ranks have written their first progress record
         _wait_for(lambda: any(tmp.glob("pimpi-check-*/rank0.jsonl")), 150, "the grader's job")
-        grader.send_signal(signal.SIGTERM)
+        grader.send_signal(signum)
         _out, err = grader.communicate(timeout=90)
     finally:
         if grader.poll() is None:
             grader.kill()
-    assert grader.returncode == 143, err
+    assert grader.returncode == expected, err
     assert _left(marker) == []
     assert list(tmp.iterdir()) == []
