@@ -124,6 +124,9 @@ def _guard_send(line: str) -> None:
     is registered, so nothing is left unguarded."""
     global _guard
     with _guard_lock:
+        if _guard is not None and _guard[0] != os.getpid():  # a forked child: its parent's
+            _registered.clear()  # groups and folders stay with the parent's guard
+            _GUARDED.clear()
         op, item = line[:1], line[1:]
         (_registered.add if op == "+" else _registered.discard)(item)
         for attempt in range(2):
