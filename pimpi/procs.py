@@ -245,11 +245,13 @@ def wait(proc: subprocess.Popen, timeout: float | None = None, grace: float = 3.
 @contextlib.contextmanager
 def stop_signals(signals: Sequence[int] = (signal.SIGTERM, signal.SIGHUP)) -> Iterator[None]:
     """Within the block, SIGTERM/SIGHUP raise `Stopped` (so `finally` clean-ups run);
-    the previous handlers come back afterwards. Only in the main thread."""
+    the previous handlers come back afterwards. Only in the main thread. A signal that is
+    ignored (SIGHUP under `nohup`) stays ignored."""
     def handler(signum: int, _frame: Any) -> None:
         raise Stopped(signum)
 
-    previous = {sig: signal.signal(sig, handler) for sig in signals}
+    previous = {sig: signal.signal(sig, handler) for sig in signals
+                if signal.getsignal(sig) is not signal.SIG_IGN}
     try:
         yield
     finally:
@@ -295,8 +297,7 @@ def stopping() -> Iterator[None]:
     when the block starts stays ignored, and under `nohup` (SIGHUP ignored) the parent is
     not watched: the user asked the job to outlive the session."""
     hup_ignored = signal.getsignal(signal.SIGHUP) is signal.SIG_IGN  # under nohup: outlive the session
-    signals = [sig for sig in (signal.SIGTERM, signal.SIGHUP) if signal.getsignal(sig) is not signal.SIG_IGN]
-    with stop_signals(signals):
+    with stop_signals():
         if not hup_ignored and threading.current_thread() is threading.main_thread():
             watch_parent()
         yield

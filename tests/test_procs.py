@@ -120,6 +120,8 @@ def test_stopping_keeps_a_signal_ignored_under_nohup():
         with procs.stopping():
             assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
             assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, signal.SIG_IGN)
+            with procs.stop_signals():  # as `pimpi run` nests it
+                assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGHUP, previous)
 
