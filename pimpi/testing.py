@@ -8,7 +8,7 @@ import subprocess
 import sys
 from typing import Any
 
-__all__ = ["assert_all_ranks", "vm_skip_reason", "down_when_gone"]
+__all__ = ["assert_all_ranks", "vm_skip_reason", "down_when_gone", "marked_processes", "MARK_SCAN"]
 
 _WATCH = """\
 import os, subprocess, sys, time
@@ -61,3 +61,36 @@ def down_when_gone(name: str) -> None:
     state = os.path.join(os.environ.get("PIMPI_VCLUSTER_STATE", "/run/pimpi"), f"vcluster-{name}.json")
     subprocess.Popen([sys.executable, "-c", _WATCH, str(os.getpid()), name, state], start_new_session=True,
                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def marked_processes(marker: str, same_netns: bool = False) -> list[str]:
+    """'pid sid args' of every live process whose environment holds `marker` (a unique
+    KEY=VALUE a test put in a job's environment: every process of the job inherits it, on
+    every namespace node too, whatever its name, group or session). With `same_netns`,
+    only those in this process's network namespace (run inside a node: that node's)."""
+    needle = marker.encode()
+    own_net = os.readlink("/proc/self/ns/net") if same_netns else None
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as handle:
+                if needle not in handle.read().split(b"\0"):
+                    continue
+            if own_net is not None and os.readlink(f"/proc/{entry}/ns/net") != own_net:
+                continue
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+            if fields[0] == b"Z":  # exited, waiting for its parent: nothing runs
+                continue
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                args = handle.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        found.append(f"{entry} sid={int(fields[3])} {args[:160]}")
+    return found
+
+
+# The same scan as a program, for `pimpi vcluster exec NODE -- python -c MARK_SCAN MARKER`.
+MARK_SCAN = "import sys; from pimpi.testing import marked_processes as m; print(*m(sys.argv[1], True), sep='\\n')"

@@ -1,10 +1,18 @@
-"""pimpi.procs: a program runs in its own process group, and a timeout ends the whole group."""
+"""pimpi.procs: a program runs in its own process group, a timeout ends the whole group, and a
+stopped or killed owner leaves nothing behind (the guard, the parent watch, exit codes)."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
+import pytest
+
+from pimpi.cluster.launch import exit_status
 from pimpi.procs import run_process
 
 
@@ -36,3 +44,89 @@ def test_run_process_reports_exit_code_and_missing_program():
     assert res.returncode == 3 and not res.timed_out and res.tail == "boom"
     res = run_process(["/no/such/renderer"], timeout=30)
     assert res.returncode is None and "cannot start" in res.tail
+
+
+# -- stops: the guard, the parent watch, exit codes ------------------------------------------
+
+_OWNER = r'''
+import sys, time
+from pimpi import procs
+proc = procs.start(["sh", "-c", "sleep 300 & sleep 300"], guard=True)
+with procs.temporary_folder("pimpi-test-", sys.argv[1]) as folder:
+    print(proc.pid, folder, procs.guard_pid(), flush=True)
+    time.sleep(300)
+'''
+
+
+def _gone(test, timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while test() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not test()
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return any(_alive(int(p)) for p in os.listdir("/proc") if p.isdigit() and _pgid(int(p)) == pgid)
+
+
+def _pgid(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[2])
+    except (OSError, IndexError, ValueError):
+        return -1
+
+
+@pytest.mark.timeout(120)
+def test_the_guard_ends_groups_and_removes_folders_of_an_owner_killed_with_sigkill(tmp_path):
+    owner = subprocess.Popen([sys.executable, "-c", _OWNER, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        pgid, folder, guard = owner.stdout.readline().split()
+        assert _group_alive(int(pgid)) and Path(folder).is_dir()
+        owner.kill()  # SIGKILL: no clean-up of its own can run
+        owner.wait(timeout=30)
+        assert _gone(lambda: _group_alive(int(pgid)))
+        assert _gone(lambda: Path(folder).exists())
+        assert _gone(lambda: _alive(int(guard)))  # and the guard itself ends
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+
+
+@pytest.mark.timeout(120)
+def test_a_process_whose_parent_dies_is_stopped_and_cleans_up(tmp_path):
+    """A parent SIGKILLed: the child's watch turns that into SIGTERM -> Stopped -> exit 143."""
+    child = ("import sys, time\nfrom pimpi import procs\n"
+             "try:\n    with procs.stopping():\n        print('ready', flush=True)\n        time.sleep(300)\n"
+             "except procs.Stopped as stop:\n    open(sys.argv[1], 'w').write(str(stop.exit_code))\n")
+    done = tmp_path / "stopped"
+    parent = subprocess.Popen(["sh", "-c", '"$@" & wait; :', "sh", sys.executable, "-c", child, str(done)],
+                              stdout=subprocess.PIPE, text=True)
+    assert parent.stdout.readline().strip() == "ready"
+    parent.kill()
+    parent.wait(timeout=30)
+    assert _gone(lambda: not done.exists())
+    assert done.read_text() == "143"
+
+
+def test_stopping_keeps_a_signal_ignored_under_nohup():
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        from pimpi import procs
+
+        with procs.stopping():
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, signal.SIG_IGN)
+            with procs.stop_signals():  # as `pimpi run` nests it
+                assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
+@pytest.mark.parametrize("raw, mapped", [(0, 0), (1, 1), (2, 2), (124, 124), (213, 1), (250, 1), (255, 1),
+                                         (-9, 1), (-15, 1), (130, 1), (143, 1)])
+def test_mpiruns_raw_exit_codes_become_pimpis(raw, mapped):
+    assert exit_status(raw) == mapped

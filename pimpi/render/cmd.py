@@ -24,7 +24,6 @@ import os
 import shutil
 import stat
 import string
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -33,7 +32,7 @@ from typing import Any, Callable, NoReturn, Sequence
 import numpy as np
 
 from pimpi.mpi import agree, check_shared_folder, root_decides
-from pimpi.procs import run_process
+from pimpi.procs import run_process, temporary_folder
 from pimpi.fileio import atomic_write
 from pimpi.render.framespec import chunks as split_chunks
 from pimpi.render.framespec import format_frames
@@ -383,31 +382,33 @@ def render_chunk(job: CmdJob, chunk: Sequence[int], pack: bool = False) -> np.nd
     """Render one chunk in a fresh staging folder, verify every expected file, then rename
     them into `job.out_dir` (or, with `pack`, return them as one uint8 array for rank 0).
 
-    Raises TaskFailed with a one-line reason; the staging folder is always removed, so a
-    failed chunk leaves nothing behind.
+    Raises TaskFailed with a one-line reason; the staging folder is always removed (by
+    this rank's guard if the rank is killed), so a failed or stopped chunk leaves nothing.
     """
-    stage = Path(os.path.abspath(tempfile.mkdtemp(prefix=_STAGE_PREFIX, dir=None if pack else job.out_dir)))
-    try:
-        _run_chunk_commands(job, chunk, stage)
-        names = list(dict.fromkeys(n for ns in expected_files(job.expect, chunk).values() for n in ns))
-        for name in names:
-            why = output_problem(stage, name) or check_output_file(stage / name)
-            if why == "missing":
-                why += _found_instead(stage)
-            if why:
-                _fail_task(f"{name}: {why}")
-        if pack:
-            try:
-                return pack_files(stage, names)
-            except OSError as exc:  # swapped for a link or FIFO after the check
-                _fail_task(f"cannot read output: {exc}")
-        for name in names:
-            final = job.out_dir / name
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(stage / name, final)
-        return None
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
+    with temporary_folder(_STAGE_PREFIX, None if pack else job.out_dir) as folder:
+        return _render_in(job, chunk, Path(folder), pack)
+
+
+def _render_in(job: CmdJob, chunk: Sequence[int], stage: Path, pack: bool) -> np.ndarray | None:
+    """`render_chunk` inside its staging folder `stage`."""
+    _run_chunk_commands(job, chunk, stage)
+    names = list(dict.fromkeys(n for ns in expected_files(job.expect, chunk).values() for n in ns))
+    for name in names:
+        why = output_problem(stage, name) or check_output_file(stage / name)
+        if why == "missing":
+            why += _found_instead(stage)
+        if why:
+            _fail_task(f"{name}: {why}")
+    if pack:
+        try:
+            return pack_files(stage, names)
+        except OSError as exc:  # swapped for a link or FIFO after the check
+            _fail_task(f"cannot read output: {exc}")
+    for name in names:
+        final = job.out_dir / name
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(stage / name, final)
+    return None
 
 
 def run_cmd(comm: Any, job: CmdJob, progress: Callable[[int, int], None] | None = None) -> CmdResult:

@@ -8,13 +8,12 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Sequence
 
 from pimpi.fileio import atomic_path
-from pimpi.procs import run_process
+from pimpi.procs import run_process, temporary_folder
 
 __all__ = [
     "FFmpegError",
@@ -122,8 +121,7 @@ def frames_to_video(frames: Sequence[str | os.PathLike] | str, out_path: str | o
     ext = exts.pop()
     exe = find_ffmpeg()
     out.parent.mkdir(parents=True, exist_ok=True)
-    links = tempfile.mkdtemp(prefix="pimpi-frames-")
-    try:
+    with temporary_folder("pimpi-frames-") as links:  # removed by the guard if this process is killed
         for number, path in enumerate(files):
             os.symlink(os.path.abspath(path), os.path.join(links, f"{number:08d}{ext}"))
         args = ["-loglevel", "error", "-framerate", rate, "-start_number", "0",
@@ -136,8 +134,6 @@ def frames_to_video(frames: Sequence[str | os.PathLike] | str, out_path: str | o
             args += ["-movflags", "+faststart"]
         with atomic_path(out) as tmp:
             run_ffmpeg([*args, str(tmp)], timeout=timeout, ffmpeg=exe)
-    finally:
-        shutil.rmtree(links, ignore_errors=True)
     return out
 
 

@@ -88,11 +88,17 @@ def _run_dynamic(comm: Any, tasks: Sequence[Task], work: Callable[[Task], Any],
     try:
         if works_here:
             boss.work_locally()
-    finally:
-        if server is not None:
-            server.join()
-        boss.results.put(None)
-        writer.join()
+    except BaseException:
+        # Ctrl-C, SIGTERM (procs.Stopped) or a dying parent on rank 0: leave at once. The
+        # job is being ended; waiting for the scheduler to settle with ranks that may never
+        # answer again would keep this rank (and its clean-ups' results) hanging.
+        with pool.lock:
+            pool.abort("the job was stopped")
+        raise
+    if server is not None:
+        server.join()
+    boss.results.put(None)
+    writer.join()
     wall = time.monotonic() - t0
     cpus = [time.process_time() - cpu0]
     if size > 1:

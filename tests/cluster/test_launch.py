@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
 import pytest
 from click.testing import CliRunner
@@ -70,14 +69,12 @@ def test_one_failing_rank_aborts_the_whole_job_quickly(tmp_path):
         "comm.Barrier()\n"
         "time.sleep(60)\n"
     )
-    start = time.monotonic()
     proc = subprocess.run(
         [sys.executable, "-m", "pimpi", "run", "-n", "4", "--timeout", "60", "--", str(script)],
         capture_output=True, text=True, timeout=90,
     )
-    elapsed = time.monotonic() - start
-    assert proc.returncode not in (0, 124), proc.stderr
-    assert elapsed < 10, f"job took {elapsed:.1f} s to end"
+    # ended by the abort, not by --timeout (124; a speed bound would measure the machine's load)
+    assert proc.returncode == 1, proc.stderr
     assert "rank two gives up" in proc.stderr + proc.stdout
 
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import os
-import shutil
 import subprocess
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -160,7 +159,8 @@ def check_size(jobs: list[tuple[Exercise, str]], ranks: int, timeout: float,
     from pimpi.cluster import launch
 
     cases = plan([ex for ex, _path in jobs], ranks)
-    outdir = Path(tempfile.mkdtemp(prefix="pimpi-check-"))
+    folders = contextlib.ExitStack()  # removed at the end, or by the guard if this process is killed
+    outdir = Path(folders.enter_context(procs.temporary_folder("pimpi-check-")))
     records: list[Record] = []
 
     def record(index: int, status: str, message: str, show: bool = True) -> None:
@@ -182,7 +182,7 @@ def check_size(jobs: list[tuple[Exercise, str]], ranks: int, timeout: float,
         cmd = launch.mpirun_command(spec)
         log_path = outdir / "mpirun.log"
         with open(log_path, "w", encoding="utf-8") as log:
-            proc = procs.start(cmd, stdout=log, stderr=subprocess.STDOUT, env=launch.mpi_env())
+            proc = procs.start(cmd, guard=True, stdout=log, stderr=subprocess.STDOUT, env=launch.mpi_env())
         progress = _Tail(outdir / "rank0.jsonl")
         waiting_since = time.monotonic()  # since when we wait for the next case to start
         started: dict[int, float] = {}
@@ -225,9 +225,9 @@ def check_size(jobs: list[tuple[Exercise, str]], ranks: int, timeout: float,
                     note += f" (nor did {len(rest) - 1} more cases with {ranks} ranks)"
                 record(index, "NOT RUN", note, show=index == rest[0])
     finally:
-        if proc is not None and proc.poll() is None:  # Ctrl-C or an error here: end the job too
+        if proc is not None:  # Ctrl-C, SIGTERM, SIGHUP or an error here: end the job too
             procs.end_group(proc)
-        shutil.rmtree(outdir, ignore_errors=True)
+        folders.close()
     return records, settled
 
 
