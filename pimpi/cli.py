@@ -7,6 +7,7 @@ import sys
 import click
 
 from pimpi import __version__
+from pimpi.mpi import env_rank
 from pimpi.bench.cli import bench
 from pimpi.cluster.cli import doctor, hosts, run
 from pimpi.cluster.slurm.cli import submit
@@ -34,16 +35,39 @@ for _command in (hosts, doctor, run, submit, collectives, exercises, render, vcl
 def main() -> None:
     """Console entry point: any rank that fails aborts the whole MPI job.
 
-    Like `python -m mpi4py`, an exception (or a non-zero exit) on one rank
-    calls MPI_Abort at exit, so the other ranks never wait forever.
+    Like `python -m mpi4py`, an exception (or a non-zero exit) on one rank calls MPI_Abort
+    at exit, so the other ranks never wait forever. A job of one process has nobody to
+    wait: it ends with its exit code and without Open MPI's abort banner. A usage error
+    is the same on every rank (same arguments), so under mpirun only rank 0 prints it.
     """
     try:
-        cli(prog_name="pimpi")
+        try:  # click's standalone handling, except that only rank 0 shows a usage error
+            code = cli.main(prog_name="pimpi", standalone_mode=False)  # an Exit's code, or what a command returned
+        except click.UsageError as exc:
+            if env_rank() == 0:
+                exc.show()
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
     except BaseException as exc:
-        from mpi4py.run import set_abort_status  # does nothing unless MPI was started
+        if _job_size() > 1:
+            from mpi4py.run import set_abort_status
 
-        set_abort_status(exc)
+            set_abort_status(exc)
         raise
+    sys.exit(code if isinstance(code, int) and not isinstance(code, bool) else 0)
+
+
+def _job_size() -> int:
+    """Processes in this MPI job; 0 when MPI was never started here (or is finalized)."""
+    mpi = sys.modules.get("mpi4py.MPI")
+    if mpi is None or not mpi.Is_initialized() or mpi.Is_finalized():
+        return 0
+    return mpi.COMM_WORLD.Get_size()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,7 +3,11 @@
 Options are defined once here and applied as decorators (rasterio's `rio/options.py`
 is the model): `@json_opt`, `@quiet_opt`, `@force_opt`, `@stats_opt`, `@task_timeout_opt(help)`,
 `@retries_opt(help)`, and `choice(registry)` for choices taken from a registry (SCENES,
-SCHEDULES, ...) instead of retyped. Library errors become one line at the edge: `fail`
+SCHEDULES, ...) instead of retyped. Every number a user types goes through `Bounded`
+(`Int`, `Float`, `Seconds`, `IntList`, or a library parser with bounds): a range a real
+user never leaves and an absurd value always does, NaN and infinity refused; every output
+path through `OutPath` (kind, parent folder, writable, no special file) at parse time, so
+bad values stop before any work (tests/test_cli_bounds.py walks every command for both). Library errors become one line at the edge: `fail`
 (rank 0 prints, the others leave quietly) and `fail_together` (all ranks reach it).
 Each package's `cli.py` assembles its commands from these; `pimpi/cli.py` assembles
 the packages.
@@ -11,15 +15,145 @@ the packages.
 
 from __future__ import annotations
 
+import math
+import os
 import sys
-from typing import Iterable, NoReturn
+from typing import Any, Callable, Iterable, NoReturn
 
 import click
 
 from pimpi.mpi import env_rank
 
 __all__ = ["env_rank", "fail", "fail_together", "choice", "json_opt", "quiet_opt", "force_opt",
-           "stats_opt", "task_timeout_opt", "retries_opt"]
+           "stats_opt", "task_timeout_opt", "retries_opt", "Bounded", "Int", "Float", "Seconds", "IntList",
+           "OutPath", "MAX_RANKS", "MAX_FRAMES", "MAX_FRAME_NUMBER", "MAX_SIDE", "MAX_SECONDS", "MAX_RETRIES",
+           "MAX_THREADS", "MAX_BYTES"]
+
+# Bounds a real user never reaches and an absurd value always does (one place for all commands).
+MAX_RANKS = 4096                 # ranks of one job (a 1000-Pi cluster with 4 cores each)
+MAX_FRAMES = 1_000_000           # frames of one job: 11.5 hours of film at 24 fps
+MAX_FRAME_NUMBER = 99_999_999    # a frame's number (8 digits, what renderers pad to)
+MAX_SIDE = 16384                 # pixels of a frame's side (16K)
+MAX_SECONDS = 30 * 86400         # any timeout or duration: 30 days
+MAX_RETRIES = 100
+MAX_THREADS = 1024
+MAX_BYTES = 1 << 30              # one message or buffer of a benchmark or trace: 1 GiB
+
+
+class Bounded(click.ParamType):
+    """A number (or a list of numbers) read by `parse` (int, float or a library parser that
+    raises ValueError) and refused unless every number is finite and within [lo, hi]
+    (`lo_open`: lo itself refused). The error names the option and the value, exit 2."""
+
+    def __init__(self, lo: float, hi: float, parse: Callable[[str], Any] = int, name: str = "integer",
+                 lo_open: bool = False, hint: str = "") -> None:
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
+            raise TypeError(f"Bounded needs finite lo <= hi, got {lo}, {hi}")
+        self.lo, self.hi, self.parse, self.name, self.lo_open, self.hint = lo, hi, parse, name, lo_open, hint
+
+    def _range(self) -> str:
+        return f"{'more than ' if self.lo_open else ''}{_num(self.lo)}..{_num(self.hi)}"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and self.parse in (int, float):
+            parsed: Any = value  # a default, still checked below
+        elif isinstance(value, (list, tuple)) and not isinstance(value, str):
+            parsed = value  # already converted (click may convert a default twice)
+        else:
+            text = str(value).strip()
+            if len(text) > 200:
+                self.fail(f"{text[:24]!r}... is far too long for a {self.name}", param, ctx)
+            try:
+                parsed = self.parse(text)
+            except (ValueError, ArithmeticError) as exc:
+                why = "" if self.parse in (int, float) else f" ({exc})"
+                self.fail(f"{text!r} is not a{'n' if self.name[0] in 'aeiou' else ''} {self.name}{why}"
+                          f"{self.hint}", param, ctx)
+        for number in (parsed if isinstance(parsed, (list, tuple)) else [parsed]):
+            if isinstance(number, float) and not math.isfinite(number):
+                self.fail(f"{value!r} is not a finite number", param, ctx)
+            low = number <= self.lo if self.lo_open else number < self.lo
+            if low or number > self.hi:
+                shown = value if not isinstance(parsed, (list, tuple)) else f"{_num(number)} in {value!r}"
+                self.fail(f"{shown} is out of range {self._range()}{self.hint}", param, ctx)
+        return parsed
+
+    def __repr__(self) -> str:
+        return f"Bounded({self.name} {self._range()})"
+
+
+def _num(x: float) -> str:
+    """1000000 -> '1000000', 0.5 -> '0.5', 1e+20 for a float too long to read."""
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
+
+
+def Int(lo: int, hi: int) -> Bounded:  # noqa: N802 - reads like a type
+    """A whole number in [lo, hi] (`1e20`, `99999999999999999999` and `nan` refused)."""
+    return Bounded(lo, hi, int, "integer")
+
+
+def Float(lo: float, hi: float, lo_open: bool = False) -> Bounded:  # noqa: N802
+    """A finite number in [lo, hi] (or (lo, hi] with `lo_open`); NaN and infinity refused."""
+    return Bounded(lo, hi, float, "number", lo_open)
+
+
+def Seconds(hi: float = MAX_SECONDS, lo: float = 0.0) -> Bounded:  # noqa: N802
+    """Seconds: more than `lo` (0) and at most `hi` (30 days); what every timeout takes."""
+    return Bounded(lo, hi, float, "number of seconds", lo_open=True)
+
+
+def _int_list(text: str) -> list[int]:
+    items = [p.strip() for p in text.split(",") if p.strip()]
+    if not items:
+        raise ValueError("an empty list")
+    return [int(p) for p in items]
+
+
+def IntList(lo: int, hi: int, most: int = 64) -> Bounded:  # noqa: N802
+    """A comma-separated list of at most `most` whole numbers, each in [lo, hi]: '1,2,4'."""
+    def parse(text: str) -> list[int]:
+        numbers = _int_list(text)
+        if len(numbers) > most:
+            raise ValueError(f"more than {most} items")
+        return numbers
+    return Bounded(lo, hi, parse, "list of integers")
+
+
+class OutPath(click.ParamType):
+    """An output path, checked at parse time (before any work): not empty, a known kind
+    (`suffixes`, or `kinds()` asked lazily, e.g. of ffmpeg), then on rank 0 (the writer) its
+    parent folder exists and is writable, it is no folder (for a file), no special file, not
+    on /proc, /sys or /dev (`pimpi.fileio.check_target`). `folder=True`: an output folder
+    (may be created). The value stays a str."""
+
+    name = "path"
+
+    def __init__(self, suffixes: Iterable[str] = (), folder: bool = False,
+                 kinds: Callable[[], Iterable[str]] | None = None, what: str = "file") -> None:
+        self.suffixes = tuple(s.lower() for s in suffixes)
+        self.folder, self.kinds, self.what = folder, kinds, what
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from pimpi.fileio import check_target
+
+        if value is None:
+            return None
+        text = os.fspath(value)
+        if not text.strip():
+            self.fail("'' is an empty path", param, ctx)
+        if not self.folder:
+            allowed = self.suffixes or tuple(self.kinds() if self.kinds else ())
+            suffix = os.path.splitext(text)[1].lower()
+            if allowed and suffix not in allowed:
+                self.fail(f"{text!r}: a {self.what} must end in {', '.join(allowed)}", param, ctx)
+        if env_rank() == 0:
+            try:
+                check_target(text, folder=self.folder)
+            except ValueError as exc:
+                self.fail(str(exc), param, ctx)
+        return text
 
 
 def choice(names: Iterable[str], *extra: str) -> click.Choice:
@@ -27,22 +161,22 @@ def choice(names: Iterable[str], *extra: str) -> click.Choice:
     return click.Choice([*names, *extra])
 
 
-json_opt = click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
+json_opt = click.option("--json", "json_path", type=OutPath([".json"]), default=None,
                         help="Write the result here (versioned JSON, atomic).")
 quiet_opt = click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
 force_opt = click.option("--force", is_flag=True, help="Start over: ignore the journal of earlier runs.")
-stats_opt = click.option("--stats", "stats_path", type=click.Path(dir_okay=False), default=None,
+stats_opt = click.option("--stats", "stats_path", type=OutPath([".json"]), default=None,
                          help="Write a JSON report (every attempt, per-rank times) here.")
 
 
 def task_timeout_opt(help: str = "Seconds one task may take; then its process group is ended.") -> click.Option:
     """`--task-timeout S` (default: none), a positive number of seconds."""
-    return click.option("--task-timeout", type=click.FloatRange(min=0, min_open=True), default=None, help=help)
+    return click.option("--task-timeout", type=Seconds(), default=None, help=help)
 
 
 def retries_opt(help: str = "Times a failed task is tried again, each time on another rank.") -> click.Option:
     """`--retries N` (default 1), validated by click: a negative count is a usage error."""
-    return click.option("--retries", type=click.IntRange(min=0), default=1, show_default=True, help=help)
+    return click.option("--retries", type=Int(0, MAX_RETRIES), default=1, show_default=True, help=help)
 
 
 def fail(rank: int, message: str, usage: bool) -> NoReturn:
