@@ -147,7 +147,8 @@ class OutPath(click.ParamType):
             allowed = self.suffixes or tuple(self.kinds() if self.kinds else ())
             suffix = os.path.splitext(text)[1].lower()
             if allowed and suffix not in allowed:
-                self.fail(f"{text!r}: a {self.what} must end in {', '.join(allowed)}", param, ctx)
+                names = ", ".join(allowed[:-1]) + (" or " if len(allowed) > 1 else "") + allowed[-1]
+                self.fail(f"{text!r}: the name of a {self.what} must end in {names}", param, ctx)
         if env_rank() == 0:
             try:
                 check_target(text, folder=self.folder)

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from pimpi.cliutil import fail_together
+from pimpi.cliutil import MAX_RANKS, Float, Int, OutPath, Seconds, fail_together
 
 __all__ = ["hosts", "doctor", "run"]
 
@@ -74,9 +74,9 @@ def hosts_check(path: str, resolve: bool) -> None:
 
 @click.command()
 @click.option("--pingmatrix", is_flag=True, help="Also ping-pong every pair of nodes and flag slow links.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
+@click.option("--json", "json_path", type=OutPath([".json"]), default=None,
               help="Write every rank's record and the problems to this JSON file (rank 0).")
-@click.option("--hot-celsius", type=float, default=80.0, show_default=True,
+@click.option("--hot-celsius", type=Float(0, 150), default=80.0, show_default=True,
               help="A node at or above this temperature is a problem.")
 @click.option("--slurm/--no-slurm", "slurm", default=None,
               help="Check Slurm too (default: when Slurm is set up here).")
@@ -141,10 +141,10 @@ def _slurm_view(rank_hosts: list[str], required: bool) -> list[str]:
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
-@click.option("-n", "--np", "nprocs", type=int, default=None, help="Number of ranks (default: all slots).")
+@click.option("-n", "--np", "nprocs", type=Int(1, MAX_RANKS), default=None, help="Number of ranks (default: all slots).")
 @click.option("--hostfile", type=click.Path(dir_okay=False), default=None, help="Hostfile to run on.")
 @click.option("--iface", default=None, help="Cluster subnet (e.g. 10.0.0.0/24) or interface for MPI traffic.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--timeout", type=Seconds(), default=None,
               help="End the whole job after this many seconds (exit code 124).")
 @click.option("--mpirun", "mpirun_path", default=None, help="mpirun to use (default: the one beside this Python).")
 @click.option("--oversubscribe/--no-oversubscribe", default=None,
