@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 import os
 import stat
+import subprocess
+import sys
 
 import click
 import pytest
@@ -234,3 +236,39 @@ def test_a_frame_larger_than_the_memory_is_refused(tmp_path):
         pytest.skip(f"this machine has {available / 2**30:.0f} GiB available: a 16K frame fits")
     _refused(["render", "scene", "mandelbrot", "--out", str(tmp_path / "f"), "-W", "16384", "-H", "16384"],
              "-W 16384 -H 16384", tmp_path)
+
+
+# -- real processes: MPI started, and two ranks under `pimpi run` --------------------------------
+
+def _pimpi(*args: str, cwd=None, timeout: float = 150) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pimpi", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd)
+
+
+def test_one_process_failing_after_mpi_started_exits_without_the_abort_banner(tmp_path):
+    proc = _pimpi("render", "cmd", "--frames", "1", "--out", str(tmp_path / "o"), "--expect", "f.png",
+                  "--retries", "0", "-q", "--", "false", "{out}")
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 1, text
+    assert "failed for good" in proc.stderr
+    for banner in ("Sorry!", "MPI_ABORT", "help-mpi-api", "MPI_Abort"):
+        assert banner not in text, text
+    assert "Traceback" not in text
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("extra, needle", [
+    (["--frames", "99999999999"], "99999999999"),
+    (["--fps", "nan"], "nan"),
+    (["--frames", "2", "--stats", "{tmp}/nope/s.json"], "does not exist"),
+    (["--frames", "2", "--video", "{tmp}/v.txt"], "v.txt"),
+])
+def test_under_two_ranks_a_bad_value_is_one_error_exit_2_and_nothing_is_written(extra, needle, tmp_path):
+    out = tmp_path / "frames"
+    proc = _pimpi("run", "-n", "2", "--timeout", "240", "--", "render", "scene", "mandelbrot", "-W", "16", "-H", "16",
+                  "--out", str(out), *[a.format(tmp=tmp_path) for a in extra], cwd=tmp_path, timeout=280)
+    assert proc.returncode == 2, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("Error")]
+    assert len(errors) == 1 and needle in errors[0], proc.stderr  # rank 0 alone says it
+    assert "Traceback" not in proc.stderr
+    assert sorted(os.listdir(tmp_path)) == []
