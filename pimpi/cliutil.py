@@ -52,7 +52,9 @@ class Bounded(click.ParamType):
         self.lo, self.hi, self.parse, self.name, self.lo_open, self.hint = lo, hi, parse, name, lo_open, hint
 
     def _range(self) -> str:
-        return f"{'more than ' if self.lo_open else ''}{_num(self.lo)}..{_num(self.hi)}"
+        if self.lo_open:
+            return f": more than {_num(self.lo)} and at most {_num(self.hi)}"
+        return f" {_num(self.lo)}..{_num(self.hi)}"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if value is None:
@@ -77,11 +79,11 @@ class Bounded(click.ParamType):
             low = number <= self.lo if self.lo_open else number < self.lo
             if low or number > self.hi:
                 shown = value if not isinstance(parsed, (list, tuple)) else f"{_num(number)} in {value!r}"
-                self.fail(f"{shown} is out of range {self._range()}{self.hint}", param, ctx)
+                self.fail(f"{shown} is out of range{self._range()}{self.hint}", param, ctx)
         return parsed
 
     def __repr__(self) -> str:
-        return f"Bounded({self.name} {self._range()})"
+        return f"Bounded({self.name}{self._range()})"
 
 
 def _num(x: float) -> str:
@@ -108,7 +110,13 @@ def _int_list(text: str) -> list[int]:
     items = [p.strip() for p in text.split(",") if p.strip()]
     if not items:
         raise ValueError("an empty list")
-    return [int(p) for p in items]
+    numbers = []
+    for item in items:
+        try:
+            numbers.append(int(item))
+        except ValueError:
+            raise ValueError(f"{item!r} is not a whole number") from None
+    return numbers
 
 
 def IntList(lo: int, hi: int, most: int = 64) -> Bounded:  # noqa: N802
