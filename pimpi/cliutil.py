@@ -27,7 +27,7 @@ from pimpi.mpi import env_rank
 __all__ = ["env_rank", "fail", "fail_together", "choice", "json_opt", "quiet_opt", "force_opt",
            "stats_opt", "task_timeout_opt", "retries_opt", "Bounded", "Int", "Float", "Seconds", "IntList",
            "OutPath", "MAX_RANKS", "MAX_FRAMES", "MAX_FRAME_NUMBER", "MAX_SIDE", "MAX_SECONDS", "MAX_RETRIES",
-           "MAX_THREADS", "MAX_BYTES"]
+           "MAX_THREADS", "MAX_BYTES", "local_ranks", "memory_problem", "check_memory_together"]
 
 # Bounds a real user never reaches and an absurd value always does (one place for all commands).
 MAX_RANKS = 4096                 # ranks of one job (a 1000-Pi cluster with 4 cores each)
@@ -81,6 +81,10 @@ class Bounded(click.ParamType):
                 shown = value if not isinstance(parsed, (list, tuple)) else f"{_num(number)} in {value!r}"
                 self.fail(f"{shown} is out of range{self._range()}{self.hint}", param, ctx)
         return parsed
+
+    def get_metavar(self, *args: Any, **kwargs: Any) -> str:
+        """SECONDS, SIZES, INTEGER, ... in --help (the last word of the name)."""
+        return self.name.split()[-1].upper()
 
     def __repr__(self) -> str:
         return f"Bounded({self.name}{self._range()})"
@@ -186,6 +190,40 @@ def task_timeout_opt(help: str = "Seconds one task may take; then its process gr
 def retries_opt(help: str = "Times a failed task is tried again, each time on another rank.") -> click.Option:
     """`--retries N` (default 1), validated by click: a negative count is a usage error."""
     return click.option("--retries", type=Int(0, MAX_RETRIES), default=1, show_default=True, help=help)
+
+
+def local_ranks() -> int:
+    """Ranks of this job on this node (the launcher's environment; 1 outside mpirun)."""
+    for key in ("OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"):
+        if os.environ.get(key, "").isdigit():
+            return max(1, int(os.environ[key]))
+    return 1
+
+
+def memory_problem(what: str, per_rank: int, shared: int = 0, available: int | None = None) -> str | None:
+    """The one-line refusal when this node's ranks (`per_rank` bytes each, plus `shared` once)
+    need more than `available` bytes (default: MemAvailable now), or None."""
+    if available is None:
+        from pimpi.cluster.facts import mem_available
+
+        available = mem_available()
+    local = local_ranks()
+    need = per_rank * local + shared
+    if available is None or need <= available:
+        return None
+    return (f"{what}: {local} rank{'s' if local > 1 else ''} on this node need about {need / 2**20:,.0f} MiB, "
+            f"it has {available / 2**20:,.0f} MiB available")
+
+
+def check_memory_together(what: str, per_rank: int, shared: int = 0, hint: str = "") -> None:
+    """Every rank calls this before any work: when any node lacks the memory, all stop with
+    one line naming `what` (exit 2). Starts MPI (a verdict agreed by every rank)."""
+    from pimpi.mpi import agree_error, world
+
+    comm = world()
+    problem = agree_error(comm, memory_problem(what, per_rank, shared))
+    if problem:
+        fail_together(comm.rank, problem + hint, usage=True)
 
 
 def fail(rank: int, message: str, usage: bool) -> NoReturn:

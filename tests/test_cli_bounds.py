@@ -223,19 +223,28 @@ def test_transcode_refuses_kinds_codecs_and_presets_before_any_work(args, needle
     _refused(["render", "transcode", *[a.format(tmp=tmp_path) for a in args]], needle, tmp_path)
 
 
-def test_a_frame_larger_than_the_memory_is_refused(tmp_path):
+def test_a_frame_larger_than_the_memory_is_refused(tmp_path, monkeypatch):
+    from pimpi.cliutil import memory_problem
     from pimpi.cluster.facts import mem_available
-    from pimpi.render.job import check_memory, frame_memory
+    from pimpi.render.job import frame_memory
 
     available = mem_available()
     assert available and available > 0
-    with pytest.raises(ValueError, match="-W 16384 -H 16384"):
-        check_memory(16384, 16384, (1, 1), 64, frame_memory(16384, 16384) * 2)
-    check_memory(640, 360, (1, 1), 4, available)  # an ordinary frame fits
-    if frame_memory(16384, 16384) <= available:
-        pytest.skip(f"this machine has {available / 2**30:.0f} GiB available: a 16K frame fits")
+    per_rank, shared = frame_memory(16384, 16384)
+    assert per_rank > 16384 * 16384 and shared > 16384 * 16384 * 3
+    monkeypatch.setenv("OMPI_COMM_WORLD_LOCAL_SIZE", "4")
+    problem = memory_problem("-W 16384 -H 16384", per_rank, shared, available=4 * per_rank)
+    assert problem and problem.startswith("-W 16384 -H 16384: 4 ranks on this node need about")
+    assert memory_problem("-W 640 -H 360", *frame_memory(640, 360), available=available) is None
+    monkeypatch.delenv("OMPI_COMM_WORLD_LOCAL_SIZE")
+    monkeypatch.setattr("pimpi.cluster.facts.mem_available", lambda: 512 * 2**20)  # a small Pi's
     _refused(["render", "scene", "mandelbrot", "--out", str(tmp_path / "f"), "-W", "16384", "-H", "16384"],
              "-W 16384 -H 16384", tmp_path)
+
+
+def test_a_benchmark_buffer_larger_than_the_memory_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr("pimpi.cluster.facts.mem_available", lambda: 512 * 2**20)  # a small Pi's
+    _refused(["bench", "pingpong", "--sizes", "1G"], "--sizes 1024M", tmp_path)
 
 
 # -- real processes: MPI started, and two ranks under `pimpi run` --------------------------------

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from pimpi.cliutil import (MAX_BYTES, MAX_FRAMES, MAX_RANKS, MAX_SECONDS, MAX_SIDE, MAX_THREADS, Bounded, Float, Int,
-                           IntList, OutPath, choice, env_rank, fail, json_opt)
+                           IntList, OutPath, check_memory_together, choice, env_rank, fail, json_opt)
 from pimpi.render.job import SCHEDULES
 from pimpi.render.scenes import SCENES
 
@@ -53,12 +53,24 @@ def _ops(ctx: click.Context, param: click.Parameter, value: str) -> list[str]:
     return _list(str)(ctx, param, value)
 
 
+# Buffers of the largest size one rank holds at once (send, receive, and an algorithm's
+# temporaries), for the benchmarks that allocate them: checked against MemAvailable first.
+_BUFFERS_PER_RANK = {"collectives": 4, "tune": 4, "pingpong": 2, "pingmatrix": 2}
+
+
+def _format_size(nbytes: int) -> str:
+    return f"{nbytes >> 20}M" if nbytes >= 1 << 20 else str(nbytes)
+
+
 def _run(name: str, json_path: str | None, **options: Any) -> dict[str, Any]:
     """Run a registered benchmark; bad input -> exit 2, failure while running -> exit 1."""
     from pimpi.bench import registry
 
     if json_path and not os.path.isdir(os.path.dirname(os.path.abspath(json_path))):
         fail(env_rank(), f"folder for --json does not exist: {os.path.dirname(json_path)!r}", usage=True)
+    if name in _BUFFERS_PER_RANK and options.get("sizes"):
+        check_memory_together(f"--sizes {_format_size(max(options['sizes']))}",
+                              _BUFFERS_PER_RANK[name] * max(options["sizes"]))
     try:
         return registry.run(name, json_path=json_path, **options)
     except ValueError as exc:

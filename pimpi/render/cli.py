@@ -16,9 +16,9 @@ from typing import Any, Callable
 
 import click
 
-from pimpi.cliutil import (MAX_FRAME_NUMBER, MAX_FRAMES, MAX_SIDE, MAX_THREADS, Bounded, Float, Int, OutPath, Seconds, choice,
-                           env_rank, fail, fail_together, force_opt, quiet_opt, retries_opt, stats_opt,
-                           task_timeout_opt)
+from pimpi.cliutil import (MAX_FRAME_NUMBER, MAX_FRAMES, MAX_SIDE, MAX_THREADS, Bounded, Float, Int, OutPath, Seconds,
+                           check_memory_together, choice, env_rank, fail, fail_together, force_opt, quiet_opt,
+                           retries_opt, stats_opt, task_timeout_opt)
 from pimpi.fileio import atomic_write
 from pimpi.render.ffmpeg import X264_PRESETS
 from pimpi.render.framespec import parse_frames
@@ -75,19 +75,6 @@ def _validate(name: str, frames: int, width: int, height: int, tiles: tuple[int,
     return tile_shape
 
 
-def _memory_problem(width: int, height: int, tiles: tuple[int, int]) -> str | None:
-    """This node's verdict on the memory a frame needs (its ranks together), or None."""
-    from pimpi.cluster.facts import mem_available
-    from pimpi.render.job import check_memory
-
-    local = int(os.environ.get("OMPI_COMM_WORLD_LOCAL_SIZE") or os.environ.get("MPI_LOCALNRANKS") or 1)
-    try:
-        check_memory(width, height, tiles, local, mem_available())
-    except ValueError as exc:
-        return str(exc)
-    return None
-
-
 def _encode(out: str, n_frames: int, video: str, fps: float) -> None:
     """Frames to video with the ffmpeg helpers of pimpi.render.ffmpeg (even-size padding)."""
     from pimpi.render.ffmpeg import frames_to_video
@@ -137,13 +124,13 @@ def scene(name: str, frames: int, width: int, height: int, out: str, schedule: s
         tile_shape = _validate(name, frames, width, height, tiles, max_iter, retries, schedule)
     except ValueError as exc:
         fail_together(rank, str(exc), usage=True)
-    from pimpi.mpi import agree_error, world
+    from pimpi.mpi import world
+    from pimpi.render.job import frame_memory
 
+    check_memory_together(f"-W {width} -H {height}", *frame_memory(width, height, tile_shape),
+                          hint=" (use smaller frames, more --tiles or fewer ranks per node)")
     comm = world()
     rank = comm.rank
-    problem = agree_error(comm, _memory_problem(width, height, tile_shape))
-    if problem:
-        fail_together(rank, problem, usage=True)
 
     progress = None
     if rank == 0 and not quiet:

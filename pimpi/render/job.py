@@ -31,7 +31,7 @@ from pimpi.tasks import ScheduleReport, Task, run_dynamic
 from pimpi.render.static import run_static
 
 __all__ = ["SCHEDULES", "RenderReport", "render_frames", "frame_name", "frame_pattern",
-           "check_tiles", "check_arguments", "job_signature", "frame_memory", "check_memory"]
+           "check_tiles", "check_arguments", "job_signature", "frame_memory"]
 
 SCHEDULES = ("dynamic", "static", "block")
 
@@ -156,21 +156,11 @@ WORK_BYTES_PER_PIXEL = 160
 FRAME_BYTES_PER_PIXEL = 16
 
 
-def frame_memory(width: int, height: int, tiles: Sequence[int] = (1, 1), local_ranks: int = 1) -> int:
-    """Bytes a node needs for `local_ranks` ranks rendering one unit (a frame, or a tile) each,
-    plus rank 0's whole frame: what `check_memory` compares with MemAvailable."""
+def frame_memory(width: int, height: int, tiles: Sequence[int] = (1, 1)) -> tuple[int, int]:
+    """Bytes (per rendering rank, and once for rank 0's whole frame) a render needs at most:
+    what the CLI compares with the node's MemAvailable before any work."""
     unit = -(-width // tiles[1]) * -(-height // tiles[0])
-    return local_ranks * unit * WORK_BYTES_PER_PIXEL + width * height * FRAME_BYTES_PER_PIXEL
-
-
-def check_memory(width: int, height: int, tiles: Sequence[int], local_ranks: int, available: int | None) -> None:
-    """ValueError naming -W/-H when the frames need more memory than the node has available
-    (`available` bytes, None: unknown, then nothing is refused), before any work starts."""
-    need = frame_memory(width, height, tiles, local_ranks)
-    if available is not None and need > available:
-        raise ValueError(f"-W {width} -H {height}: {local_ranks} rank(s) here need about {need / 2**20:,.0f} MiB "
-                         f"for a frame, the node has {available / 2**20:,.0f} MiB available "
-                         "(use smaller frames, more --tiles or fewer ranks per node)")
+    return unit * WORK_BYTES_PER_PIXEL, width * height * FRAME_BYTES_PER_PIXEL
 
 
 def job_signature(scene: str, n_frames: int, width: int, height: int, max_iter: int | None) -> dict:
