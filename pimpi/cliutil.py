@@ -7,7 +7,9 @@ SCHEDULES, ...) instead of retyped. Every number a user types goes through `Boun
 (`Int`, `Float`, `Seconds`, `IntList`, or a library parser with bounds): a range a real
 user never leaves and an absurd value always does, NaN and infinity refused; every output
 path through `OutPath` (kind, parent folder, writable, no special file) at parse time, so
-bad values stop before any work (tests/test_cli_bounds.py walks every command for both). Library errors become one line at the edge: `fail`
+bad values stop before any work (tests/test_cli_bounds.py walks every command for both);
+`check_memory_together` compares what a job will allocate with MemAvailable.
+Library errors become one line at the edge: `fail`
 (rank 0 prints, the others leave quietly) and `fail_together` (all ranks reach it).
 Each package's `cli.py` assembles its commands from these; `pimpi/cli.py` assembles
 the packages.
@@ -46,10 +48,11 @@ class Bounded(click.ParamType):
     (`lo_open`: lo itself refused). The error names the option and the value, exit 2."""
 
     def __init__(self, lo: float, hi: float, parse: Callable[[str], Any] = int, name: str = "integer",
-                 lo_open: bool = False, hint: str = "") -> None:
+                 lo_open: bool = False, hint: str = "", max_text: int = 200) -> None:
         if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
             raise TypeError(f"Bounded needs finite lo <= hi, got {lo}, {hi}")
         self.lo, self.hi, self.parse, self.name, self.lo_open, self.hint = lo, hi, parse, name, lo_open, hint
+        self.max_text = max_text  # characters of the typed value (a frame list may be long)
 
     def _range(self) -> str:
         if self.lo_open:
@@ -65,7 +68,7 @@ class Bounded(click.ParamType):
             parsed = value  # already converted (click may convert a default twice)
         else:
             text = str(value).strip()
-            if len(text) > 200:
+            if len(text) > self.max_text:
                 self.fail(f"{text[:24]!r}... is far too long for a {self.name}", param, ctx)
             try:
                 parsed = self.parse(text)
@@ -135,17 +138,16 @@ def IntList(lo: int, hi: int, most: int = 64) -> Bounded:  # noqa: N802
 
 class OutPath(click.ParamType):
     """An output path, checked at parse time (before any work): not empty, a known kind
-    (`suffixes`, or `kinds()` asked lazily, e.g. of ffmpeg), then on rank 0 (the writer) its
+    (its name ends in one of `suffixes`), then on rank 0 (the writer) its
     parent folder exists and is writable, it is no folder (for a file), no special file, not
     on /proc, /sys or /dev (`pimpi.fileio.check_target`). `folder=True`: an output folder
     (may be created). The value stays a str."""
 
     name = "path"
 
-    def __init__(self, suffixes: Iterable[str] = (), folder: bool = False,
-                 kinds: Callable[[], Iterable[str]] | None = None, what: str = "file") -> None:
+    def __init__(self, suffixes: Iterable[str] = (), folder: bool = False, what: str = "file") -> None:
         self.suffixes = tuple(s.lower() for s in suffixes)
-        self.folder, self.kinds, self.what = folder, kinds, what
+        self.folder, self.what = folder, what
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         from pimpi.fileio import check_target
@@ -156,7 +158,7 @@ class OutPath(click.ParamType):
         if not text.strip():
             self.fail("'' is an empty path", param, ctx)
         if not self.folder:
-            allowed = self.suffixes or tuple(self.kinds() if self.kinds else ())
+            allowed = self.suffixes
             suffix = os.path.splitext(text)[1].lower()
             if allowed and suffix not in allowed:
                 names = ", ".join(allowed[:-1]) + (" or " if len(allowed) > 1 else "") + allowed[-1]

@@ -25,7 +25,7 @@ from pimpi.render.framespec import parse_frames
 from pimpi.render.job import SCHEDULES, check_arguments, frame_name, render_frames
 from pimpi.render.scenes import SCENES
 
-__all__ = ["render", "scene", "cmd", "transcode", "parse_tiles", "check_out_dir"]
+__all__ = ["render", "scene", "cmd", "transcode", "parse_tiles"]
 
 
 @click.group()
@@ -53,17 +53,6 @@ def parse_tiles(text: str) -> tuple[int, int]:
     if rows < 1 or cols < 1:
         raise ValueError(f"--tiles {text!r}: rows and columns must be at least 1")
     return rows, cols
-
-
-def check_out_dir(path: str) -> None:
-    """ValueError unless `path` is (or can become) a writable folder; writes nothing
-    (`pimpi.fileio.check_target`, named for --out)."""
-    from pimpi.fileio import check_target
-
-    try:
-        check_target(path, folder=True)
-    except ValueError as exc:
-        raise ValueError(f"--out {exc}") from None
 
 
 def _validate(name: str, frames: int, width: int, height: int, tiles: tuple[int, int] | None,
@@ -223,7 +212,7 @@ def _rank_table(report: Any, unit: str) -> list[str]:
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
-@click.option("--frames", "frames", required=True, type=Bounded(0, MAX_FRAME_NUMBER, parse_frames, "frame spec"),
+@click.option("--frames", "frames", required=True, type=Bounded(0, MAX_FRAME_NUMBER, parse_frames, "frame spec", max_text=100_000),
               help="Frames to render, e.g. 1-100,120,200-250:2.")
 @click.option("--chunk", "chunk_size", type=Int(1, MAX_FRAMES), default=1, show_default=True,
               help="Frames per task (a chunk never spans a gap in the frame list).")
