@@ -121,7 +121,9 @@ def check_target(path: str | os.PathLike, folder: bool = False) -> None:
     if not str(text).strip():
         raise ValueError("an empty path")
     target = Path(text)
-    if target.exists() or target.is_symlink():
+    if target.is_symlink() and not target.exists():
+        raise ValueError(f"{text!r} is a broken symbolic link")
+    if target.exists():
         if folder and not target.is_dir():
             raise ValueError(f"{text!r} is a file, not a folder")
         if not folder and target.is_dir():
