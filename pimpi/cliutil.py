@@ -202,18 +202,21 @@ def local_ranks() -> int:
     return 1
 
 
-def memory_problem(what: str, per_rank: int, shared: int = 0, available: int | None = None) -> str | None:
-    """The one-line refusal when this node's ranks (`per_rank` bytes each, plus `shared` once)
-    need more than `available` bytes (default: MemAvailable now), or None."""
+def memory_problem(what: str, per_rank: int, shared: int = 0, available: int | None = None,
+                   ranks: int | None = None) -> str | None:
+    """The one-line refusal when this node's ranks (`ranks`, default this job's here; `per_rank`
+    bytes each, plus `shared` once) need more than `available` bytes (default: MemAvailable
+    now), or None."""
     if available is None:
         from pimpi.cluster.facts import mem_available
 
         available = mem_available()
-    local = local_ranks()
+    local = local_ranks() if ranks is None else ranks
     need = per_rank * local + shared
     if available is None or need <= available:
         return None
-    return (f"{what}: {local} rank{'s' if local > 1 else ''} on this node need about {need / 2**20:,.0f} MiB, "
+    return (f"{what}: {local} rank{'s' if local > 1 else ''} on this node need{'' if local > 1 else 's'} about "
+            f"{need / 2**20:,.0f} MiB, "
             f"it has {available / 2**20:,.0f} MiB available")
 
 

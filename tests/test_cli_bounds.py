@@ -242,6 +242,14 @@ def test_a_frame_larger_than_the_memory_is_refused(tmp_path, monkeypatch):
              "-W 16384 -H 16384", tmp_path)
 
 
+def test_more_local_ranks_than_the_memory_holds_are_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("pimpi.cluster.facts.mem_available", lambda: 512 * 2**20)  # a small Pi's
+    _refused(["run", "-n", "64", "--dry-run", "--", "doctor"], "-n 64: 64 ranks on this node need", tmp_path)
+    result = CliRunner().invoke(cli, ["run", "-n", "4", "--dry-run", "--", "doctor"])
+    assert result.exit_code == 0, result.output  # 4 ranks fit in 512 MiB
+
+
 def test_a_benchmark_buffer_larger_than_the_memory_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr("pimpi.cluster.facts.mem_available", lambda: 512 * 2**20)  # a small Pi's
     _refused(["bench", "pingpong", "--sizes", "1G"], "--sizes 1024M", tmp_path)

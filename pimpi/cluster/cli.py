@@ -10,9 +10,11 @@ from typing import Any
 
 import click
 
-from pimpi.cliutil import MAX_RANKS, Float, Int, OutPath, Seconds, fail_together
+from pimpi.cliutil import MAX_RANKS, Float, Int, OutPath, Seconds, fail_together, memory_problem
 
 __all__ = ["hosts", "doctor", "run"]
+
+RANK_BYTES = 64 << 20  # what one Python rank (mpi4py, numpy) takes at least: -n N on one machine needs N of them
 
 
 @click.group()
@@ -173,6 +175,10 @@ def run(nprocs, hostfile, iface, timeout, mpirun_path, oversubscribe, launcher, 
     parsed = _check_hostfile(hostfile) if hostfile is not None else None
     try:
         allocation = alloc_mod.current()
+        if hostfile is None and allocation is None and nprocs is not None:  # every rank on this machine
+            problem = memory_problem(f"-n {nprocs}", RANK_BYTES, ranks=nprocs)
+            if problem:
+                raise ValueError(problem + " (each Python rank takes about 64 MiB)")
         if allocation is not None and hostfile is not None:
             raise ValueError(f"--hostfile {hostfile!r} inside Slurm job {allocation.job_id}: "
                              "the allocation's nodes are used")
