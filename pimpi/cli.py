@@ -7,6 +7,7 @@ import sys
 import click
 
 from pimpi import __version__
+from pimpi.mpi import env_rank
 from pimpi.bench.cli import bench
 from pimpi.cluster.cli import doctor, hosts, run
 from pimpi.cluster.slurm.cli import submit
@@ -34,17 +35,18 @@ for _command in (hosts, doctor, run, submit, collectives, exercises, render, vcl
 def main() -> None:
     """Console entry point: any rank that fails aborts the whole MPI job.
 
-    Like `python -m mpi4py`, an exception (or a non-zero exit) on one rank
-    calls MPI_Abort at exit, so the other ranks never wait forever. Exit codes follow
-    `pimpi.procs`: Ctrl-C gives 130 (click alone would say 1). Every command, and every
-    rank under mpirun, treats SIGTERM, SIGHUP and the death of its parent (a rank's: its
-    mpirun or prted) like Ctrl-C: the programs it started are ended, its temporary
-    folders removed, and it leaves with 128 + the signal (`procs.stopping`).
+    Like `python -m mpi4py`, an exception (or a non-zero exit) on one rank calls MPI_Abort
+    at exit, so the other ranks never wait forever. A job of one process has nobody to
+    wait: it ends with its exit code and without Open MPI's abort banner. A usage error
+    is the same on every rank (same arguments), so under mpirun only rank 0 prints it.
+    Exit codes follow `pimpi.procs`: Ctrl-C gives 130 (click alone would say 1). Every
+    command, and every rank under mpirun, treats SIGTERM, SIGHUP and the death of its parent
+    (a rank's: its mpirun or prted) like Ctrl-C: the programs it started are ended, its
+    temporary folders removed, and it leaves with 128 + the signal (`procs.stopping`).
     """
     import signal
 
     from pimpi import procs
-    from pimpi.mpi import under_mpirun
     interrupted = []
 
     def on_sigint(signum: int, frame: object) -> None:
@@ -55,22 +57,41 @@ def main() -> None:
         signal.signal(signal.SIGINT, on_sigint)
     try:
         with procs.stopping():
-            cli(prog_name="pimpi")
+            try:  # click's standalone handling, except that only rank 0 shows a usage error
+                code = cli.main(prog_name="pimpi", standalone_mode=False)  # an Exit's code, or what a command returned
+            except click.UsageError as exc:
+                if env_rank() == 0:
+                    exc.show()
+                sys.exit(exc.exit_code)
+            except click.ClickException as exc:
+                exc.show()
+                sys.exit(exc.exit_code)
+            except click.Abort:  # click's name for a KeyboardInterrupt or EOF
+                click.echo("Aborted!", err=True)
+                sys.exit(1)
     except BaseException as exc:
-        from mpi4py.run import set_abort_status  # does nothing unless MPI was started
-
-        code = None
+        stop_code = None
         if isinstance(exc, procs.Stopped):
-            code = exc.exit_code
+            stop_code = exc.exit_code
         elif isinstance(exc, KeyboardInterrupt) or (
                 isinstance(exc, SystemExit) and exc.code == 1 and interrupted):
-            code = procs.EXIT_INTERRUPTED
-        if code is None:
-            set_abort_status(exc)
+            stop_code = procs.EXIT_INTERRUPTED
+        if _job_size() > 1:  # the other ranks must not wait for this one (alone: no abort banner)
+            from mpi4py.run import set_abort_status
+
+            set_abort_status(exc if stop_code is None else SystemExit(stop_code))
+        if stop_code is None:
             raise
-        if under_mpirun():  # the other ranks must not wait for this one (alone: no abort banner)
-            set_abort_status(SystemExit(code))
-        sys.exit(code)
+        sys.exit(stop_code)
+    sys.exit(code if isinstance(code, int) and not isinstance(code, bool) else 0)
+
+
+def _job_size() -> int:
+    """Processes in this MPI job; 0 when MPI was never started here (or is finalized)."""
+    mpi = sys.modules.get("mpi4py.MPI")
+    if mpi is None or not mpi.Is_initialized() or mpi.Is_finalized():
+        return 0
+    return mpi.COMM_WORLD.Get_size()
 
 
 if __name__ == "__main__":  # pragma: no cover

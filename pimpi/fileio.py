@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["atomic_write", "atomic_path", "default_mode", "stale_temps"]
+__all__ = ["atomic_write", "atomic_path", "default_mode", "stale_temps", "check_target"]
 
 
 def _umask() -> int:
@@ -83,3 +83,69 @@ def atomic_write(path: str | os.PathLike, data: bytes | str, mode: int | None = 
             handle.flush()
             os.fsync(handle.fileno())
     return target
+
+
+# File systems that hold no user output: writing there is a mistake (or changes the kernel).
+_SPECIAL_FS = {"proc", "sysfs", "devtmpfs", "devpts", "cgroup", "cgroup2", "debugfs", "tracefs",
+               "securityfs", "configfs", "pstore", "bpf", "efivarfs", "fusectl", "mqueue", "hugetlbfs",
+               "binfmt_misc", "autofs", "rpc_pipefs", "nsfs"}
+
+
+def _fs_type(path: Path) -> str:
+    """The file system type of the mount holding `path` (from /proc/self/mountinfo; '' unknown)."""
+    best, kind = "", ""
+    try:
+        with open("/proc/self/mountinfo") as fh:
+            for line in fh:
+                fields = line.split()
+                point = fields[4].encode().decode("unicode_escape")
+                mine = str(path) == point or str(path).startswith(point.rstrip("/") + "/")
+                if mine and len(point) >= len(best):
+                    best, kind = point, fields[fields.index("-") + 1]
+    except (OSError, ValueError, IndexError):
+        return ""
+    return kind
+
+
+def check_target(path: str | os.PathLike, folder: bool = False) -> None:
+    """ValueError unless an output can be written at `path` (a file, or a `folder`); writes nothing.
+
+    Refused: an empty path, a folder where a file is needed (and the reverse), a special
+    file (device, pipe, socket: renaming onto it would replace it), a missing parent folder
+    (a folder target may be created: its nearest existing ancestor counts), a special file
+    system (/proc, /sys, /dev), a folder that cannot be written. Writability is tried for
+    real (a probe file made and removed), because permission bits lie for root and on
+    read-only mounts. Callers add the option's name; this says what is wrong with the path.
+    """
+    text = os.fspath(path)
+    if not str(text).strip():
+        raise ValueError("an empty path")
+    target = Path(text)
+    if target.is_symlink() and not target.exists():
+        raise ValueError(f"{text!r} is a broken symbolic link")
+    if target.exists():
+        if folder and not target.is_dir():
+            raise ValueError(f"{text!r} is a file, not a folder")
+        if not folder and target.is_dir():
+            raise ValueError(f"{text!r} is a folder, not a file")
+        if not folder and not target.is_file():
+            raise ValueError(f"{text!r} is a special file (device, pipe or socket), not a regular file")
+    elif not folder and str(text).endswith(os.sep):
+        raise ValueError(f"{text!r} names a folder, a file is needed")
+    parent = target if folder and target.is_dir() else target.absolute().parent
+    if folder:
+        while not parent.exists() and parent.parent != parent:
+            parent = parent.parent
+    if not parent.exists():
+        raise ValueError(f"{text!r}: folder {str(parent)!r} does not exist")
+    if not parent.is_dir():
+        raise ValueError(f"{text!r}: {str(parent)!r} is not a folder")
+    kind = _fs_type(parent.resolve())
+    if kind in _SPECIAL_FS:
+        raise ValueError(f"{text!r} is on a {kind} file system, not a place for output")
+    try:
+        fd, name = tempfile.mkstemp(prefix=".pimpi-probe-", dir=parent)
+    except OSError as exc:
+        raise ValueError(f"{text!r}: folder {str(parent)!r} is not writable ({exc.strerror or exc})") from None
+    os.close(fd)
+    os.unlink(name)

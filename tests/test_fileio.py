@@ -39,3 +39,47 @@ def test_stale_temps_finds_what_a_killed_run_left(tmp_path):
     os.replace(leftover, tmp_path / left_name)
     assert [p.name for p in stale_temps(tmp_path, "frame_*")] == [left_name]
     assert stale_temps(tmp_path, "other*") == []
+
+
+@pytest.mark.parametrize("make, path, folder, needle", [
+    (None, "", False, "empty path"),
+    (None, "   ", True, "empty path"),
+    ("dir", "{tmp}/x", False, "is a folder, not a file"),
+    ("file", "{tmp}/x", True, "is a file, not a folder"),
+    ("fifo", "{tmp}/x", False, "special file"),
+    ("link", "{tmp}/x", False, "broken symbolic link"),
+    (None, "{tmp}/missing/x.json", False, "does not exist"),
+    ("file", "{tmp}/x/sub/deeper", True, "is not a folder"),
+    (None, "{tmp}/x/", False, "names a folder"),
+    (None, "/proc/x.json", False, "proc file system"),
+    (None, "/sys/kernel/x", True, "sysfs file system"),
+    (None, "/dev/x.mp4", False, "devtmpfs file system"),
+])
+def test_check_target_refuses_what_cannot_take_an_output(tmp_path, make, path, folder, needle):
+    from pimpi.fileio import check_target
+
+    spot = tmp_path / "x"
+    if make == "dir":
+        spot.mkdir()
+    elif make == "file":
+        spot.write_text("x")
+    elif make == "fifo":
+        os.mkfifo(spot)
+    elif make == "link":
+        spot.symlink_to(tmp_path / "gone")
+    if path.startswith("/dev/") and not os.path.ismount("/dev"):
+        pytest.skip("/dev is no mount of its own here")
+    before = sorted(os.listdir(tmp_path))
+    with pytest.raises(ValueError, match=needle):
+        check_target(path.format(tmp=tmp_path), folder=folder)
+    assert sorted(os.listdir(tmp_path)) == before
+
+
+def test_check_target_accepts_new_files_and_folders_and_writes_nothing(tmp_path):
+    from pimpi.fileio import check_target
+
+    (tmp_path / "old.json").write_text("{}")
+    for path, folder in ((tmp_path / "new.json", False), (tmp_path / "old.json", False),
+                         (tmp_path / "a" / "b" / "c", True), (tmp_path, True)):
+        check_target(path, folder=folder)
+    assert sorted(os.listdir(tmp_path)) == ["old.json"]

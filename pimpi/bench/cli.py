@@ -7,22 +7,25 @@ from typing import Any
 
 import click
 
-from pimpi.cliutil import choice, env_rank, fail, json_opt
+from pimpi.cliutil import (MAX_BYTES, MAX_FRAMES, MAX_RANKS, MAX_SECONDS, MAX_SIDE, MAX_THREADS, Bounded, Float, Int,
+                           IntList, OutPath, check_memory_together, choice, env_rank, fail, json_opt)
 from pimpi.render.job import SCHEDULES
 from pimpi.render.scenes import SCENES
 
 __all__ = ["bench"]
 
 
-def _sizes(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int] | None:
+def _parse_sizes(text: str) -> list[int]:
     from pimpi.bench.timing import parse_sizes
 
-    if value is None:
-        return None
-    try:
-        return parse_sizes(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+    return parse_sizes(text)
+
+
+# Message sizes in bytes, e.g. 1:16M or 1K,64K: each at most 1 GiB (and so at most 31 of them).
+_SIZES = Bounded(1, MAX_BYTES, _parse_sizes, "list of sizes")
+_REPEATS = Int(1, 1000)
+_LOOPS = Int(1, 1_000_000)
+_SKIP = Int(0, 1_000_000)
 
 
 def _list(kind: type, empty_ok: bool = False):
@@ -50,12 +53,24 @@ def _ops(ctx: click.Context, param: click.Parameter, value: str) -> list[str]:
     return _list(str)(ctx, param, value)
 
 
+# Buffers of the largest size one rank holds at once (send, receive, and an algorithm's
+# temporaries), for the benchmarks that allocate them: checked against MemAvailable first.
+_BUFFERS_PER_RANK = {"collectives": 4, "tune": 4, "pingpong": 2, "pingmatrix": 2}
+
+
+def _format_size(nbytes: int) -> str:
+    return f"{nbytes >> 20}M" if nbytes >= 1 << 20 else str(nbytes)
+
+
 def _run(name: str, json_path: str | None, **options: Any) -> dict[str, Any]:
     """Run a registered benchmark; bad input -> exit 2, failure while running -> exit 1."""
     from pimpi.bench import registry
 
     if json_path and not os.path.isdir(os.path.dirname(os.path.abspath(json_path))):
         fail(env_rank(), f"folder for --json does not exist: {os.path.dirname(json_path)!r}", usage=True)
+    if name in _BUFFERS_PER_RANK and options.get("sizes"):
+        check_memory_together(f"--sizes {_format_size(max(options['sizes']))}",
+                              _BUFFERS_PER_RANK[name] * max(options["sizes"]))
     try:
         return registry.run(name, json_path=json_path, **options)
     except ValueError as exc:
@@ -86,20 +101,20 @@ _SCHEDULE = choice(SCHEDULES)
 @click.option("--template", default=None,
               help="For --workload cmd: the renderer command, writing into {out}, e.g. 'povray +O{out}/f{frame}.png'.")
 @click.option("--expect", default=None, help="For --workload cmd: the file each frame writes, e.g. 'f{frame}.png'.")
-@click.option("--ranks", default="1,2,4", show_default=True, callback=_list(int), help="Rank counts.")
+@click.option("--ranks", default="1,2,4", show_default=True, type=IntList(1, MAX_RANKS), help="Rank counts.")
 @click.option("--hostfile", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Run the MPI jobs on the cluster in this hostfile (baselines stay on this machine).")
-@click.option("--frames", type=click.IntRange(min=1), default=16, show_default=True)
-@click.option("--width", type=click.IntRange(min=1), default=320, show_default=True)
-@click.option("--height", type=click.IntRange(min=1), default=240, show_default=True)
+@click.option("--frames", type=Int(1, MAX_FRAMES), default=16, show_default=True)
+@click.option("--width", type=Int(1, MAX_SIDE), default=320, show_default=True)
+@click.option("--height", type=Int(1, MAX_SIDE), default=240, show_default=True)
 @click.option("--schedule", type=_SCHEDULE, default="dynamic", show_default=True)
-@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
-@click.option("--pool-processes", type=click.IntRange(min=1), default=None,
+@click.option("--repeats", type=_REPEATS, default=3, show_default=True)
+@click.option("--pool-processes", type=Int(1, MAX_THREADS), default=None,
               help="Pool size for the one-machine baseline (default: all local cores).")
-@click.option("--timeout", type=click.FloatRange(min=1), default=600, show_default=True,
+@click.option("--timeout", type=Float(1, MAX_SECONDS), default=600, show_default=True,
               help="Seconds allowed per mpirun job.")
-@click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Draw speedup/efficiency PNG.")
-@click.option("--slots", type=click.IntRange(min=1), default=None,
+@click.option("--plot", type=OutPath([".png"]), default=None, help="Draw speedup/efficiency PNG.")
+@click.option("--slots", type=Int(1, MAX_RANKS), default=None,
               help="Cores the job really has (default: hostfile slots, else local cores).")
 @json_opt
 def scaling(json_path, **options) -> None:
@@ -111,9 +126,9 @@ def scaling(json_path, **options) -> None:
 @click.option("--workload", type=_WORKLOAD, required=True)
 @click.option("--template", default=None)
 @click.option("--expect", default=None)
-@click.option("--frames", type=click.IntRange(min=1), required=True)
-@click.option("--width", type=click.IntRange(min=1), required=True)
-@click.option("--height", type=click.IntRange(min=1), required=True)
+@click.option("--frames", type=Int(1, MAX_FRAMES), required=True)
+@click.option("--width", type=Int(1, MAX_SIDE), required=True)
+@click.option("--height", type=Int(1, MAX_SIDE), required=True)
 @click.option("--schedule", type=_SCHEDULE, default="dynamic")
 @click.option("--quiet", is_flag=True)
 @json_opt
@@ -126,10 +141,10 @@ def render_job(json_path, quiet, **options) -> None:
 @click.option("--ops", default="allreduce,reduce,bcast", show_default=True, callback=_ops,
               help="Collectives, comma separated, or 'all'.")
 @click.option("--algorithms", default=None, callback=_list(str), help="Only these pimpi algorithms.")
-@click.option("--sizes", default="1:1M", show_default=True, callback=_sizes, help="e.g. 1:16M or 1K,64K.")
-@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
-@click.option("--skip", type=click.IntRange(min=0), default=10, show_default=True)
-@click.option("--loop", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--sizes", default="1:1M", show_default=True, type=_SIZES, help="e.g. 1:16M or 1K,64K.")
+@click.option("--repeats", type=_REPEATS, default=3, show_default=True)
+@click.option("--skip", type=_SKIP, default=10, show_default=True)
+@click.option("--loop", type=_LOOPS, default=100, show_default=True)
 @json_opt
 def collectives(json_path, **options) -> None:
     """OSU-style latency: MPI's collective vs each pimpi algorithm (run under mpirun)."""
@@ -137,11 +152,11 @@ def collectives(json_path, **options) -> None:
 
 
 @bench.command()
-@click.option("--sizes", default="1:4M", show_default=True, callback=_sizes)
-@click.option("--pair", default="0,1", show_default=True, callback=_list(int), help="The two ranks.")
-@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
-@click.option("--loops", type=click.IntRange(min=1), default=None, help="Timed round trips per size.")
-@click.option("--skip", type=click.IntRange(min=0), default=None, help="Warm-up round trips per size.")
+@click.option("--sizes", default="1:4M", show_default=True, type=_SIZES)
+@click.option("--pair", default="0,1", show_default=True, type=IntList(0, MAX_RANKS - 1, most=2), help="The two ranks.")
+@click.option("--repeats", type=_REPEATS, default=3, show_default=True)
+@click.option("--loops", type=_LOOPS, default=None, help="Timed round trips per size.")
+@click.option("--skip", type=_SKIP, default=None, help="Warm-up round trips per size.")
 @json_opt
 def pingpong(json_path, pair, **options) -> None:
     """Latency and bandwidth between two ranks, with the Hockney α–β fit."""
@@ -151,10 +166,10 @@ def pingpong(json_path, pair, **options) -> None:
 
 
 @bench.command()
-@click.option("--sizes", default="8,1K,64K,1M", show_default=True, callback=_sizes)
-@click.option("--loops", type=click.IntRange(min=1), default=None)
-@click.option("--skip", type=click.IntRange(min=0), default=None)
-@click.option("--factor", type=click.FloatRange(min=1, min_open=True), default=3.0, show_default=True,
+@click.option("--sizes", default="8,1K,64K,1M", show_default=True, type=_SIZES)
+@click.option("--loops", type=_LOOPS, default=None)
+@click.option("--skip", type=_SKIP, default=None)
+@click.option("--factor", type=Float(1, 1000, lo_open=True), default=3.0, show_default=True,
               help="Flag links this many times slower than the median.")
 @json_opt
 def pingmatrix(json_path, **options) -> None:
@@ -165,11 +180,11 @@ def pingmatrix(json_path, **options) -> None:
 @bench.command()
 @click.option("--ops", default="all", show_default=True, callback=_ops,
               help="Collectives, comma separated, or 'all'.")
-@click.option("--sizes", default="4:1M", show_default=True, callback=_sizes)
-@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
-@click.option("--skip", type=click.IntRange(min=0), default=5, show_default=True)
-@click.option("--loop", type=click.IntRange(min=1), default=50, show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False), default=None,
+@click.option("--sizes", default="4:1M", show_default=True, type=_SIZES)
+@click.option("--repeats", type=_REPEATS, default=3, show_default=True)
+@click.option("--skip", type=_SKIP, default=5, show_default=True)
+@click.option("--loop", type=_LOOPS, default=50, show_default=True)
+@click.option("--out", type=OutPath([".json"]), default=None,
               help="Table to write (default: $PIMPI_TUNING or ~/.config/pimpi/tuning.json).")
 @json_opt
 def tune(json_path, **options) -> None:
@@ -179,21 +194,21 @@ def tune(json_path, **options) -> None:
 
 @bench.command()
 @click.option("--profile", required=True, help="pi3, pi4, pi5, or a pingpong/pingmatrix JSON file.")
-@click.option("--nodes", default="4,8,16", show_default=True, callback=_list(int), help="Node counts to predict.")
-@click.option("--cores-per-node", type=click.IntRange(min=1), default=None,
+@click.option("--nodes", default="4,8,16", show_default=True, type=IntList(1, MAX_RANKS), help="Node counts to predict.")
+@click.option("--cores-per-node", type=Int(1, MAX_THREADS), default=None,
               help="Ranks per node (default: the profile's cores, else 1).")
 @click.option("--workload", type=choice(SCENES, "none"),
               default="mandelbrot", show_default=True)
-@click.option("--frames", type=click.IntRange(min=1), default=16, show_default=True)
-@click.option("--width", type=click.IntRange(min=1), default=320, show_default=True)
-@click.option("--height", type=click.IntRange(min=1), default=240, show_default=True)
+@click.option("--frames", type=Int(1, MAX_FRAMES), default=16, show_default=True)
+@click.option("--width", type=Int(1, MAX_SIDE), default=320, show_default=True)
+@click.option("--height", type=Int(1, MAX_SIDE), default=240, show_default=True)
 @click.option("--schedule", type=_SCHEDULE, default="dynamic", show_default=True)
 @click.option("--ops", default="allreduce,bcast", show_default=True, callback=_list(str, empty_ok=True),
               help="Collectives to predict ('' for none).")
-@click.option("--sizes", default="64K,256K,1M,4M", show_default=True, callback=_sizes)
-@click.option("--local-speed", "speed", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--sizes", default="64K,256K,1M,4M", show_default=True, type=_SIZES)
+@click.option("--local-speed", "speed", type=Float(0, 1000, lo_open=True), default=None,
               help="This machine's core speed relative to a Pi 4 core (default: known Pi, else 3).")
-@click.option("--tiles", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--tiles", type=Int(1, 4096), default=1, show_default=True,
               help="Units of work per frame (as render's tiles R x C = this number).")
 @click.option("--network", type=click.Choice(["switched", "shared"]), default="switched", show_default=True,
               help="switched: a link per node (a real cluster); shared: one medium (a virtual cluster).")
@@ -206,7 +221,7 @@ def predict(json_path, workload, **options) -> None:
 @bench.command()
 @click.argument("predicted", type=click.Path(exists=True, dir_okay=False))
 @click.argument("measured", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--tolerance", type=click.FloatRange(min=0, min_open=True), default=0.25, show_default=True)
+@click.option("--tolerance", type=Float(0, 100, lo_open=True), default=0.25, show_default=True)
 @json_opt
 def compare(json_path, predicted, measured, tolerance) -> None:
     """Check a `predict` result against `collectives`/`scaling` results (within a tolerance)."""
@@ -215,7 +230,7 @@ def compare(json_path, predicted, measured, tolerance) -> None:
 
 @bench.command()
 @click.option("--ops", default="allreduce,bcast", show_default=True, callback=_list(str))
-@click.option("--sizes", default="64K,1M", show_default=True, callback=_sizes)
+@click.option("--sizes", default="64K,1M", show_default=True, type=_SIZES)
 @click.option("--quiet", is_flag=True)
 @json_opt
 def traffic(json_path, quiet, **options) -> None:

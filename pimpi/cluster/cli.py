@@ -10,9 +10,11 @@ from typing import Any
 
 import click
 
-from pimpi.cliutil import fail_together
+from pimpi.cliutil import MAX_RANKS, Float, Int, OutPath, Seconds, fail_together, memory_problem
 
 __all__ = ["hosts", "doctor", "run"]
+
+RANK_BYTES = 64 << 20  # what one Python rank (mpi4py, numpy) takes at least: -n N on one machine needs N of them
 
 
 @click.group()
@@ -74,9 +76,9 @@ def hosts_check(path: str, resolve: bool) -> None:
 
 @click.command()
 @click.option("--pingmatrix", is_flag=True, help="Also ping-pong every pair of nodes and flag slow links.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
+@click.option("--json", "json_path", type=OutPath([".json"]), default=None,
               help="Write every rank's record and the problems to this JSON file (rank 0).")
-@click.option("--hot-celsius", type=float, default=80.0, show_default=True,
+@click.option("--hot-celsius", type=Float(0, 150), default=80.0, show_default=True,
               help="A node at or above this temperature is a problem.")
 @click.option("--slurm/--no-slurm", "slurm", default=None,
               help="Check Slurm too (default: when Slurm is set up here).")
@@ -141,10 +143,10 @@ def _slurm_view(rank_hosts: list[str], required: bool) -> list[str]:
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
-@click.option("-n", "--np", "nprocs", type=int, default=None, help="Number of ranks (default: all slots).")
+@click.option("-n", "--np", "nprocs", type=Int(1, MAX_RANKS), default=None, help="Number of ranks (default: all slots).")
 @click.option("--hostfile", type=click.Path(dir_okay=False), default=None, help="Hostfile to run on.")
 @click.option("--iface", default=None, help="Cluster subnet (e.g. 10.0.0.0/24) or interface for MPI traffic.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--timeout", type=Seconds(), default=None,
               help="End the whole job after this many seconds (exit code 124).")
 @click.option("--mpirun", "mpirun_path", default=None, help="mpirun to use (default: the one beside this Python).")
 @click.option("--oversubscribe/--no-oversubscribe", default=None,
@@ -173,6 +175,10 @@ def run(nprocs, hostfile, iface, timeout, mpirun_path, oversubscribe, launcher, 
     parsed = _check_hostfile(hostfile) if hostfile is not None else None
     try:
         allocation = alloc_mod.current()
+        if hostfile is None and allocation is None and nprocs is not None:  # every rank on this machine
+            problem = memory_problem(f"-n {nprocs}", RANK_BYTES, ranks=nprocs)
+            if problem:
+                raise ValueError(problem + " (each Python rank takes about 64 MiB)")
         if allocation is not None and hostfile is not None:
             raise ValueError(f"--hostfile {hostfile!r} inside Slurm job {allocation.job_id}: "
                              "the allocation's nodes are used")

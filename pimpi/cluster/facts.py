@@ -13,7 +13,7 @@ import sys
 import threading
 from typing import Any, Callable, TypeVar
 
-__all__ = ["local_facts", "lookup", "interface_addresses", "decode_throttled", "THROTTLE_FLAGS"]
+__all__ = ["local_facts", "lookup", "interface_addresses", "decode_throttled", "THROTTLE_FLAGS", "mem_available"]
 
 T = TypeVar("T")
 
@@ -184,6 +184,14 @@ def _cpu_model() -> str | None:
         if key in fields:
             return fields[key]
     return None
+
+
+def mem_available() -> int | None:
+    """Bytes this node can still give to new work (MemAvailable), None when unknown."""
+    try:
+        return _meminfo().get("MemAvailable")
+    except OSError:
+        return None
 
 
 def _meminfo() -> dict[str, int]:

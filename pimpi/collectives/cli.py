@@ -7,11 +7,13 @@ import sys
 
 import click
 
-from pimpi.cliutil import fail_together
+from pimpi.cliutil import MAX_BYTES, MAX_RANKS, Int, IntList, OutPath, Seconds, fail_together
 
 __all__ = ["collectives", "exercises"]
 
 DTYPES = ("int32", "int64", "float32", "float64", "complex128")
+MAX_TRACE_ELEMENTS = 1 << 24  # elements of a traced vector (128 MiB of float64 on each rank)
+MAX_CHECK_RANKS = 64          # ranks of one graded case (all on this machine)
 
 
 @click.group()
@@ -35,8 +37,8 @@ def _out_path(value: str | None, option: str) -> str | None:
 
 
 @collectives.command("list")
-@click.option("--ranks", "-p", type=click.IntRange(min=1), default=8, show_default=True)
-@click.option("--bytes", "nbytes", type=click.IntRange(min=0), default=8192, show_default=True,
+@click.option("--ranks", "-p", type=Int(1, MAX_RANKS), default=8, show_default=True)
+@click.option("--bytes", "nbytes", type=Int(0, MAX_BYTES), default=8192, show_default=True,
               help="Vector size in bytes (all p blocks for scatter/gather/allgather).")
 def list_algorithms(ranks: int, nbytes: int) -> None:
     """List every collective's algorithms with their α–β cost (no MPI needed)."""
@@ -55,14 +57,14 @@ def list_algorithms(ranks: int, nbytes: int) -> None:
 @collectives.command("trace")
 @click.argument("collective")
 @click.option("--algorithm", "-a", default=None, help="Algorithm name (default: the first listed).")
-@click.option("--size", type=click.IntRange(min=0), default=1024, show_default=True,
+@click.option("--size", type=Int(0, MAX_TRACE_ELEMENTS), default=1024, show_default=True,
               help="Elements in the vector (per block for scatter/gather/allgather/alltoall/"
                    "reduce_scatter_block; scatterv/gatherv: uneven counts around it, some 0).")
 @click.option("--dtype", type=click.Choice(DTYPES), default="float64", show_default=True)
-@click.option("--root", type=click.IntRange(min=0), default=0, show_default=True)
-@click.option("--svg", "svg_path", default=None, help="Draw the messages as an SVG file.")
-@click.option("--png", "png_path", default=None, help="Draw the messages as a PNG (needs matplotlib).")
-@click.option("--json", "json_path", default=None, help="Write every message and the totals as JSON.")
+@click.option("--root", type=Int(0, MAX_RANKS - 1), default=0, show_default=True)
+@click.option("--svg", "svg_path", type=OutPath([".svg"]), default=None, help="Draw the messages as an SVG file.")
+@click.option("--png", "png_path", type=OutPath([".png"]), default=None, help="Draw the messages as a PNG (needs matplotlib).")
+@click.option("--json", "json_path", type=OutPath([".json"]), default=None, help="Write every message and the totals as JSON.")
 def trace_cmd(collective, algorithm, size, dtype, root, svg_path, png_path, json_path) -> None:
     """Run one collective on a tracing communicator and show its messages round by round.
 
@@ -120,7 +122,7 @@ def _show(comm, report, outputs: dict) -> None:
 @collectives.command("run", context_settings={"ignore_unknown_options": True})
 @click.option("--algorithm", "-a", "algorithms", multiple=True,
               help="NAME for every collective that has it, or COLLECTIVE=NAME (repeatable).")
-@click.option("--trace", "trace_path", default=None,
+@click.option("--trace", "trace_path", type=OutPath([".svg", ".png", ".json"], what="trace"), default=None,
               help="Draw every message of pimpi's algorithms: .svg, .png or .json.")
 @click.option("--counts", is_flag=True, help="Print per collective the calls pimpi ran and refused.")
 @click.argument("script")
@@ -184,7 +186,7 @@ def list_cmd() -> None:
 
 @exercises.command("start")
 @click.argument("name")
-@click.argument("directory", default=".", required=False)
+@click.argument("directory", type=OutPath(folder=True), default=".", required=False)
 def start_cmd(name: str, directory: str) -> None:
     """Write the starter file NAME.py into DIR (never over an existing file)."""
     from pimpi.collectives.exercises.starter import write_starter
@@ -202,13 +204,13 @@ def start_cmd(name: str, directory: str) -> None:
 @click.argument("name")
 @click.argument("file")
 @click.option("--function", "function", default=None, help="Which function, when the exercise has several.")
-@click.option("--size", type=click.IntRange(min=0), default=16, show_default=True,
+@click.option("--size", type=Int(0, MAX_TRACE_ELEMENTS), default=16, show_default=True,
               help="Elements (intervals for pi) in the case to run.")
 @click.option("--dtype", type=click.Choice(DTYPES), default=None, help="Default: float64 or the exercise's.")
-@click.option("--root", type=click.IntRange(min=0), default=0, show_default=True)
-@click.option("--svg", "svg_path", default=None, help="Draw the messages as an SVG file.")
-@click.option("--png", "png_path", default=None, help="Draw the messages as a PNG (needs matplotlib).")
-@click.option("--json", "json_path", default=None, help="Write every message and the totals as JSON.")
+@click.option("--root", type=Int(0, MAX_RANKS - 1), default=0, show_default=True)
+@click.option("--svg", "svg_path", type=OutPath([".svg"]), default=None, help="Draw the messages as an SVG file.")
+@click.option("--png", "png_path", type=OutPath([".png"]), default=None, help="Draw the messages as a PNG (needs matplotlib).")
+@click.option("--json", "json_path", type=OutPath([".json"]), default=None, help="Write every message and the totals as JSON.")
 def exercise_trace_cmd(name, file, function, size, dtype, root, svg_path, png_path, json_path) -> None:
     """Trace YOUR solution's messages round by round (run it under mpirun).
 
@@ -251,12 +253,13 @@ def exercise_trace_cmd(name, file, function, size, dtype, root, svg_path, png_pa
 @exercises.command("check")
 @click.argument("name")
 @click.argument("files", metavar="FILE...", nargs=-1, required=True)
-@click.option("-n", "sizes", default="1,2,3,4,5,8", show_default=True, help="Rank counts to test.")
-@click.option("--timeout", type=float, default=10.0, show_default=True,
+@click.option("-n", "sizes", type=IntList(1, MAX_CHECK_RANKS), default="1,2,3,4,5,8", show_default=True,
+              help="Rank counts to test.")
+@click.option("--timeout", type=Seconds(3600), default=10.0, show_default=True,
               help="Seconds one case may take before it counts as a DEADLOCK.")
-@click.option("--json", "json_path", default=None, help="Write one record per case as JSON.")
+@click.option("--json", "json_path", type=OutPath([".json"]), default=None, help="Write one record per case as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the cases that did not pass.")
-def check_cmd(name: str, files: tuple[str, ...], sizes: str, timeout: float, json_path: str | None,
+def check_cmd(name: str, files: tuple[str, ...], sizes: list[int], timeout: float, json_path: str | None,
               quiet: bool) -> None:
     """Grade each FILE for exercise NAME under real mpirun at every rank count.
 
@@ -283,10 +286,7 @@ def check_cmd(name: str, files: tuple[str, ...], sizes: str, timeout: float, jso
         click.echo(check.format_record(record, case, with_file=len(files) > 1))
 
     try:
-        size_list = check.parse_sizes(sizes)
-        if timeout <= 0:
-            raise ValueError(f"--timeout must be > 0, got {timeout:g}")
-        _out_path(json_path, "--json")
+        size_list = list(dict.fromkeys(sizes))
         records = check.check_files([(name, path) for path in files], size_list, timeout, emit)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

@@ -11,19 +11,21 @@ import json
 import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
 import click
 
-from pimpi.cliutil import (choice, env_rank, fail, fail_together, force_opt, quiet_opt, retries_opt,
-                           stats_opt, task_timeout_opt)
+from pimpi.cliutil import (MAX_FRAME_NUMBER, MAX_FRAMES, MAX_SIDE, MAX_THREADS, Bounded, Float, Int, OutPath, Seconds,
+                           check_memory_together, choice, env_rank, fail, fail_together, force_opt, quiet_opt,
+                           retries_opt, stats_opt, task_timeout_opt)
 from pimpi.fileio import atomic_write
+from pimpi.render.ffmpeg import X264_PRESETS
+from pimpi.render.framespec import parse_frames
 from pimpi.render.job import SCHEDULES, check_arguments, frame_name, render_frames
 from pimpi.render.scenes import SCENES
 
-__all__ = ["render", "scene", "cmd", "transcode", "parse_tiles", "check_out_dir"]
+__all__ = ["render", "scene", "cmd", "transcode", "parse_tiles"]
 
 
 @click.group()
@@ -33,6 +35,12 @@ def render() -> None:
 
 # -- pimpi render scene ------------------------------------------------------------------
 
+MAX_TILES = 64       # rows or columns of tiles in a frame
+MAX_ITER = 1_000_000  # fractal iterations per pixel (a deep zoom needs some 10^5)
+MAX_FPS = 1000.0
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".m4v", ".avi")  # containers of the H.264 video `--video` writes
+TRANSCODE_SUFFIXES = (".mp4", ".mkv", ".mov", ".m4v", ".webm")
+MAX_SEGMENT = 86400.0  # seconds of one transcode segment
 _TILES = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
 
 
@@ -47,54 +55,12 @@ def parse_tiles(text: str) -> tuple[int, int]:
     return rows, cols
 
 
-def check_out_dir(path: str) -> None:
-    """ValueError unless `path` is (or can become) a writable folder; writes nothing.
-
-    Writability is tried for real (a probe file created and removed at once), because
-    permission bits lie for root and on read-only mounts.
-    """
-    target = Path(path)
-    if target.exists() and not target.is_dir():
-        raise ValueError(f"--out {path!r} is a file, not a folder")
-    probe = target
-    while not probe.exists():
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    if not probe.is_dir():
-        raise ValueError(f"--out {path!r}: {str(probe)!r} is a file, not a folder")
-    try:
-        fd, name = tempfile.mkstemp(prefix=".pimpi-probe-", dir=probe)
-    except OSError as exc:
-        raise ValueError(f"--out {path!r} is not writable ({exc.strerror or exc})") from None
-    os.close(fd)
-    os.unlink(name)
-
-
-def _check_file_option(option: str, path: str | None, suffix: str | None = None) -> None:
-    if path is None:
-        return
-    target = Path(path)
-    if target.is_dir():
-        raise ValueError(f"{option} {path!r} is a folder, not a file")
-    if suffix is not None and target.suffix.lower() != suffix:
-        raise ValueError(f"{option} {path!r} must end in {suffix}")
-    if target.parent.exists() and not target.parent.is_dir():
-        raise ValueError(f"{option} {path!r}: {str(target.parent)!r} is not a folder")
-
-
-def _validate(name: str, frames: int, width: int, height: int, tiles: str | None,
-              max_iter: int | None, retries: int, fps: float, schedule: str,
-              video: str | None, stats: str | None, gantt: str | None) -> tuple[int, int]:
+def _validate(name: str, frames: int, width: int, height: int, tiles: tuple[int, int] | None,
+              max_iter: int | None, retries: int, schedule: str) -> tuple[int, int]:
     """Every argument check that needs no file system and no MPI (identical on all ranks):
-    the scene's own arguments through `job.check_arguments`, then this command's options."""
-    tile_shape = parse_tiles(tiles) if tiles is not None else (1, 1)
-    _spec, tile_shape = check_arguments(name, frames, width, height, schedule, tile_shape, max_iter, retries)
-    if not fps > 0:
-        raise ValueError(f"--fps must be positive, got {fps}")
-    _check_file_option("--video", video)
-    _check_file_option("--stats", stats, ".json")
-    _check_file_option("--gantt", gantt, ".png")
+    the scene's own arguments through `job.check_arguments` (options and output paths are
+    bounded and checked by their click types while parsing)."""
+    _spec, tile_shape = check_arguments(name, frames, width, height, schedule, tiles or (1, 1), max_iter, retries)
     return tile_shape
 
 
@@ -114,56 +80,46 @@ _HELP = "Render a built-in SCENE across all ranks, resumably.\n\n\b\nScenes:\n" 
 
 @click.command(help=_HELP)
 @click.argument("name", metavar="SCENE")
-@click.option("--frames", "-f", type=int, default=24, show_default=True, help="frames in the animation")
-@click.option("--width", "-W", type=int, default=640, show_default=True, help="pixels")
-@click.option("--height", "-H", type=int, default=360, show_default=True, help="pixels")
-@click.option("--out", "-o", "out", default="frames", show_default=True,
+@click.option("--frames", "-f", type=Int(1, MAX_FRAMES), default=24, show_default=True, help="frames in the animation")
+@click.option("--width", "-W", type=Int(1, MAX_SIDE), default=640, show_default=True, help="pixels")
+@click.option("--height", "-H", type=Int(1, MAX_SIDE), default=360, show_default=True, help="pixels")
+@click.option("--out", "-o", "out", type=OutPath(folder=True), default="frames", show_default=True,
               help="folder for frame_00000.png ... (written by rank 0)")
 @click.option("--schedule", type=choice(SCHEDULES), default="dynamic", show_default=True,
               help="dynamic: task pull; static: interleaved rows (Scatterv/Gatherv); block: contiguous frames")
-@click.option("--tiles", default=None, metavar="RxC", help="split each frame into R x C tiles (dynamic)")
-@click.option("--max-iter", type=int, default=None,
+@click.option("--tiles", type=Bounded(1, MAX_TILES, parse_tiles, "tile grid"),
+              default=None, metavar="RxC", help="split each frame into R x C tiles (dynamic)")
+@click.option("--max-iter", type=Int(1, MAX_ITER), default=None,
               help="iterations (fractals; the mandelbrot zoom raises it with depth)")
 @retries_opt("re-run a failed unit on another rank")
 @click.option("--force", is_flag=True, help="start over: ignore frames already finished")
-@click.option("--video", default=None, metavar="FILE.mp4", help="encode the frames with ffmpeg afterwards")
-@click.option("--fps", type=float, default=24.0, show_default=True, help="video frame rate")
-@click.option("--stats", default=None, metavar="FILE.json", help="write per-rank stats as JSON")
-@click.option("--gantt", default=None, metavar="FILE.png", help="draw a per-rank timeline")
+@click.option("--video", type=OutPath(VIDEO_SUFFIXES, what="video"), default=None, metavar="FILE.mp4",
+              help="encode the frames with ffmpeg afterwards")
+@click.option("--fps", type=Float(0, MAX_FPS, lo_open=True), default=24.0, show_default=True, help="video frame rate")
+@click.option("--stats", type=OutPath([".json"]), default=None, metavar="FILE.json", help="write per-rank stats as JSON")
+@click.option("--gantt", type=OutPath([".png"]), default=None, metavar="FILE.png", help="draw a per-rank timeline")
 @click.option("--progress", "progress_mode", type=click.Choice(["auto", "bar", "lines"]), default="auto",
               show_default=True, help="bar: redraw one line; lines: a line every few seconds; "
               "auto: bar when stderr (or PIMPI_TTY=1) says terminal")
 @click.option("--quiet", "-q", is_flag=True, help="no progress and no summary")
 def scene(name: str, frames: int, width: int, height: int, out: str, schedule: str,
-          tiles: str | None, max_iter: int | None, retries: int, force: bool, video: str | None,
+          tiles: tuple[int, int] | None, max_iter: int | None, retries: int, force: bool, video: str | None,
           fps: float, stats: str | None, gantt: str | None, progress_mode: str,
           quiet: bool) -> None:
     """Render a built-in SCENE across all ranks, resumably (see _HELP)."""
-    from pimpi.mpi import under_mpirun, world
 
     rank = env_rank()
     try:
-        tile_shape = _validate(name, frames, width, height, tiles, max_iter, retries, fps,
-                               schedule, video, stats, gantt)
+        tile_shape = _validate(name, frames, width, height, tiles, max_iter, retries, schedule)
     except ValueError as exc:
         fail_together(rank, str(exc), usage=True)
-    if not under_mpirun():
-        try:
-            check_out_dir(out)
-        except ValueError as exc:
-            fail(rank, str(exc), usage=True)
+    from pimpi.mpi import world
+    from pimpi.render.job import frame_memory
+
+    check_memory_together(f"-W {width} -H {height}", *frame_memory(width, height, tile_shape),
+                          hint=" (use smaller frames, more --tiles or fewer ranks per node)")
     comm = world()
     rank = comm.rank
-    if under_mpirun():
-        verdict = None
-        if rank == 0:
-            try:
-                check_out_dir(out)
-            except ValueError as exc:
-                verdict = str(exc)
-        verdict = comm.bcast(verdict, root=0)
-        if verdict:
-            fail_together(rank, verdict, usage=True)
 
     progress = None
     if rank == 0 and not quiet:
@@ -256,10 +212,11 @@ def _rank_table(report: Any, unit: str) -> list[str]:
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
-@click.option("--frames", "frame_spec", required=True, help="Frames to render, e.g. 1-100,120,200-250:2.")
-@click.option("--chunk", "chunk_size", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--frames", "frames", required=True, type=Bounded(0, MAX_FRAME_NUMBER, parse_frames, "frame spec", max_text=100_000),
+              help="Frames to render, e.g. 1-100,120,200-250:2.")
+@click.option("--chunk", "chunk_size", type=Int(1, MAX_FRAMES), default=1, show_default=True,
               help="Frames per task (a chunk never spans a gap in the frame list).")
-@click.option("--out", "out_dir", required=True, type=click.Path(),
+@click.option("--out", "out_dir", required=True, type=OutPath(folder=True),
               help="Output folder (shared by all ranks, unless --collect).")
 @click.option("--expect", multiple=True, required=True,
               help="Expected file per frame, relative to {out}, e.g. 'frame_{frame:04d}.png' (repeatable).")
@@ -271,7 +228,7 @@ def _rank_table(report: Any, unit: str) -> list[str]:
 @quiet_opt
 @click.option("--dry-run", is_flag=True, help="Print the chunks and the first chunk's command; run nothing.")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
-def cmd(frame_spec, chunk_size, out_dir, expect, retries, task_timeout, collect, force, stats_path, quiet,
+def cmd(frames, chunk_size, out_dir, expect, retries, task_timeout, collect, force, stats_path, quiet,
         dry_run, command) -> None:
     """Run any single-machine renderer over chunks of frames on every rank.
 
@@ -290,11 +247,10 @@ def cmd(frame_spec, chunk_size, out_dir, expect, retries, task_timeout, collect,
     to the digits of +KFF: +KFF48 writes f01.png, hence {frame:02d}.)
     """
     from pimpi.render.cmd import CmdJob, Template, parse_expect
-    from pimpi.render.framespec import format_frames, parse_frames
+    from pimpi.render.framespec import format_frames
 
     rank = env_rank()
     try:
-        frames = parse_frames(frame_spec)
         template = Template.parse(list(command))
         patterns = parse_expect(list(expect))
     except ValueError as exc:
@@ -358,15 +314,16 @@ def _cmd_report(result: Any, stats_path: str | None, head: dict[str, Any]) -> No
 
 @click.command()
 @click.argument("src", type=click.Path(dir_okay=False))
-@click.argument("dst", type=click.Path(dir_okay=False))
-@click.option("--segment-seconds", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
+@click.argument("dst", type=OutPath(TRANSCODE_SUFFIXES, what="video"))
+@click.option("--segment-seconds", type=Seconds(MAX_SEGMENT), default=10.0, show_default=True,
               help="Target segment length (cuts happen at the next keyframe).")
-@click.option("--crf", type=click.IntRange(min=0, max=63), default=23, show_default=True)
-@click.option("--preset", default="medium", show_default=True, help="Encoder preset (x264/x265).")
-@click.option("--codec", default="libx264", show_default=True, help="Video encoder.")
+@click.option("--crf", type=Int(0, 63), default=23, show_default=True)
+@click.option("--preset", type=click.Choice(X264_PRESETS), default="medium", show_default=True,
+              help="Encoder preset (x264/x265).")
+@click.option("--codec", default="libx264", show_default=True, help="Video encoder (one ffmpeg has).")
 @task_timeout_opt("Seconds one segment's encode may take.")
 @retries_opt()
-@click.option("--threads", type=click.IntRange(min=1), default=None,
+@click.option("--threads", type=Int(1, MAX_THREADS), default=None,
               help="Encoder threads per rank (default: the encoder's own; set it when ranks share a node).")
 @click.option("--force", is_flag=True, help="Overwrite DST and start over.")
 @stats_opt
@@ -391,6 +348,8 @@ def transcode(src, dst, segment_seconds, crf, preset, codec, task_timeout, retri
         check_job(job)
     except ValueError as exc:
         fail_together(rank, str(exc), usage=True)
+    except RuntimeError as exc:  # no ffmpeg to ask
+        fail_together(rank, str(exc), usage=False)
 
     from pimpi.render.transcode import run_transcode
 

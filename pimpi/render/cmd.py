@@ -23,6 +23,7 @@ import json
 import os
 import shutil
 import stat
+import re
 import string
 import time
 from dataclasses import dataclass, field
@@ -57,6 +58,7 @@ PLACEHOLDERS = ("frame", "start", "end", "out")
 _EXPECT_FIELDS = ("frame", "start", "end")
 _SAMPLE = {"frame": 1, "start": 1, "end": 2, "out": "/tmp/out"}
 _STAGE_PREFIX = ".pimpi-chunk-"
+MAX_FORMAT_WIDTH = 64  # of a placeholder's format spec ({frame:0999999999d} would fill the memory)
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -75,6 +77,9 @@ def _fields(token: str, allowed: Sequence[str], what: str) -> set[str]:
             raise ValueError(f"unknown placeholder {{{name}}} in {what} {token!r}; known: {known}")
         if spec and "{" in spec:
             raise ValueError(f"nested placeholder in {what} {token!r} is not supported")
+        if spec and any(len(d) > 3 or int(d) > MAX_FORMAT_WIDTH for d in re.findall(r"\d+", spec)):
+            raise ValueError(f"format spec {{{name}:{spec}}} in {what} {token!r}: a width or precision "
+                             f"over {MAX_FORMAT_WIDTH} makes no file name")
         used.add(name)
     try:
         token.format(**_SAMPLE)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import glob
 import json
 import os
@@ -13,12 +14,14 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from pimpi.fileio import atomic_path
-from pimpi.procs import run_process, temporary_folder
+from pimpi.procs import CommandError, output, run_process, temporary_folder
 
 __all__ = [
     "FFmpegError",
     "EVEN_PAD",
     "PRESET_CODECS",
+    "X264_PRESETS",
+    "video_encoders",
     "find_ffmpeg",
     "find_ffprobe",
     "run_ffmpeg",
@@ -28,6 +31,8 @@ __all__ = [
 
 EVEN_PAD = "pad=ceil(iw/2)*2:ceil(ih/2)*2"  # yuv420p (and libx264 with it) needs even sizes
 PRESET_CODECS = ("libx264", "libx265", "libx264rgb")  # encoders that take -preset
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
+                "placebo")  # what x264 and x265 know (ffmpeg passes -preset on unchecked)
 _PROBE_TIMEOUT = 300.0
 
 
@@ -54,6 +59,21 @@ def find_ffmpeg() -> str:
 def find_ffprobe() -> str | None:
     """`ffprobe` on PATH (imageio-ffmpeg ships none), or None: `probe` then parses ffmpeg."""
     return shutil.which("ffprobe")
+
+
+@functools.lru_cache(maxsize=None)
+def video_encoders(ffmpeg: str | None = None) -> frozenset[str]:
+    """Names of the video encoders this ffmpeg has (asked once: `ffmpeg -encoders`)."""
+    try:
+        text = output([ffmpeg or find_ffmpeg(), "-hide_banner", "-encoders"], timeout=60)
+    except CommandError as exc:
+        raise FFmpegError(str(exc)) from None
+    names = set()
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) >= 2 and len(fields[0]) == 6 and fields[0].startswith("V") and fields[0] != "V.....":
+            names.add(fields[1])
+    return frozenset(names)
 
 
 def run_ffmpeg(args: Sequence[str], timeout: float | None = None, ffmpeg: str | None = None) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from pimpi.cliutil import MAX_FRAME_NUMBER, MAX_FRAMES
+
 __all__ = ["parse_frames", "chunks", "format_frames"]
 
 _PIECE = re.compile(r"^(\d+)(?:-(\d+)(?::(-?\d+))?)?$")
@@ -15,13 +17,18 @@ def parse_frames(spec: str) -> list[int]:
     Pieces are separated by commas: `N`, `A-B` (both ends included) or `A-B:S` (every S-th
     frame from A; B is included only when the step lands on it). Frames are >= 0.
     `parse_frames("1-3,10,20-26:3") == [1, 2, 3, 10, 20, 23, 26]`.
-    Raises ValueError naming the bad piece: empty, reversed (`10-1`), step <= 0, garbage.
+    Raises ValueError naming the bad piece: empty, reversed (`10-1`), step <= 0, garbage,
+    a frame over MAX_FRAME_NUMBER, more than MAX_FRAMES frames in all (checked before any
+    list is built, so `0-9999999999` costs nothing).
     """
     if not isinstance(spec, str):
         raise TypeError(f"frame spec must be a string, got {type(spec).__name__}")
     if not spec.strip():
         raise ValueError("empty frame spec")
+    if len(spec) > 100_000:
+        raise ValueError(f"frame spec {spec[:24]!r}... is far too long")
     frames: set[int] = set()
+    count = 0
     for raw in spec.split(","):
         piece = raw.strip()
         if not piece:
@@ -30,6 +37,8 @@ def parse_frames(spec: str) -> list[int]:
         if match is None:
             raise ValueError(f"bad frame spec piece {piece!r}: expected N, A-B or A-B:STEP (N >= 0)")
         first, last, step = match.groups()
+        if max(len(g or "") for g in (first, last, step)) > 9:
+            raise ValueError(f"bad frame spec piece {piece!r}: frame numbers go up to {MAX_FRAME_NUMBER}")
         start = int(first)
         end = start if last is None else int(last)
         stride = 1 if step is None else int(step)
@@ -37,6 +46,11 @@ def parse_frames(spec: str) -> list[int]:
             raise ValueError(f"bad frame spec piece {piece!r}: step must be at least 1")
         if end < start:
             raise ValueError(f"bad frame spec piece {piece!r}: range goes backwards ({start} > {end})")
+        if end > MAX_FRAME_NUMBER:
+            raise ValueError(f"bad frame spec piece {piece!r}: frame {end} is over {MAX_FRAME_NUMBER}")
+        count += (end - start) // stride + 1
+        if count > MAX_FRAMES:
+            raise ValueError(f"frame spec {spec!r} has more than {MAX_FRAMES} frames")
         frames.update(range(start, end + 1, stride))
     return sorted(frames)
 

@@ -31,7 +31,7 @@ from pimpi.tasks import ScheduleReport, Task, run_dynamic
 from pimpi.render.static import run_static
 
 __all__ = ["SCHEDULES", "RenderReport", "render_frames", "frame_name", "frame_pattern",
-           "check_tiles", "check_arguments", "job_signature"]
+           "check_tiles", "check_arguments", "job_signature", "frame_memory"]
 
 SCHEDULES = ("dynamic", "static", "block")
 
@@ -148,6 +148,19 @@ def check_arguments(scene: str, frames: int, width: int, height: int, schedule: 
     if shape != (1, 1) and schedule != "dynamic":
         raise ValueError(f"--tiles {shape[0]}x{shape[1]} needs --schedule dynamic, not {schedule!r}")
     return spec, shape
+
+
+# Bytes one pixel costs while it is rendered (a dozen float64 work arrays per pixel in the
+# scenes) and while rank 0 holds, assembles and PNG-encodes a whole frame.
+WORK_BYTES_PER_PIXEL = 160
+FRAME_BYTES_PER_PIXEL = 16
+
+
+def frame_memory(width: int, height: int, tiles: Sequence[int] = (1, 1)) -> tuple[int, int]:
+    """Bytes (per rendering rank, and once for rank 0's whole frame) a render needs at most:
+    what the CLI compares with the node's MemAvailable before any work."""
+    unit = -(-width // tiles[1]) * -(-height // tiles[0])
+    return unit * WORK_BYTES_PER_PIXEL, width * height * FRAME_BYTES_PER_PIXEL
 
 
 def job_signature(scene: str, n_frames: int, width: int, height: int, max_iter: int | None) -> dict:

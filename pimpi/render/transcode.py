@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from pimpi.fileio import atomic_path, stale_temps
-from pimpi.render.ffmpeg import EVEN_PAD, PRESET_CODECS, FFmpegError, find_ffmpeg, probe, run_ffmpeg
+from pimpi.render.ffmpeg import (EVEN_PAD, PRESET_CODECS, X264_PRESETS, FFmpegError, find_ffmpeg, probe, run_ffmpeg,
+                                 video_encoders)
 
 __all__ = ["TranscodeJob", "TranscodeResult", "check_job", "work_folder", "split_segments",
            "encode_segment", "join_segments", "verify_output", "assemble", "run_transcode"]
@@ -94,6 +95,13 @@ def check_job(job: TranscodeJob) -> None:
         raise ValueError(f"output {str(job.dst)!r} exists (use --force to overwrite)")
     if job.segment_seconds <= 0:
         raise ValueError(f"segment length must be > 0 s, got {job.segment_seconds}")
+    if job.preset not in X264_PRESETS:
+        raise ValueError(f"--preset {job.preset!r}: not a preset (choose from {', '.join(X264_PRESETS)})")
+    encoders = video_encoders()
+    if job.codec not in encoders:
+        like = sorted(e for e in encoders if job.codec.lower() in e or e in job.codec.lower())[:4]
+        raise ValueError(f"--codec {job.codec!r}: this ffmpeg has no such video encoder"
+                         + (f" (similar: {', '.join(like)})" if like else " (see ffmpeg -encoders)"))
 
 
 def work_folder(dst: Path) -> Path:

@@ -36,7 +36,7 @@ def test_predict_prints_prediction_and_assumptions(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["predict", "--profile", "pi9"], "unknown profile"),
-    (["predict", "--profile", "pi4", "--nodes", "x"], "bad item"),
+    (["predict", "--profile", "pi4", "--nodes", "x"], "'x' is not a whole number"),
     (["collectives", "--sizes", "8:1"], "bad size range"),
     (["predict", "--profile", "pi4", "--json", "/no/such/dir/p.json"], "does not exist"),
 ])

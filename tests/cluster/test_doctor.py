@@ -164,5 +164,5 @@ def test_doctor_json_into_a_missing_folder_is_a_usage_error(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "pimpi", "doctor", "--json", str(target)],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
-    assert f"no folder '{target.parent}'" in proc.stderr
+    assert f"folder '{target.parent}' does not exist" in proc.stderr
     assert "Traceback" not in proc.stderr and not target.parent.exists()

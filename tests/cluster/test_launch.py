@@ -43,7 +43,7 @@ def test_build_command_mpich_uses_its_own_flags():
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["run", "-n", "0", "--dry-run", "--", "doctor"], "-n must be at least 1"),
+    (["run", "-n", "0", "--dry-run", "--", "doctor"], "0 is out of range 1..4096"),
     (["run", "-n", "2", "--dry-run", "--", "missing_script.py"], "missing_script.py"),
     (["run", "-n", "2", "--iface", "10.0.0.300/24", "--dry-run", "--", "doctor"], "10.0.0.300/24"),
 ])

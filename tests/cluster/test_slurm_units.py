@@ -100,7 +100,7 @@ def test_run_inside_an_allocation_needs_no_hostfile(monkeypatch):
 
 def test_submit_errors_are_one_line_before_any_work(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    for args, needle in ((["-N", "0"], "--nodes must be at least 1"), (["-t", "soon"], "--time 'soon'"),
+    for args, needle in ((["-N", "0"], "0 is out of range 1..4096"), (["-t", "soon"], "--time 'soon'"),
                          (["--log", "nodir/x.out"], "missing or not writable")):
         result = CliRunner().invoke(cli, ["submit", *args, "--", "doctor"])
         assert result.exit_code == 2 and needle in result.stderr, result.output

@@ -53,9 +53,9 @@ def test_start_writes_a_starter_and_never_overwrites(tmp_path):
     (["start", "nosuch"], "unknown exercise 'nosuch'"),
     (["check", "nosuch", "x.py"], "unknown exercise 'nosuch'"),
     (["check", "bcast_linear", "missing.py"], "no such file: missing.py"),
-    (["check", "bcast_linear", "{ok}", "-n", "0"], "'0' is not a rank count"),
-    (["check", "bcast_linear", "{ok}", "-n", "2,x"], "'x' is not a rank count"),
-    (["check", "bcast_linear", "{ok}", "--timeout", "0"], "--timeout must be > 0"),
+    (["check", "bcast_linear", "{ok}", "-n", "0"], "0 in '0' is out of range 1..64"),
+    (["check", "bcast_linear", "{ok}", "-n", "2,x"], "'x' is not a whole number"),
+    (["check", "bcast_linear", "{ok}", "--timeout", "0"], "'--timeout': 0 is out of range: more than 0"),
     (["check", "bcast_linear", "{syntax}"], "cannot parse line 1"),
     (["check", "bcast_binomial", "{ok}"], "defines no function bcast_binomial()"),
 ])

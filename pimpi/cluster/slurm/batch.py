@@ -15,10 +15,32 @@ __all__ = ["Batch", "check_time", "job_name", "script_text"]
 _TIME = re.compile(r"^(\d+-)?\d+(:\d{1,2}){0,2}$")
 
 
+MAX_TIME_DAYS = 366
+
+
+def _minutes(text: str) -> float:
+    """Minutes of a Slurm time limit already matched by _TIME."""
+    days, dash, rest = text.partition("-")
+    if not dash:
+        days, rest = "0", text
+    parts = [int(p) for p in rest.split(":")]
+    if dash:  # D-H, D-H:M, D-H:M:S
+        hours, minutes, seconds = (parts + [0, 0])[:3]
+    elif len(parts) == 3:  # H:M:S
+        hours, minutes, seconds = parts
+    else:  # M, M:S
+        hours, minutes, seconds = 0, parts[0], (parts[1] if len(parts) > 1 else 0)
+    return int(days) * 1440 + hours * 60 + minutes + seconds / 60
+
+
 def check_time(limit: str) -> str:
     """Return LIMIT when it is a Slurm time limit (e.g. 30, 1:30:00, 2-00:00:00); ValueError otherwise."""
     text = limit.strip()
-    if text in ("infinite", "UNLIMITED") or _TIME.match(text):
+    if text in ("infinite", "UNLIMITED"):
+        return text
+    if _TIME.match(text) and len(text) <= 20:
+        if _minutes(text) > MAX_TIME_DAYS * 1440:
+            raise ValueError(f"--time {limit!r} is over {MAX_TIME_DAYS} days (use 'infinite' for no limit)")
         return text
     raise ValueError(f"--time {limit!r} is not a Slurm time limit (minutes, H:MM:SS or D-HH:MM:SS)")
 

@@ -8,12 +8,14 @@ from pathlib import Path
 
 import click
 
+from pimpi.cliutil import MAX_RANKS, Int, Seconds
+
 __all__ = ["submit"]
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
-@click.option("-N", "--nodes", type=int, default=1, show_default=True, help="Nodes to allocate.")
-@click.option("-n", "--ntasks", type=int, default=None, help="MPI ranks (default: one per node).")
+@click.option("-N", "--nodes", type=Int(1, MAX_RANKS), default=1, show_default=True, help="Nodes to allocate.")
+@click.option("-n", "--ntasks", type=Int(1, MAX_RANKS), default=None, help="MPI ranks (default: one per node).")
 @click.option("-t", "--time", "time_limit", default="1:00:00", show_default=True,
               help="Time limit: minutes, H:MM:SS or D-HH:MM:SS.")
 @click.option("-p", "--partition", default=None, help="Partition (default: the cluster's default).")
@@ -25,7 +27,7 @@ __all__ = ["submit"]
 @click.option("--exclusive", is_flag=True, help="Whole nodes for this job only.")
 @click.option("--launcher", type=click.Choice(["auto", "mpirun", "srun"]), default="auto", show_default=True,
               help="What `pimpi run` uses inside the job.")
-@click.option("--run-timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--run-timeout", type=Seconds(), default=None,
               help="`pimpi run --timeout` inside the job (seconds).")
 @click.option("--sbatch-option", "extra", multiple=True, metavar="OPT",
               help="One more #SBATCH line, e.g. --sbatch-option=--mem=2G (repeatable).")

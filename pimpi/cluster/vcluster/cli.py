@@ -9,8 +9,11 @@ import sys
 
 import click
 
+from pimpi.cliutil import Bounded, Int
 from pimpi.cluster.vcluster.profiles import PROFILES
-from pimpi.cluster.vcluster.spec import DEFAULT_NAME, DEFAULT_SUBNET
+from pimpi.cluster.vcluster.spec import DEFAULT_NAME, DEFAULT_SUBNET, MAX_NODES
+
+MAX_SLOTS = 256  # MPI slots a virtual node offers in its hostfile
 
 __all__ = ["vcluster", "parse_duration", "parse_rate"]
 
@@ -64,7 +67,7 @@ def vcluster() -> None:
 
 
 @vcluster.command()
-@click.option("--nodes", "nodes", type=int, required=True, help="How many nodes.")
+@click.option("--nodes", "nodes", type=Int(1, MAX_NODES), required=True, help="How many nodes.")
 @click.option("--profile", type=click.Choice(list(PROFILES)), default="lan", show_default=True,
               help="Shape every link like this board's Ethernet (lan: unshaped).")
 @click.option("--rootfs", is_flag=True, help="Give each node its own Debian root and sshd (real SSH).")
@@ -73,7 +76,7 @@ def vcluster() -> None:
               help="VM nodes' architecture: amd64, arm64, or one per node (amd64,amd64,arm64).")
 @click.option("--subnet", default=DEFAULT_SUBNET, show_default=True, help="Private IPv4 subnet of the cluster.")
 @click.option("--nat", is_flag=True, help="Let nodes reach outside through this machine (off: no route out).")
-@click.option("--slots", type=int, default=1, show_default=True, help="MPI slots per node in the hostfile.")
+@click.option("--slots", type=Int(1, MAX_SLOTS), default=1, show_default=True, help="MPI slots per node in the hostfile.")
 @_name_option
 def up(nodes, profile, rootfs, vm, arch, subnet, nat, slots, name) -> None:
     """Create NAME1..NAMEn, each with its own network, address and hostname."""
@@ -219,14 +222,13 @@ def heal(name, node) -> None:
 @vcluster.command()
 @_name_option
 @click.argument("node")
-@click.option("--delay", default=None, help="Extra delay each way, e.g. 50ms (needs the kernel's netem).")
-@click.option("--rate", default=None, help="Link rate, e.g. 10mbit, 100mbit, 1gbit.")
+@click.option("--delay", type=Bounded(0, 60, parse_duration, "duration"), default=None, help="Extra delay each way, e.g. 50ms (needs the kernel's netem).")
+@click.option("--rate", type=Bounded(1e3, 1e11, parse_rate, "rate"), default=None, help="Link rate, e.g. 10mbit, 100mbit, 1gbit.")
 def slow(name, node, delay, rate) -> None:
     """Make NODE's link slower: more delay each way and/or a lower rate (`heal` undoes it)."""
     from pimpi.cluster.vcluster import cluster
 
-    seconds = None if delay is None else _call(parse_duration, delay)
-    bps = None if rate is None else _call(parse_rate, rate)
+    seconds, bps = delay, rate  # parsed and bounded by their option types
     host = _call(cluster.slow, name, node, seconds, bps)
     parts = ([f"+{seconds * 1e3:g} ms each way"] if seconds is not None else []) + \
             ([f"{bps / 1e6:g} Mbit/s"] if bps is not None else [])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from pimpi.cliutil import Float
 from pimpi.cluster.vcluster.spec import DEFAULT_NAME
 
 __all__ = ["slurm"]
@@ -25,7 +26,7 @@ def slurm() -> None:
 @slurm.command("up")
 @_name_option
 @click.option("--head-compute", is_flag=True, help="Node 1 runs jobs too (slurmd).")
-@click.option("--timeout", type=click.FloatRange(min=1), default=60, show_default=True,
+@click.option("--timeout", type=Float(1, 3600), default=60, show_default=True,
               help="Seconds to wait for every node to be idle.")
 def up(name: str, head_compute: bool, timeout: float) -> None:
     """Start Slurm; print the nodes and the SLURM_CONF that sinfo, sbatch and pimpi submit need."""
