@@ -40,9 +40,11 @@ def _buffers(op: str, nbytes: int, size: int) -> tuple[np.ndarray, np.ndarray]:
 AUTO = "auto"  # pimpi with algorithm=None: the decision table chooses
 
 
-def make_call(comm: Any, op: str, nbytes: int, algorithm: str | None) -> Callable[[], Any]:
+def make_call(comm: Any, op: str, nbytes: int, algorithm: str | None,
+              check: bool = True) -> Callable[[], Any]:
     """A no-argument callable running `op` once: MPI's built-in when algorithm is None,
-    pimpi's own choice (decision table) when it is "auto"."""
+    pimpi's own choice (decision table) when it is "auto". check=False: pimpi's trusted
+    fast path (no agreement on the arguments)."""
     if op not in OPS:
         raise ValueError(f"unknown collective {op!r}; known: {', '.join(OPS)}")
     from mpi4py import MPI
@@ -50,7 +52,7 @@ def make_call(comm: Any, op: str, nbytes: int, algorithm: str | None) -> Callabl
     send, recv = _buffers(op, nbytes, comm.size)
     counts = [send.size // comm.size if op != "allgatherv" else send.size] * comm.size
     if op in VECTOR:
-        return _vector_call(comm, op, send, recv, counts, algorithm)
+        return _vector_call(comm, op, send, recv, counts, algorithm, check)
     if algorithm is None:
         builtin = {
             "allreduce": lambda: comm.Allreduce(send, recv, op=MPI.SUM),
@@ -66,27 +68,27 @@ def make_call(comm: Any, op: str, nbytes: int, algorithm: str | None) -> Callabl
             "barrier": comm.Barrier,
         }
         return builtin[op]
-    return _pimpi_call(comm, op, send, recv, algorithm)
+    return _pimpi_call(comm, op, send, recv, algorithm, check)
 
 
 def _pimpi_call(comm: Any, op: str, send: np.ndarray, recv: np.ndarray,
-                algorithm: str | None) -> Callable[[], Any]:
+                algorithm: str | None, check: bool) -> Callable[[], Any]:
     """The same operation through pimpi.collectives with a named algorithm."""
     from pimpi import collectives as pc
 
     func = getattr(pc, op)
     algorithm = None if algorithm == AUTO else algorithm
     if op == "barrier":
-        return lambda: func(comm, algorithm=algorithm)
+        return lambda: func(comm, algorithm=algorithm, check=check)
     if op == "bcast":
-        return lambda: func(comm, send, root=0, algorithm=algorithm)
+        return lambda: func(comm, send, root=0, algorithm=algorithm, check=check)
     if op in ("reduce", "scatter", "gather"):
-        return lambda: func(comm, send, recv, root=0, algorithm=algorithm)
-    return lambda: func(comm, send, recv, algorithm=algorithm)
+        return lambda: func(comm, send, recv, root=0, algorithm=algorithm, check=check)
+    return lambda: func(comm, send, recv, algorithm=algorithm, check=check)
 
 
 def _vector_call(comm: Any, op: str, send: np.ndarray, recv: np.ndarray, counts: list[int],
-                 algorithm: str | None) -> Callable[[], Any]:
+                 algorithm: str | None, check: bool = True) -> Callable[[], Any]:
     """allgatherv, alltoallv and reduce_scatter with even counts: built-in or pimpi's."""
     from mpi4py import MPI
 
@@ -97,7 +99,8 @@ def _vector_call(comm: Any, op: str, send: np.ndarray, recv: np.ndarray, counts:
                 "alltoallv": lambda: comm.Alltoallv([send, counts], [recv, counts]),
                 "reduce_scatter": lambda: comm.Reduce_scatter(send, recv, counts, op=MPI.SUM)}[op]
     algorithm = None if algorithm == AUTO else algorithm
-    return {"allgatherv": lambda: pc.allgatherv(comm, send, recv, counts, algorithm=algorithm),
-            "alltoallv": lambda: pc.alltoallv(comm, send, counts, recv, counts, algorithm=algorithm),
-            "reduce_scatter": lambda: pc.reduce_scatter(comm, send, recv, counts, algorithm=algorithm),
+    kw = {"algorithm": algorithm, "check": check}
+    return {"allgatherv": lambda: pc.allgatherv(comm, send, recv, counts, **kw),
+            "alltoallv": lambda: pc.alltoallv(comm, send, counts, recv, counts, **kw),
+            "reduce_scatter": lambda: pc.reduce_scatter(comm, send, recv, counts, **kw),
             }[op]

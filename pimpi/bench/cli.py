@@ -130,6 +130,8 @@ def render_job(json_path, quiet, **options) -> None:
 @click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
 @click.option("--skip", type=click.IntRange(min=0), default=10, show_default=True)
 @click.option("--loop", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--check/--no-check", default=True, show_default=True,
+              help="--no-check: time pimpi's trusted fast path (no agreement on arguments).")
 @json_opt
 def collectives(json_path, **options) -> None:
     """OSU-style latency: MPI's collective vs each pimpi algorithm (run under mpirun)."""

@@ -67,7 +67,7 @@ class Comm:
     """
 
     def __init__(self, comm: Any, algorithms: dict[str, str] | None = None, *,
-                 trace: bool = False) -> None:
+                 trace: bool = False, check: bool = True) -> None:
         if isinstance(comm, Comm):
             comm = comm.comm
         if comm.Is_inter():
@@ -75,6 +75,7 @@ class Comm:
         self.comm = comm
         self.algorithms = dict(algorithms or {})
         self.trace = trace  # record pimpi's messages (see `tracer`)
+        self.check = check  # False: the trusted fast path, no agreement (see `_run`)
         self.tracer: Any = None  # the TracingComm of the algorithms, once traced
         self._private: Any = None  # pimpi's messages travel here: never matched by the user's
         self.counts: dict[str, dict[str, int]] = {}  # Bcast -> {"pimpi": n, "refused": n}
@@ -110,7 +111,7 @@ class Comm:
     def _child(self, comm: Any) -> Any:
         if comm == _mpi().COMM_NULL:
             return comm
-        child = Comm(comm, self.algorithms)
+        child = Comm(comm, self.algorithms, check=self.check)
         child.counts, child.refusals = self.counts, self.refusals
         return child
 
@@ -145,8 +146,16 @@ class Comm:
     def _run(self, name: str, build: Callable[[], tuple[tuple, dict]], builtin: Callable[[], Any],
              op: Any = None) -> None:
         """Parse and check on this rank, agree with every rank, then run pimpi's algorithm,
-        or MPI's built-in when any rank refused."""
+        or MPI's built-in when any rank refused.
+
+        With check=False (a program whose calls have been checked) nothing is agreed: an
+        argument error, or a call pimpi cannot run (TypeError naming why), raises on this
+        rank only, and the job must end (pimpi's entry points end it).
+        """
         import pimpi.collectives as library
+
+        if not self.check:
+            return self._run_trusted(name, build, op, library)
 
         collective = name.lower()
         prepared = error = reason = None
@@ -160,11 +169,25 @@ class Comm:
         except (TypeError, ValueError) as exc:
             error = exc
         if agree(self._algorithm_comm(), error, prepared.same if prepared is not None else (),
-                 refuse=reason is not None):
+                 refuse=reason is not None, cells=getattr(library, collective).cells,
+                 facts=prepared.facts if prepared is not None else ()):
             self._count(name, "refused", reason or "refused on another rank")
             builtin()
             return
         prepared.run()  # type: ignore[union-attr]
+        self._count(name, "pimpi")
+
+    def _run_trusted(self, name: str, build: Callable[[], tuple[tuple, dict]], op: Any,
+                     library: Any) -> None:
+        collective = name.lower()
+        try:
+            args, kwargs = build()
+        except Refused as exc:
+            raise TypeError(f"{name}: pimpi cannot run this call ({exc}); "
+                            "Comm(check=True) runs MPI's built-in instead") from None
+        if collective not in NO_ALGORITHM:
+            kwargs["algorithm"] = self._algorithm(collective, op)
+        getattr(library, collective).prepare(self._algorithm_comm(), *args, **kwargs).run()
         self._count(name, "pimpi")
 
     def _root_rank(self, root: Any) -> tuple[int, int, bool]:
