@@ -22,8 +22,9 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from .call import ERROR, Call, vote, verdict
+from .call import ERROR, Call, Differ, detail, name_difference, vote, verdict
 from .partition import block_counts
+from .trace.record import phase
 
 __all__ = ["Schedule", "ibarrier", "ibcast", "iallreduce", "iallgather", "ialltoall", "NONBLOCKING",
            "cost"]
@@ -63,7 +64,12 @@ class Schedule:
                 if error is not None:
                     raise error
                 raise ValueError(f"rank {-votes[1]} refused its arguments (see its error)")
-            verdict(votes, same)
+            try:
+                verdict(votes, same)
+            except Differ:
+                details = detail(same)
+                yield [real.Iallreduce(MPI.IN_PLACE, details, MPI.MAX)]
+                raise name_difference(details, same) from None
         elif error is not None:
             raise error
         yield from steps(*call.args, tag=tag)  # type: ignore[union-attr]
@@ -162,6 +168,7 @@ def _allreduce_steps(comm: Any, send: np.ndarray, recv: np.ndarray, op: Any, *, 
     displs.append(recv.size)
     tmp = np.empty(counts[0], recv.dtype)  # its own: other collectives may run meanwhile
     right, left = (rank + 1) % size, (rank - 1) % size
+    phase(comm, "reduce-scatter")
     for step in range(size - 1):
         out, into = (rank - step) % size, (rank - step - 1) % size
         incoming = tmp[:counts[into]]
@@ -169,6 +176,7 @@ def _allreduce_steps(comm: Any, send: np.ndarray, recv: np.ndarray, op: Any, *, 
                         incoming, left, tag)
         block = slice(displs[into], displs[into + 1])
         op.ufunc(send[block], incoming, out=recv[block])
+    phase(comm, "allgather")
     for step in range(size - 1):
         out, into = (rank + 1 - step) % size, (rank - step) % size
         yield _exchange(comm, recv[displs[out]:displs[out + 1]], right,

@@ -39,6 +39,34 @@ def test_ring_allreduce_sends_2p_p_minus_1_messages(comm):
 
 
 @pytest.mark.mpi
+@pytest.mark.timeout(120)
+def test_two_phase_algorithms_label_their_phases_and_stay_within_their_model(comm):
+    """Ring and Rabenseifner allreduce, van de Geijn bcast: reduce-scatter/scatter, then
+    allgather; no library algorithm's critical path exceeds its cost() (no false warning)."""
+    from pimpi.collectives import ALGORITHMS
+    from pimpi.collectives.trace import model_warning
+
+    p = comm.size
+    expected = {("allreduce", "ring"): ["reduce-scatter", "allgather"],
+                ("allreduce", "rabenseifner"): ["reduce-scatter", "allgather"],
+                ("bcast", "scatter_allgather"): ["scatter", "allgather"]}
+    for collective, algorithms in ALGORITHMS.items():
+        for algorithm in algorithms:
+            report = trace_collective(comm, collective, algorithm, 3 * p + 1, "float64")
+
+            def check(r, key=(collective, algorithm)):
+                assert r.mismatch is None, r.mismatch
+                assert model_warning(r.trace, r.prediction) is None, (key, model_warning(r.trace, r.prediction))
+                names = [name for name, _a, _b in r.trace.phases()]
+                if key in expected and p > 1 and (p & (p - 1) == 0 or key[1] == "ring"):
+                    assert names == expected[key], (key, names)
+                elif key in expected and p > 1 and key[0] == "allreduce":  # folded first
+                    assert names[0] == "fold" and names[-1] == "unfold", (key, names)
+
+            _agree(comm, report, check)
+
+
+@pytest.mark.mpi
 def test_binomial_bcast_takes_ceil_log2_p_rounds_from_any_root(comm):
     p = comm.size
     for root in sorted({0, p - 1, p // 2}):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .draw import format_bytes, format_trace
+from .draw import format_bytes, format_trace, model_warning
 from .record import TracingComm
 from .rounds import Trace, gather_trace
 
@@ -54,6 +54,7 @@ class TraceReport:
         out["prediction"] = None if self.prediction is None else {
             "messages": self.prediction[0], "bytes": self.prediction[1]}
         out["result"] = "OK" if self.mismatch is None else "MISMATCH"
+        out["warning"] = model_warning(self.trace, self.prediction)
         out["mismatch"] = self.mismatch
         return out
 
