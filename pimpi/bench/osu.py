@@ -22,7 +22,10 @@ def pimpi_algorithms(op: str, wanted: Sequence[str] | None = None) -> list[str]:
     """
     from pimpi.collectives import ALGORITHMS
 
-    names = [calls.AUTO, *ALGORITHMS.get(op, ())] if op in ALGORITHMS else []
+    if op in calls.NONBLOCKING_OPS:  # one schedule each: "auto" is it
+        names = [calls.AUTO]
+    else:
+        names = [calls.AUTO, *ALGORITHMS.get(op, ())] if op in ALGORITHMS else []
     return [n for n in names if wanted is None or n in wanted]
 
 
@@ -80,13 +83,14 @@ def collectives(comm: Any, *, ops: Sequence[str], sizes: Sequence[int],
     """
     if repeats < 1:
         raise ValueError(f"repeats must be at least 1, got {repeats!r}")
+    known = (*calls.OPS, *calls.NONBLOCKING_OPS)
     for op in ops:
-        if op not in calls.OPS:
-            raise ValueError(f"unknown collective {op!r}; known: {', '.join(calls.OPS)}")
+        if op not in known:
+            raise ValueError(f"unknown collective {op!r}; known: {', '.join(known)}")
     rows: list[dict[str, Any]] = []
     for op in ops:
         impls: list[str | None] = [None, *pimpi_algorithms(op, algorithms)]
-        op_sizes = [0] if op == "barrier" else [n for n in sizes if calls.valid_size(op, n)]
+        op_sizes = [0] if op in ("barrier", "ibarrier") else [n for n in sizes if calls.valid_size(op, n)]
         for nbytes in op_sizes:
             samples: dict[str | None, list[float]] = {impl: [] for impl in impls}
             for _ in range(repeats):

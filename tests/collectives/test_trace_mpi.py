@@ -130,3 +130,28 @@ def test_pickled_and_builtin_calls_are_refused_on_every_rank(comm):
     ok = ok and seen[0][2] == "pickled send() used; this exercise asks for buffer calls (Send/Recv)"
     assert_all_ranks(comm, ok, repr(seen))
     assert tracer.events == [] and tracer.size == comm.size and tracer.Get_rank() == comm.rank
+
+
+@pytest.mark.mpi
+@pytest.mark.timeout(120)
+def test_nonblocking_schedules_are_traced_round_by_round(comm):
+    """A traced iallreduce shows the ring's 2(p−1) rounds and phases; every schedule matches
+    the built-in and stays within the cost() of the algorithm it follows."""
+    from pimpi.collectives import NONBLOCKING
+    from pimpi.collectives.trace import check_request, model_warning
+
+    p = comm.size
+    for name in NONBLOCKING:
+        assert check_request(name, None, 0, p) == NONBLOCKING[name][1]
+        report = trace_collective(comm, name, None, 2 * p + 1, "float64")
+
+        def check(r, name=name):
+            assert r.mismatch is None, (name, r.mismatch)
+            assert model_warning(r.trace, r.prediction) is None, (name, r.trace.critical_path, r.prediction)
+            if name == "iallreduce" and p > 1:
+                assert r.trace.rounds == 2 * (p - 1) and len(r.trace.messages) == 2 * p * (p - 1)
+                assert [n for n, _a, _b in r.trace.phases()] == ["reduce-scatter", "allgather"]
+
+        _agree(comm, report, check)
+    with pytest.raises(ValueError, match="one schedule"):
+        check_request("iallreduce", "recursive_doubling", 0, p)
