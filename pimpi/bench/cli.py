@@ -145,6 +145,8 @@ def render_job(json_path, quiet, **options) -> None:
 @click.option("--repeats", type=_REPEATS, default=3, show_default=True)
 @click.option("--skip", type=_SKIP, default=10, show_default=True)
 @click.option("--loop", type=_LOOPS, default=100, show_default=True)
+@click.option("--check/--no-check", default=True, show_default=True,
+              help="--no-check: time pimpi's trusted fast path (no agreement on arguments).")
 @json_opt
 def collectives(json_path, **options) -> None:
     """OSU-style latency: MPI's collective vs each pimpi algorithm (run under mpirun)."""

@@ -22,7 +22,10 @@ def pimpi_algorithms(op: str, wanted: Sequence[str] | None = None) -> list[str]:
     """
     from pimpi.collectives import ALGORITHMS
 
-    names = [calls.AUTO, *ALGORITHMS.get(op, ())] if op in ALGORITHMS else []
+    if op in calls.NONBLOCKING_OPS:  # one schedule each: "auto" is it
+        names = [calls.AUTO]
+    else:
+        names = [calls.AUTO, *ALGORITHMS.get(op, ())] if op in ALGORITHMS else []
     return [n for n in names if wanted is None or n in wanted]
 
 
@@ -35,9 +38,10 @@ def _average_over_ranks(comm: Any, seconds: float) -> float:
     return float(buf[0]) / comm.size
 
 
-def measure(comm: Any, op: str, nbytes: int, algorithm: str | None, skip: int, loop: int) -> float:
+def measure(comm: Any, op: str, nbytes: int, algorithm: str | None, skip: int, loop: int,
+            check: bool = True) -> float:
     """One repetition: average latency in seconds of `op` at `nbytes` (None: built-in)."""
-    call = calls.make_call(comm, op, nbytes, algorithm)
+    call = calls.make_call(comm, op, nbytes, algorithm, check)
     skip, loop = loops_for(nbytes, skip, loop)
     return _average_over_ranks(comm, timed_loop(comm, call, skip, loop))
 
@@ -70,26 +74,28 @@ def format_collectives(results: dict[str, Any]) -> str:
 @register("collectives", text=format_collectives)
 def collectives(comm: Any, *, ops: Sequence[str], sizes: Sequence[int],
                 algorithms: Sequence[str] | None = None, repeats: int = 3,
-                skip: int = 10, loop: int = 100) -> dict[str, Any]:
+                skip: int = 10, loop: int = 100, check: bool = True) -> dict[str, Any]:
     """Latency rows {op, bytes, impl, latency_s{min,median,max}, ratio} for every op and size.
 
     Implementations alternate inside each repetition, so drift (heat, other load) hits all
-    alike; ratio = pimpi median / built-in median from this same run.
+    alike; ratio = pimpi median / built-in median from this same run. check=False times
+    pimpi's trusted fast path (no agreement on the arguments before each call).
     """
     if repeats < 1:
         raise ValueError(f"repeats must be at least 1, got {repeats!r}")
+    known = (*calls.OPS, *calls.NONBLOCKING_OPS)
     for op in ops:
-        if op not in calls.OPS:
-            raise ValueError(f"unknown collective {op!r}; known: {', '.join(calls.OPS)}")
+        if op not in known:
+            raise ValueError(f"unknown collective {op!r}; known: {', '.join(known)}")
     rows: list[dict[str, Any]] = []
     for op in ops:
         impls: list[str | None] = [None, *pimpi_algorithms(op, algorithms)]
-        op_sizes = [0] if op == "barrier" else [n for n in sizes if calls.valid_size(op, n)]
+        op_sizes = [0] if op in ("barrier", "ibarrier") else [n for n in sizes if calls.valid_size(op, n)]
         for nbytes in op_sizes:
             samples: dict[str | None, list[float]] = {impl: [] for impl in impls}
             for _ in range(repeats):
                 for impl in impls:
-                    samples[impl].append(measure(comm, op, nbytes, impl, skip, loop))
+                    samples[impl].append(measure(comm, op, nbytes, impl, skip, loop, check))
             base = summary(samples[None])
             for impl in impls:
                 stats = summary(samples[impl])
@@ -97,6 +103,6 @@ def collectives(comm: Any, *, ops: Sequence[str], sizes: Sequence[int],
                     "op": op, "bytes": nbytes, "impl": impl or "builtin", "latency_s": stats,
                     "ratio": None if impl is None else _ratio(stats["median"], base["median"]),
                 })
-    return {"ranks": comm.size, "skip": skip, "loop": loop, "repeats": repeats,
+    return {"ranks": comm.size, "skip": skip, "loop": loop, "repeats": repeats, "check": check,
             "size_meaning": "bytes per rank's block (OSU); reductions sum float32",
             "rows": rows}

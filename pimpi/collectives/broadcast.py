@@ -10,6 +10,7 @@ from .buffers import check_root, flat
 from .call import Call, collective, same_text
 from .partition import block_counts, ceil_log2
 from .registry import TAGS, public, register, select
+from .trace.record import phase
 
 __all__ = ["bcast", "bcast_linear", "bcast_binomial", "bcast_scatter_allgather", "bcast_pipeline",
            "PIPELINE_SEGMENT"]
@@ -91,6 +92,7 @@ def bcast_scatter_allgather(comm: Any, buf: np.ndarray, root: int, tag: int = TA
         return buf[displs[first]:displs[min(stop, size)]]
 
     # Binomial scatter: vrank v receives blocks [v, v + lowbit(v)) from its parent.
+    phase(comm, "scatter")
     mask = 1
     while mask < size:
         if vrank & mask:
@@ -103,6 +105,7 @@ def bcast_scatter_allgather(comm: Any, buf: np.ndarray, root: int, tag: int = TA
             comm.Send(blocks(vrank + mask, vrank + 2 * mask), (rank + mask) % size, tag)
         mask >>= 1
     # Ring allgather: pass the block received last round to the right neighbour.
+    phase(comm, "allgather")
     right, left = (rank + 1) % size, (rank - 1) % size
     for step in range(size - 1):
         send = (vrank - step) % size

@@ -6,7 +6,10 @@
 
 Bcast, Gather(v), Scatter(v), Allgather(v), Alltoall(v), Reduce, Allreduce,
 Reduce_scatter(_block), Scan, Exscan and Barrier take mpi4py's buffer specs and run
-pimpi's algorithms; everything else passes through to the wrapped communicator.
+pimpi's algorithms; Ibcast, Iallreduce, Iallgather, Ialltoall and Ibarrier run pimpi's
+schedules (pimpi.collectives.nonblocking) and return a Schedule, whose Wait/Test complete
+it (MPI.Request.Waitall does not take one: use Schedule.Waitall); everything else,
+the other non-blocking collectives included, passes through to the wrapped communicator.
 A call pimpi cannot run itself (a derived datatype, MPI.BOTTOM, MAXLOC, ...) is
 refused on every rank together and run by MPI's built-in instead; `counts` tells,
 per collective, how many calls pimpi ran and how many it refused.
@@ -19,11 +22,12 @@ from typing import Any, Callable
 from .bufspec import Refused, is_in_place, simple, vector
 from .call import agree
 
-__all__ = ["Comm", "COLLECTIVES"]
+__all__ = ["Comm", "COLLECTIVES", "NONBLOCKING_COLLECTIVES"]
 
 COLLECTIVES = ("Barrier", "Bcast", "Gather", "Gatherv", "Scatter", "Scatterv", "Allgather",
                "Allgatherv", "Alltoall", "Alltoallv", "Reduce", "Allreduce",
                "Reduce_scatter_block", "Reduce_scatter", "Scan", "Exscan")
+NONBLOCKING_COLLECTIVES = ("Ibarrier", "Ibcast", "Iallreduce", "Iallgather", "Ialltoall")
 NO_ALGORITHM = ("scatterv", "gatherv")
 
 
@@ -67,7 +71,7 @@ class Comm:
     """
 
     def __init__(self, comm: Any, algorithms: dict[str, str] | None = None, *,
-                 trace: bool = False) -> None:
+                 trace: bool = False, check: bool = True) -> None:
         if isinstance(comm, Comm):
             comm = comm.comm
         if comm.Is_inter():
@@ -75,6 +79,7 @@ class Comm:
         self.comm = comm
         self.algorithms = dict(algorithms or {})
         self.trace = trace  # record pimpi's messages (see `tracer`)
+        self.check = check  # False: the trusted fast path, no agreement (see `_run`)
         self.tracer: Any = None  # the TracingComm of the algorithms, once traced
         self._private: Any = None  # pimpi's messages travel here: never matched by the user's
         self.counts: dict[str, dict[str, int]] = {}  # Bcast -> {"pimpi": n, "refused": n}
@@ -110,7 +115,7 @@ class Comm:
     def _child(self, comm: Any) -> Any:
         if comm == _mpi().COMM_NULL:
             return comm
-        child = Comm(comm, self.algorithms)
+        child = Comm(comm, self.algorithms, check=self.check)
         child.counts, child.refusals = self.counts, self.refusals
         return child
 
@@ -145,8 +150,16 @@ class Comm:
     def _run(self, name: str, build: Callable[[], tuple[tuple, dict]], builtin: Callable[[], Any],
              op: Any = None) -> None:
         """Parse and check on this rank, agree with every rank, then run pimpi's algorithm,
-        or MPI's built-in when any rank refused."""
+        or MPI's built-in when any rank refused.
+
+        With check=False (a program whose calls have been checked) nothing is agreed: an
+        argument error, or a call pimpi cannot run (TypeError naming why), raises on this
+        rank only, and the job must end (pimpi's entry points end it).
+        """
         import pimpi.collectives as library
+
+        if not self.check:
+            return self._run_trusted(name, build, op, library)
 
         collective = name.lower()
         prepared = error = reason = None
@@ -160,12 +173,86 @@ class Comm:
         except (TypeError, ValueError) as exc:
             error = exc
         if agree(self._algorithm_comm(), error, prepared.same if prepared is not None else (),
-                 refuse=reason is not None):
+                 refuse=reason is not None, cells=getattr(library, collective).cells,
+                 facts=prepared.facts if prepared is not None else ()):
             self._count(name, "refused", reason or "refused on another rank")
             builtin()
             return
         prepared.run()  # type: ignore[union-attr]
         self._count(name, "pimpi")
+
+    def _run_trusted(self, name: str, build: Callable[[], tuple[tuple, dict]], op: Any,
+                     library: Any) -> None:
+        collective = name.lower()
+        try:
+            args, kwargs = build()
+        except Refused as exc:
+            raise TypeError(f"{name}: pimpi cannot run this call ({exc}); "
+                            "Comm(check=True) runs MPI's built-in instead") from None
+        if collective not in NO_ALGORITHM:
+            kwargs["algorithm"] = self._algorithm(collective, op)
+        getattr(library, collective).prepare(self._algorithm_comm(), *args, **kwargs).run()
+        self._count(name, "pimpi")
+
+    def _post(self, name: str, build: Callable[[], tuple], builtin: Callable[[], Any]) -> Any:
+        """Parse and check on this rank, then post pimpi's schedule. The ranks agree inside
+        it (so check=False changes nothing here) and run MPI's built-in (`builtin()`, a
+        request) instead when any rank refused."""
+        from .nonblocking import schedule
+
+        args: tuple = ()
+        reason = error = None
+        try:
+            args = build()
+        except Refused as exc:
+            reason = str(exc)
+        except (TypeError, ValueError) as exc:
+            error = exc
+
+        def fallback() -> Any:
+            if reason is None:  # refused on another rank: not pimpi's after all
+                self.counts[name]["pimpi"] -= 1
+                self._count(name, "refused", "refused on another rank")
+            return builtin()
+
+        self._count(name, "refused" if reason is not None else "pimpi", reason)
+        return schedule(self._algorithm_comm(), name.lower(), args, refuse=reason is not None,
+                        error=error, fallback=fallback)
+
+    # -- the non-blocking collectives pimpi has schedules for -----------------------------
+    def Ibarrier(self) -> Any:  # noqa: N802
+        return self._post("Ibarrier", lambda: (), self.comm.Ibarrier)
+
+    def Ibcast(self, buf: Any, root: int = 0) -> Any:  # noqa: N802
+        def build():
+            return ((_read if self.comm.Get_rank() == root else _write)(buf), root)
+
+        return self._post("Ibcast", build, lambda: self.comm.Ibcast(buf, root))
+
+    def Iallreduce(self, sendbuf: Any, recvbuf: Any, op: Any = None) -> Any:  # noqa: N802
+        op = _mpi().SUM if op is None else op
+
+        def build():
+            from .ops import resolve_op
+
+            if not resolve_op(_op(op)).commutative:
+                raise Refused("a non-commutative op (pimpi's iallreduce is a ring)")
+            return _or_in_place(sendbuf, _read), _write(recvbuf), op
+
+        return self._post("Iallreduce", build, lambda: self.comm.Iallreduce(sendbuf, recvbuf, op))
+
+    def Iallgather(self, sendbuf: Any, recvbuf: Any) -> Any:  # noqa: N802
+        def build():
+            return _or_in_place(sendbuf, _read), _write(recvbuf, self.comm.Get_size())
+
+        return self._post("Iallgather", build, lambda: self.comm.Iallgather(sendbuf, recvbuf))
+
+    def Ialltoall(self, sendbuf: Any, recvbuf: Any) -> Any:  # noqa: N802
+        def build():
+            size = self.comm.Get_size()
+            return _or_in_place(sendbuf, _read, size), _write(recvbuf, size)
+
+        return self._post("Ialltoall", build, lambda: self.comm.Ialltoall(sendbuf, recvbuf))
 
     def _root_rank(self, root: Any) -> tuple[int, int, bool]:
         return self.comm.Get_size(), self.comm.Get_rank(), self.comm.Get_rank() == root

@@ -8,7 +8,7 @@ import numpy as np
 
 from .buffers import (block_count, check_count, check_counts, check_fits, check_like, flat,
                       gathered_v, in_place)
-from .call import Call, collective, same_text
+from .call import Call, Cells, collective, same_text
 from .partition import ceil_log2, fold_rank, pow2_floor, unfold_rank
 from .registry import TAGS, public, register, select
 from .workspace import scratch
@@ -92,8 +92,13 @@ def allgatherv(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, counts: Sequ
                      (("counts and displs", same_text(repr((counts, displs)))),))
 
 
+# cell i·p + j: the items rank i sends rank j, stated by both (sendcounts[j] on i, recvcounts[i] on j)
+_ALLTOALLV_CELLS = Cells(lambda p: p * p, lambda cell, p: f"rank {cell // p}'s sendcounts[{cell % p}] "
+                         f"and rank {cell % p}'s recvcounts[{cell // p}]")
+
+
 @public("alltoallv")
-@collective
+@collective(cells=_ALLTOALLV_CELLS)
 def alltoallv(comm: Any, sendbuf: np.ndarray, sendcounts: Sequence[int], recvbuf: np.ndarray,
               recvcounts: Sequence[int], *, sdispls: Sequence[int] | None = None,
               rdispls: Sequence[int] | None = None, algorithm: str | None = None) -> Call:
@@ -119,8 +124,12 @@ def alltoallv(comm: Any, sendbuf: np.ndarray, sendcounts: Sequence[int], recvbuf
                          f"[{comm.rank}] = {recvcounts[comm.rank]}: a rank's own block must fit")
     check_like(recv, send, "recvbuf", "sendbuf")
     func = select("alltoallv", algorithm, send.nbytes, size)
-    return _exchange(comm, "alltoallv", func, (send, sendcounts, sdispls, recv, recvcounts, rdispls),
+    call = _exchange(comm, "alltoallv", func, (send, sendcounts, sdispls, recv, recvcounts, rdispls),
                      send, back)
+    me = comm.rank
+    call.facts = (*((me * size + j, c) for j, c in enumerate(sendcounts)),
+                  *((i * size + me, c) for i, c in enumerate(recvcounts)))
+    return call
 
 
 @register("allgather", "ring", cost=lambda n, p: (p - 1, (p - 1) / p * n))

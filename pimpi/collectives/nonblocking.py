@@ -22,10 +22,11 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from .call import ERROR, Call, vote, verdict
+from .call import ERROR, Call, Differ, detail, name_difference, vote, verdict
 from .partition import block_counts
+from .trace.record import phase
 
-__all__ = ["Schedule", "ibarrier", "ibcast", "iallreduce", "iallgather", "ialltoall", "NONBLOCKING",
+__all__ = ["Schedule", "schedule", "ibarrier", "ibcast", "iallreduce", "iallgather", "ialltoall", "NONBLOCKING",
            "cost"]
 
 # non-blocking collective -> (blocking collective, algorithm its schedule follows): cost() of that
@@ -42,30 +43,43 @@ class Schedule:
     """The request of a non-blocking collective: Test() advances it, Wait() completes it."""
 
     def __init__(self, comm: Any, call: Call | None, error: BaseException | None,
-                 steps: Callable[..., Steps]) -> None:
+                 steps: Callable[..., Steps], refuse: bool = False,
+                 fallback: Callable[[], Any] | None = None) -> None:
         real = getattr(comm, "real", comm)
         tag = TAG_BASE + _next_sequence(real) % TAG_SPAN  # at posting: the same order on every rank
-        self._steps = self._run(real, call, error, steps, tag)
+        self.refused = False  # True once the ranks agreed to run `fallback` (MPI's built-in) instead
+        self._steps = self._run(real, call, error, steps, tag, refuse, fallback)
         self._pending: list[Any] = []
         self._done = False
         self._advance()
 
-    @staticmethod
-    def _run(real: Any, call: Call | None, error: BaseException | None,
-             steps: Callable[..., Steps], tag: int) -> Steps:
+    def _run(self, real: Any, call: Call | None, error: BaseException | None,
+             steps: Callable[..., Steps], tag: int, refuse: bool,
+             fallback: Callable[[], Any] | None) -> Steps:
         from mpi4py import MPI
 
         same = call.same if call is not None else ()
         if real.Get_size() > 1:
-            votes = vote(real.Get_rank(), error, same)
+            votes = vote(real.Get_rank(), error, same, refuse)
             yield [real.Iallreduce(MPI.IN_PLACE, votes, MPI.MAX)]
             if votes[0] == ERROR:
                 if error is not None:
                     raise error
                 raise ValueError(f"rank {-votes[1]} refused its arguments (see its error)")
-            verdict(votes, same)
+            try:
+                refuse = verdict(votes, same)
+            except Differ:
+                details = detail(same)
+                yield [real.Iallreduce(MPI.IN_PLACE, details, MPI.MAX)]
+                raise name_difference(details, same) from None
         elif error is not None:
             raise error
+        if refuse:  # some rank cannot run pimpi's schedule: every rank runs the built-in
+            if fallback is None:
+                raise ValueError("a rank refused its arguments")
+            self.refused = True
+            yield [fallback()]
+            return
         yield from steps(*call.args, tag=tag)  # type: ignore[union-attr]
         call.finish()  # type: ignore[union-attr]
 
@@ -81,11 +95,11 @@ class Schedule:
                 self._done, self._pending = True, []
         return True
 
-    def Test(self) -> bool:  # noqa: N802 (mpi4py's names)
+    def Test(self, status: Any = None) -> bool:  # noqa: N802 (mpi4py's names)
         """Advance as far as the messages allow; True once the collective is complete."""
         return self._advance()
 
-    def Wait(self) -> None:  # noqa: N802
+    def Wait(self, status: Any = None) -> None:  # noqa: N802
         """Complete the collective."""
         from mpi4py import MPI
 
@@ -106,13 +120,26 @@ def _next_sequence(comm: Any) -> int:
     return number
 
 
-def _post(comm: Any, prepare: Callable[..., Call], args: tuple, kwargs: dict,
-          steps: Callable[..., Steps]) -> Schedule:
-    try:
-        call, error = prepare(comm, *args, **kwargs), None
-    except (TypeError, ValueError) as exc:
-        call, error = None, exc
-    return Schedule(comm, call, error, steps)
+def schedule(comm: Any, name: str, args: tuple, *, refuse: bool = False,
+             error: BaseException | None = None,
+             fallback: Callable[[], Any] | None = None) -> Schedule:
+    """Post non-blocking collective `name` ("iallreduce") with the blocking collective's
+    arguments `args`, checked on this rank now and agreed inside the schedule.
+
+    refuse=True: this rank cannot run pimpi's schedule (the drop-in Comm's refusals);
+    once any rank refuses, every rank runs `fallback()` (a built-in MPI request) instead.
+    `error`: this rank's arguments were already found wrong (agreed like any other error).
+    """
+    from .registry import get
+
+    collective, algorithm = NONBLOCKING[name]
+    call = None
+    if not refuse and error is None:
+        try:
+            call = get(collective).prepare(comm, *args, algorithm=algorithm)
+        except (TypeError, ValueError) as exc:
+            error = exc
+    return Schedule(comm, call, error, _STEPS[name], refuse, fallback)
 
 
 def _exchange(comm: Any, send: np.ndarray, dest: int, recv: np.ndarray, source: int,
@@ -162,6 +189,7 @@ def _allreduce_steps(comm: Any, send: np.ndarray, recv: np.ndarray, op: Any, *, 
     displs.append(recv.size)
     tmp = np.empty(counts[0], recv.dtype)  # its own: other collectives may run meanwhile
     right, left = (rank + 1) % size, (rank - 1) % size
+    phase(comm, "reduce-scatter")
     for step in range(size - 1):
         out, into = (rank - step) % size, (rank - step - 1) % size
         incoming = tmp[:counts[into]]
@@ -169,6 +197,7 @@ def _allreduce_steps(comm: Any, send: np.ndarray, recv: np.ndarray, op: Any, *, 
                         incoming, left, tag)
         block = slice(displs[into], displs[into + 1])
         op.ufunc(send[block], incoming, out=recv[block])
+    phase(comm, "allgather")
     for step in range(size - 1):
         out, into = (rank + 1 - step) % size, (rank - step) % size
         yield _exchange(comm, recv[displs[out]:displs[out + 1]], right,
@@ -202,41 +231,34 @@ def _alltoall_steps(comm: Any, send: np.ndarray, recv: np.ndarray, *, tag: int) 
 
 # --------------------------------------------------------------------------- public API
 
+_STEPS: dict[str, Callable[..., Steps]] = {
+    "ibarrier": _barrier_steps, "ibcast": _bcast_steps, "iallreduce": _allreduce_steps,
+    "iallgather": _allgather_steps, "ialltoall": _alltoall_steps}
+
+
 def ibarrier(comm: Any) -> Schedule:
     """Non-blocking barrier: Wait() returns once every rank has called ibarrier."""
-    from .synchronize import barrier
-
-    return _post(comm, barrier.prepare, (), {"algorithm": "dissemination"}, _barrier_steps)
+    return schedule(comm, "ibarrier", ())
 
 
 def ibcast(comm: Any, buf: np.ndarray, root: int = 0) -> Schedule:
     """Non-blocking bcast (binomial tree); `buf` is valid on every rank after Wait()."""
-    from .broadcast import bcast
-
-    return _post(comm, bcast.prepare, (buf, root), {"algorithm": "binomial"}, _bcast_steps)
+    return schedule(comm, "ibcast", (buf, root))
 
 
 def iallreduce(comm: Any, sendbuf: Any, recvbuf: np.ndarray, op: Any = "SUM") -> Schedule:
     """Non-blocking allreduce (ring: needs a commutative op); MPI.IN_PLACE as in allreduce."""
-    from .reduction import allreduce
-
-    return _post(comm, allreduce.prepare, (sendbuf, recvbuf, op), {"algorithm": "ring"},
-                 _allreduce_steps)
+    return schedule(comm, "iallreduce", (sendbuf, recvbuf, op))
 
 
 def iallgather(comm: Any, sendbuf: Any, recvbuf: np.ndarray) -> Schedule:
     """Non-blocking allgather (ring); MPI.IN_PLACE as in allgather."""
-    from .exchange import allgather
-
-    return _post(comm, allgather.prepare, (sendbuf, recvbuf), {"algorithm": "ring"}, _allgather_steps)
+    return schedule(comm, "iallgather", (sendbuf, recvbuf))
 
 
 def ialltoall(comm: Any, sendbuf: Any, recvbuf: np.ndarray) -> Schedule:
     """Non-blocking alltoall (pairwise, all exchanges posted together)."""
-    from .exchange import alltoall
-
-    return _post(comm, alltoall.prepare, (sendbuf, recvbuf), {"algorithm": "pairwise"},
-                 _alltoall_steps)
+    return schedule(comm, "ialltoall", (sendbuf, recvbuf))
 
 
 def cost(name: str, nbytes: int, p: int) -> tuple[float, float]:

@@ -17,6 +17,7 @@ from .call import Call, collective, same_text
 from .ops import Op, resolve_op
 from .partition import block_counts, ceil_log2, fold_rank, pow2_floor, unfold_rank
 from .registry import TAGS, public, register, select_reduction
+from .trace.record import phase
 from .workspace import scratch
 
 __all__ = [
@@ -262,8 +263,10 @@ def reduce_binomial(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray | None, 
 
 
 def _rabenseifner_cost(n: int, p: int) -> tuple[float, float]:
+    # p not a power of two: the fold, and the result's hop to a root that sat out of the
+    # power-of-two part (root 0 always does): two more messages of n bytes at worst
     p2 = pow2_floor(p)
-    extra = 1 if p != p2 else 0
+    extra = 2 if p != p2 else 0
     return 2 * ceil_log2(p2) + extra, 2 * (p2 - 1) / p2 * n + extra * n
 
 
@@ -274,12 +277,14 @@ def reduce_rabenseifner(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray | No
 
     Each rank sends about 2n bytes in total instead of n·log2 p: best for large n.
     Cost: 2·log2 p' rounds, 2·(p'−1)/p'·n bytes, p' = largest power of two <= p,
-    plus one round of n bytes when p is not a power of two.
+    plus up to two rounds of n bytes when p is not a power of two (fold, hop to root).
     """
     rank, size = comm.rank, comm.size
     n = sendbuf.size
     acc = recvbuf if rank == root else scratch(1, n, sendbuf.dtype)
     tmp = scratch(0, n, sendbuf.dtype)
+    if size != pow2_floor(size):
+        phase(comm, "fold")
     newrank, mine = _fold_in(comm, sendbuf, acc, tmp, op, tag)
     fold_root = fold_rank(root, size)
     top = fold_root if fold_root >= 0 else fold_rank(root + 1, size)
@@ -287,7 +292,9 @@ def reduce_rabenseifner(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray | No
         p2 = pow2_floor(size)
         _, displs = block_counts(n, p2)
         bounds = displs + [n]
+        phase(comm, "reduce-scatter")
         lo, hi, rounds = _halve(comm, mine, acc, tmp, op, newrank, bounds, tag)
+        phase(comm, "gather")
         for mask, give_lo, give_hi in reversed(rounds):  # binomial gather towards `top`
             distance = newrank ^ top
             if distance >= 2 * mask:
@@ -299,6 +306,7 @@ def reduce_rabenseifner(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray | No
             comm.Recv(acc[bounds[give_lo]:bounds[give_hi]], partner, tag)
             lo, hi = min(lo, give_lo), max(hi, give_hi)
     if fold_root < 0:  # root sat out of the power-of-two part
+        phase(comm, "to root")
         if rank == root + 1:
             comm.Send(acc, root, tag)
         elif rank == root:
@@ -320,7 +328,9 @@ def allreduce_reduce_bcast(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, 
     """
     from .broadcast import bcast_binomial
 
+    phase(comm, "reduce")
     reduce_binomial(comm, sendbuf, recvbuf, op, 0, tag)
+    phase(comm, "bcast")
     bcast_binomial(comm, recvbuf, 0, tag)
 
 
@@ -353,6 +363,7 @@ def allreduce_recursive_doubling(comm: Any, sendbuf: np.ndarray, recvbuf: np.nda
     newrank = fold_rank(rank, size) if rem else rank
     mine = sendbuf  # my partial result; lives in recvbuf after the first combine
     if rank < 2 * rem:  # fold: the even rank hands its data to the odd one
+        phase(comm, "fold")
         if newrank < 0:
             comm.Send(sendbuf, rank + 1, tag)
             comm.Recv(recvbuf, rank + 1, tag)
@@ -360,6 +371,8 @@ def allreduce_recursive_doubling(comm: Any, sendbuf: np.ndarray, recvbuf: np.nda
         comm.Recv(recvbuf, rank - 1, tag)
         op.ufunc(recvbuf, sendbuf, out=recvbuf)
         mine = recvbuf
+    if rem:
+        phase(comm, "recursive doubling")
     mask = 1
     while mask < p2:
         partner = newrank ^ mask
@@ -381,6 +394,7 @@ def allreduce_recursive_doubling(comm: Any, sendbuf: np.ndarray, recvbuf: np.nda
     if mine is sendbuf:  # p == 1
         recvbuf[:] = sendbuf
     if rank < 2 * rem:
+        phase(comm, "unfold")
         comm.Send(recvbuf, rank - 1, tag)
 
 
@@ -406,6 +420,7 @@ def allreduce_ring(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, op: Op,
     right, left = (rank + 1) % size, (rank - 1) % size
     # Reduce-scatter; each block is combined here once, from sendbuf into recvbuf, so no
     # initial copy is needed. Afterwards block (rank+1) % p is complete here.
+    phase(comm, "reduce-scatter")
     for step in range(size - 1):
         send, recv = (rank - step) % size, (rank - step - 1) % size
         outgoing = (sendbuf if step == 0 else recvbuf)[displs[send]:displs[send + 1]]
@@ -413,6 +428,7 @@ def allreduce_ring(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, op: Op,
         comm.Sendrecv(outgoing, right, tag, incoming, left, tag)
         block = slice(displs[recv], displs[recv + 1])
         op.ufunc(sendbuf[block], incoming, out=recvbuf[block])
+    phase(comm, "allgather")
     for step in range(size - 1):  # pass the complete blocks around
         send, recv = (rank + 1 - step) % size, (rank - step) % size
         comm.Sendrecv(recvbuf[displs[send]:displs[send + 1]], right, tag,
@@ -436,20 +452,25 @@ def allreduce_rabenseifner(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray, 
     rank, size = comm.rank, comm.size
     n = sendbuf.size
     tmp = scratch(0, n, sendbuf.dtype)
+    p2 = pow2_floor(size)
+    if size != p2:
+        phase(comm, "fold")
     newrank, mine = _fold_in(comm, sendbuf, recvbuf, tmp, op, tag)
     if newrank < 0:
         comm.Recv(recvbuf, rank + 1, tag)
         return
-    p2 = pow2_floor(size)
     _, displs = block_counts(n, p2)
     bounds = displs + [n]
+    phase(comm, "reduce-scatter")
     lo, hi, rounds = _halve(comm, mine, recvbuf, tmp, op, newrank, bounds, tag)
+    phase(comm, "allgather")
     for mask, give_lo, give_hi in reversed(rounds):
         partner = unfold_rank(newrank ^ mask, size)
         comm.Sendrecv(recvbuf[bounds[lo]:bounds[hi]], partner, tag,
                       recvbuf[bounds[give_lo]:bounds[give_hi]], partner, tag)
         lo, hi = min(lo, give_lo), max(hi, give_hi)
     if rank < 2 * (size - p2):
+        phase(comm, "unfold")
         comm.Send(recvbuf, rank - 1, tag)
 
 

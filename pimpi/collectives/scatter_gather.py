@@ -8,7 +8,7 @@ import numpy as np
 
 from .buffers import (block_count, check_count, check_counts, check_fits, check_like, check_root,
                       flat, gathered_v, in_place, in_place_on_root, root_buffer)
-from .call import Call, collective, same_text
+from .call import Call, Cells, collective, same_text
 from .partition import ceil_log2
 from .registry import TAGS, public, register, select
 from .workspace import scratch
@@ -186,13 +186,22 @@ def gather_binomial(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray | None, 
         recvbuf[:root * m] = data[cut:]
 
 
-def _v_call(comm: Any, func: Any, block: np.ndarray, args: tuple, back: list, root: int) -> Call:
-    return Call(func, (comm, *args, root), copy_back=back,
+def _v_call(comm: Any, func: Any, block: np.ndarray, args: tuple, back: list, root: int,
+            mine: int, counts: list[int] | None = None) -> Call:
+    """The Call of scatterv/gatherv: root states every rank's count, each rank its own
+    (`mine`, its buffer's length), so a count only one side got wrong is agreed."""
+    facts = tuple(enumerate(counts)) if comm.rank == root and counts is not None else ()
+    return Call(func, (comm, *args, root), copy_back=back, facts=(*facts, (comm.rank, mine)),
                 same=(("root", root), ("dtypes", same_text(block.dtype.str))))
 
 
+# rank r's count: root's counts[r] and rank r's own buffer
+_SCATTERV_CELLS = Cells(lambda p: p, lambda r, p: f"root's counts[{r}] and rank {r}'s recvbuf")
+_GATHERV_CELLS = Cells(lambda p: p, lambda r, p: f"root's counts[{r}] and rank {r}'s sendbuf")
+
+
 @public("scatterv")
-@collective
+@collective(cells=_SCATTERV_CELLS)
 def scatterv(comm: Any, sendbuf: np.ndarray | None, counts: Sequence[int] | None,
              recvbuf: np.ndarray, root: int = 0, *, displs: Sequence[int] | None = None) -> Call:
     """Root sends counts[r] items starting at displs[r] of `sendbuf` to rank r (like comm.Scatterv).
@@ -209,7 +218,7 @@ def scatterv(comm: Any, sendbuf: np.ndarray | None, counts: Sequence[int] | None
         if counts is not None:
             counts, _ = check_counts(counts, displs, size)
             check_count(recv, counts[rank], "recvbuf")
-        return _v_call(comm, _scatterv_linear, recv, (None, None, None, recv), back, root)
+        return _v_call(comm, _scatterv_linear, recv, (None, None, None, recv), back, root, recv.size)
     if counts is None or sendbuf is None:
         raise ValueError(f"counts and sendbuf are required on root {root}")
     counts, displs = check_counts(counts, displs, size)
@@ -221,7 +230,8 @@ def scatterv(comm: Any, sendbuf: np.ndarray | None, counts: Sequence[int] | None
     check_like(send, recv, "sendbuf", "recvbuf")
     check_count(recv, counts[rank], "recvbuf")
     check_fits(counts, displs, send, "sendbuf")
-    return _v_call(comm, _scatterv_linear, recv, (send, counts, displs, recv), back, root)
+    return _v_call(comm, _scatterv_linear, recv, (send, counts, displs, recv), back, root,
+                   recv.size, counts)
 
 
 def _scatterv_linear(comm: Any, send: np.ndarray | None, counts: list[int] | None,
@@ -240,7 +250,7 @@ def _scatterv_linear(comm: Any, send: np.ndarray | None, counts: list[int] | Non
 
 
 @public("gatherv")
-@collective
+@collective(cells=_GATHERV_CELLS)
 def gatherv(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray | None,
             counts: Sequence[int] | None, root: int = 0, *,
             displs: Sequence[int] | None = None) -> Call:
@@ -258,12 +268,13 @@ def gatherv(comm: Any, sendbuf: np.ndarray, recvbuf: np.ndarray | None,
         if counts is not None:
             counts, _ = check_counts(counts, displs, size)
             check_count(send, counts[rank], "sendbuf")
-        return _v_call(comm, _gatherv_linear, send, (send, None, None, None), back, root)
+        return _v_call(comm, _gatherv_linear, send, (send, None, None, None), back, root, send.size)
     if counts is None or recvbuf is None:
         raise ValueError(f"counts and recvbuf are required on root {root}")
     counts, displs = check_counts(counts, displs, size)
     send, recv = gathered_v(sendbuf, recvbuf, counts, displs, rank, back)
-    return _v_call(comm, _gatherv_linear, send, (send, recv, counts, displs), back, root)
+    return _v_call(comm, _gatherv_linear, send, (send, recv, counts, displs), back, root,
+                   send.size, counts)
 
 
 def _gatherv_linear(comm: Any, send: np.ndarray, recv: np.ndarray | None, counts: list[int] | None,

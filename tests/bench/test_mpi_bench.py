@@ -47,6 +47,22 @@ def test_collectives_rows_and_ratio_column(comm, shared_tmp_path):
     assert_all_ranks(comm, not problems, "; ".join(problems))
 
 
+@pytest.mark.mpi
+@pytest.mark.timeout(120)
+def test_collectives_times_the_nonblocking_schedules_and_the_trusted_path(comm):
+    """iallreduce/ibarrier: MPI's Ixxx().Wait() beside pimpi's schedule ("auto"); --no-check
+    runs the blocking algorithms without the agreement and says so in the result."""
+    doc = registry.run("collectives", json_path=None, quiet=True, ops=["iallreduce", "ibarrier", "bcast"],
+                       sizes=[4], algorithms=["auto", "binomial"], repeats=1, skip=0, loop=2, check=False)
+    results = doc["results"]
+    got = {(r["op"], r["bytes"], r["impl"]) for r in results["rows"]}
+    want = {("iallreduce", 4, "builtin"), ("iallreduce", 4, "auto"), ("ibarrier", 0, "builtin"),
+            ("ibarrier", 0, "auto"), ("bcast", 4, "builtin"), ("bcast", 4, "auto"), ("bcast", 4, "binomial")}
+    assert_all_ranks(comm, got == want and results["check"] is False, f"rows {sorted(got)}")
+    with pytest.raises(ValueError, match="unknown collective 'inosuch'"):
+        registry.run("collectives", json_path=None, quiet=True, ops=["inosuch"], sizes=[4])
+
+
 @pytest.mark.mpi(min_size=2)
 def test_pingpong_fits_positive_alpha_and_beta(comm):
     result = network.pingpong_bench(comm, sizes=[1, 1024, 16384, 131072], repeats=2, loops=30, skip=3)

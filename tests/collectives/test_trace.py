@@ -7,7 +7,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from pimpi.collectives.trace import Event, ForbiddenCall, analyse, format_bytes, format_trace, trace_svg
+from pimpi.collectives.trace import (Event, ForbiddenCall, analyse, format_bytes, format_trace, model_warning,
+                                    trace_png, trace_svg)
 from pimpi.fileio import atomic_write
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -103,6 +104,48 @@ def test_svg_is_well_formed_with_one_arrow_per_message(tmp_path):
     assert len(arrows) == len(trace.messages) == 3
     assert [p.name for p in tmp_path.iterdir()] == ["t.svg"]  # no temporary left behind
 
+
+
+def _ring(p, rounds, phase_names=()):
+    """Logs of `rounds` ring steps (Sendrecv to the right), phase i starting at step i·k."""
+    logs = [[] for _ in range(p)]
+    per = rounds // max(len(phase_names), 1)
+    for step in range(rounds):
+        for r in range(p):
+            if phase_names and step % per == 0:
+                logs[r].append(Event("P", -1, -1, 0, 0.0, phase_names[step // per]))
+            logs[r] += [_send((r + 1) % p), _recv((r - 1) % p)]
+    return logs
+
+
+def test_phases_label_their_rounds_and_a_round_is_drawn_side_by_side():
+    trace = analyse(_ring(4, 6, ("reduce-scatter", "allgather")))
+    assert trace.phases() == [("reduce-scatter", 1, 3), ("allgather", 4, 6)]
+    assert {m.phase for m in trace.messages if m.round == 4} == {"allgather"}
+    assert trace.to_dict()["phases"][1] == {"name": "allgather", "first_round": 4, "last_round": 6}
+    text = format_trace(trace, "ring", prediction=(6, 48))
+    assert text.index("-- reduce-scatter --") < text.index("round 1") < text.index("-- allgather --") \
+        < text.index("round 4")
+    root = ET.fromstring(trace_svg(trace, "ring").split("\n", 1)[1])
+    arrows = [e for e in root.iter(f"{SVG}line") if e.get("class") == "msg"]
+    first = [a for a in arrows if "(round 1," in a.find(f"{SVG}title").text]
+    # concurrent messages start together and end together: parallel, not a staircase
+    assert len(first) == 4 and len({a.get("x1") for a in first}) == 1 and len({a.get("x2") for a in first}) == 1
+    labels = [e.text for e in root.iter(f"{SVG}text")]
+    assert "reduce-scatter" in labels and "allgather" in labels
+    assert not [e for e in root.iter(f"{SVG}text") if e.get("class") == "warning"]
+
+
+def test_a_trace_longer_than_the_model_is_warned_about_in_text_and_pictures():
+    trace = analyse(_ring(4, 8))  # a ring allreduce with two steps too many
+    warning = model_warning(trace, (6, 48))
+    assert warning is not None and "8 messages" in warning and "6" in warning
+    assert model_warning(trace, (8, 64)) is None and model_warning(trace, None) is None
+    assert warning in format_trace(trace, "ring", prediction=(6, 48))
+    root = ET.fromstring(trace_svg(trace, "ring", (6, 48)).split("\n", 1)[1])
+    assert [e.text for e in root.iter(f"{SVG}text") if e.get("class") == "warning"] == [warning]
+    pytest.importorskip("matplotlib")
+    assert trace_png(trace, "ring", (6, 48)).startswith(b"\x89PNG")
 
 
 @pytest.mark.timeout(180)

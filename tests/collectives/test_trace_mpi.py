@@ -39,6 +39,34 @@ def test_ring_allreduce_sends_2p_p_minus_1_messages(comm):
 
 
 @pytest.mark.mpi
+@pytest.mark.timeout(120)
+def test_two_phase_algorithms_label_their_phases_and_stay_within_their_model(comm):
+    """Ring and Rabenseifner allreduce, van de Geijn bcast: reduce-scatter/scatter, then
+    allgather; no library algorithm's critical path exceeds its cost() (no false warning)."""
+    from pimpi.collectives import ALGORITHMS
+    from pimpi.collectives.trace import model_warning
+
+    p = comm.size
+    expected = {("allreduce", "ring"): ["reduce-scatter", "allgather"],
+                ("allreduce", "rabenseifner"): ["reduce-scatter", "allgather"],
+                ("bcast", "scatter_allgather"): ["scatter", "allgather"]}
+    for collective, algorithms in ALGORITHMS.items():
+        for algorithm in algorithms:
+            report = trace_collective(comm, collective, algorithm, 3 * p + 1, "float64")
+
+            def check(r, key=(collective, algorithm)):
+                assert r.mismatch is None, r.mismatch
+                assert model_warning(r.trace, r.prediction) is None, (key, model_warning(r.trace, r.prediction))
+                names = [name for name, _a, _b in r.trace.phases()]
+                if key in expected and p > 1 and (p & (p - 1) == 0 or key[1] == "ring"):
+                    assert names == expected[key], (key, names)
+                elif key in expected and p > 1 and key[0] == "allreduce":  # folded first
+                    assert names[0] == "fold" and names[-1] == "unfold", (key, names)
+
+            _agree(comm, report, check)
+
+
+@pytest.mark.mpi
 def test_binomial_bcast_takes_ceil_log2_p_rounds_from_any_root(comm):
     p = comm.size
     for root in sorted({0, p - 1, p // 2}):
@@ -102,3 +130,28 @@ def test_pickled_and_builtin_calls_are_refused_on_every_rank(comm):
     ok = ok and seen[0][2] == "pickled send() used; this exercise asks for buffer calls (Send/Recv)"
     assert_all_ranks(comm, ok, repr(seen))
     assert tracer.events == [] and tracer.size == comm.size and tracer.Get_rank() == comm.rank
+
+
+@pytest.mark.mpi
+@pytest.mark.timeout(120)
+def test_nonblocking_schedules_are_traced_round_by_round(comm):
+    """A traced iallreduce shows the ring's 2(p−1) rounds and phases; every schedule matches
+    the built-in and stays within the cost() of the algorithm it follows."""
+    from pimpi.collectives import NONBLOCKING
+    from pimpi.collectives.trace import check_request, model_warning
+
+    p = comm.size
+    for name in NONBLOCKING:
+        assert check_request(name, None, 0, p) == NONBLOCKING[name][1]
+        report = trace_collective(comm, name, None, 2 * p + 1, "float64")
+
+        def check(r, name=name):
+            assert r.mismatch is None, (name, r.mismatch)
+            assert model_warning(r.trace, r.prediction) is None, (name, r.trace.critical_path, r.prediction)
+            if name == "iallreduce" and p > 1:
+                assert r.trace.rounds == 2 * (p - 1) and len(r.trace.messages) == 2 * p * (p - 1)
+                assert [n for n, _a, _b in r.trace.phases()] == ["reduce-scatter", "allgather"]
+
+        _agree(comm, report, check)
+    with pytest.raises(ValueError, match="one schedule"):
+        check_request("iallreduce", "recursive_doubling", 0, p)

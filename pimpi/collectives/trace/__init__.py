@@ -10,8 +10,8 @@ save    writes a report or a trace as SVG, PNG or JSON, atomically
 
 from __future__ import annotations
 
-from .draw import format_bytes, format_trace, trace_png, trace_svg
-from .record import BUILTIN, PICKLED, Event, ForbiddenCall, TracingComm
+from .draw import format_bytes, format_trace, model_warning, trace_png, trace_svg
+from .record import BUILTIN, PICKLED, Event, ForbiddenCall, TracingComm, phase
 from .rounds import Message, Trace, analyse, gather_trace
 from .run import TraceReport, check_request, trace_call, trace_collective
 from .save import save_report, save_trace
@@ -19,5 +19,5 @@ from .save import save_report, save_trace
 __all__ = [
     "PICKLED", "BUILTIN", "ForbiddenCall", "TracingComm", "Event", "Message", "Trace", "analyse",
     "gather_trace", "format_bytes", "format_trace", "trace_svg", "trace_png", "save_report", "save_trace",
-    "TraceReport", "check_request", "trace_collective", "trace_call",
+    "TraceReport", "check_request", "trace_collective", "trace_call", "phase", "model_warning",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-__all__ = ["PICKLED", "BUILTIN", "ForbiddenCall", "Event", "TracingComm"]
+__all__ = ["PICKLED", "BUILTIN", "ForbiddenCall", "Event", "TracingComm", "phase"]
 
 # Pickling (lowercase) calls: the algorithm must move NumPy buffers instead.
 PICKLED = (
@@ -45,13 +45,23 @@ class ForbiddenCall(RuntimeError):
 
 @dataclass
 class Event:
-    """One send (kind 'S') or completed receive ('R') on one rank, in program order."""
+    """One send (kind 'S') or completed receive ('R') on one rank, in program order;
+    kind 'P' marks the start of a named phase (`label`) of the algorithm."""
 
     kind: str
     peer: int  # destination of a send, source of a receive (-1: unknown wildcard)
     tag: int
     nbytes: int
     time: float
+    label: str = ""  # the phase's name, for kind 'P'
+
+
+def phase(comm: Any, name: str) -> None:
+    """Mark that the algorithm on `comm` starts phase `name` (e.g. "reduce-scatter"):
+    a TracingComm records it so pictures can label the rounds; any other comm ignores it."""
+    mark = getattr(comm, "phase", None) if isinstance(comm, TracingComm) else None
+    if mark is not None:
+        mark(name)
 
 
 
@@ -205,6 +215,11 @@ class TracingComm:
 
     def _log_recv(self, status: Any) -> None:
         self._record("R", status.Get_source(), status.Get_tag(), status.Get_count(self._mpi.BYTE))
+
+    def phase(self, name: str) -> None:
+        """Record that the algorithm starts phase `name` (see `phase`)."""
+        self._sweep()
+        self.events.append(Event("P", -1, -1, 0, self._mpi.Wtime(), name))
 
     def finish(self) -> list[Event]:
         """Log any receive completed by a final Waitall; return this rank's events."""

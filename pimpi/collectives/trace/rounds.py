@@ -24,6 +24,7 @@ class Message:
     path_messages: int = 0
     path_bytes: int = 0
     depth: int = 0  # causal depth: 1 + the deepest message its sender had received
+    phase: str = ""  # the algorithm's phase its sender was in (see record.phase)
 
 
 @dataclass
@@ -58,10 +59,22 @@ class Trace:
             out.setdefault(msg.round, []).append(msg)
         return out
 
+    def phases(self) -> list[tuple[str, int, int]]:
+        """(name, first round, last round) of each named phase (see record.phase), ordered
+        by first round. Phases may share a round: a fold's message travels beside the
+        first reduce-scatter messages."""
+        spans: dict[str, list[int]] = {}
+        for msg in self.messages:
+            if msg.phase:
+                span = spans.setdefault(msg.phase, [msg.round, msg.round])
+                span[0], span[1] = min(span[0], msg.round), max(span[1], msg.round)
+        return sorted(((name, a, b) for name, (a, b) in spans.items()), key=lambda s: (s[1], s[2]))
+
     def to_dict(self) -> dict[str, Any]:
         path_msgs, path_bytes = self.critical_path
         return {
             "ranks": self.ranks, "messages": [asdict(m) for m in self.messages],
+            "phases": [{"name": n, "first_round": a, "last_round": b} for n, a, b in self.phases()],
             "totals": {"messages": len(self.messages), "bytes": self.total_bytes, "rounds": self.rounds, "depth": self.depth,
                        "critical_path_messages": path_msgs, "critical_path_bytes": path_bytes},
         }
@@ -70,7 +83,7 @@ class Trace:
 
 def gather_trace(comm: Any, events: list[Event], root: int = 0) -> Trace | None:
     """Gather every rank's log to `root` (pickled: it is the harness, not the algorithm)."""
-    logs = comm.gather([(e.kind, e.peer, e.tag, e.nbytes, e.time) for e in events], root=root)
+    logs = comm.gather([(e.kind, e.peer, e.tag, e.nbytes, e.time, e.label) for e in events], root=root)
     if comm.Get_rank() != root:
         return None
     return analyse([[Event(*row) for row in log] for log in logs])
@@ -128,9 +141,13 @@ def analyse(logs: list[list[Event]]) -> Trace:
     matched = _match(logs)
     by_send: dict[tuple[int, int], Message] = {}
     for rank, log in enumerate(logs):
+        label = ""
         for index, ev in enumerate(log):
-            if ev.kind == "S":
-                by_send[(rank, index)] = Message(rank, ev.peer, ev.tag, ev.nbytes, 0, ev.time)
+            if ev.kind == "P":
+                label = ev.label
+            elif ev.kind == "S":
+                by_send[(rank, index)] = Message(rank, ev.peer, ev.tag, ev.nbytes, 0, ev.time,
+                                                 phase=label)
     ranks = len(logs)
     pos = [0] * ranks
     seen_round = [0] * ranks  # highest round received or sent so far
@@ -145,6 +162,9 @@ def analyse(logs: list[list[Event]]) -> Trace:
         for rank, log in enumerate(logs):
             while pos[rank] < len(log):
                 ev = log[pos[rank]]
+                if ev.kind == "P":
+                    pos[rank] += 1
+                    continue
                 if ev.kind == "S":
                     msg = by_send[(rank, pos[rank])]
                     msg.round = seen_round[rank] + 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .draw import format_bytes, format_trace
+from .draw import format_bytes, format_trace, model_warning
 from .record import TracingComm
 from .rounds import Trace, gather_trace
 
@@ -16,14 +16,20 @@ UNROOTED_EXTRA = ("scatterv", "gatherv")  # traceable, but without a choice of a
 
 
 def check_request(collective: str, algorithm: str | None, root: int, ranks: int) -> str | None:
-    """The algorithm to trace (default: the first listed); ValueError naming a bad value."""
-    from pimpi.collectives import ALGORITHMS
+    """The algorithm to trace (default: the first listed; a non-blocking collective's is
+    its schedule's); ValueError naming a bad value."""
+    from pimpi.collectives import ALGORITHMS, NONBLOCKING
 
-    if collective in UNROOTED_EXTRA:
+    if collective in NONBLOCKING:
+        follows = NONBLOCKING[collective][1]
+        if algorithm not in (None, follows):
+            raise ValueError(f"{collective} has one schedule ({follows}); drop --algorithm {algorithm}")
+        algorithm = follows
+    elif collective in UNROOTED_EXTRA:
         if algorithm is not None:
             raise ValueError(f"{collective} has one algorithm; drop --algorithm {algorithm}")
     elif collective not in ALGORITHMS:
-        names = ", ".join((*ALGORITHMS, *UNROOTED_EXTRA))
+        names = ", ".join((*ALGORITHMS, *UNROOTED_EXTRA, *NONBLOCKING))
         raise ValueError(f"unknown collective {collective!r}; choose from {names}")
     elif algorithm is None:
         algorithm = ALGORITHMS[collective][0]
@@ -54,17 +60,30 @@ class TraceReport:
         out["prediction"] = None if self.prediction is None else {
             "messages": self.prediction[0], "bytes": self.prediction[1]}
         out["result"] = "OK" if self.mismatch is None else "MISMATCH"
+        out["warning"] = model_warning(self.trace, self.prediction)
         out["mismatch"] = self.mismatch
         return out
 
 
 def trace_collective(comm: Any, collective: str, algorithm: str | None, length: int,
                      dtype: str = "float64", root: int = 0) -> TraceReport | None:
-    """Run one library collective on a TracingComm on every rank; rank 0 gets the report."""
+    """Run one library collective on a TracingComm on every rank; rank 0 gets the report.
+
+    A non-blocking one (iallreduce, ...) is posted and waited for: its schedule's rounds
+    are traced, against the cost() of the algorithm it follows."""
     import functools
 
     import pimpi.collectives as library
 
+    if collective in library.NONBLOCKING:
+        blocking, follows = library.NONBLOCKING[collective]
+        post = getattr(library, collective)
+
+        def wait(comm: Any, *args: Any, **kwargs: Any) -> None:
+            post(comm, *args, **kwargs).Wait()
+
+        return trace_call(comm, wait, blocking, length, dtype, root,
+                          f"{collective} (schedule: {follows})", (blocking, follows))
     func = getattr(library, collective)
     if algorithm is not None:
         func = functools.partial(func, algorithm=algorithm)

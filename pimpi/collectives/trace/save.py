@@ -21,22 +21,25 @@ def save_report(report: TraceReport, path: str | os.PathLike, fmt: str) -> None:
     if fmt == "json":
         atomic_write(path, json.dumps(report.to_dict(), indent=1) + "\n")
     else:
-        _picture(report.trace, report.title, path, fmt)
+        _picture(report.trace, report.title, path, fmt, report.prediction)
 
 
-def save_trace(trace: Trace, path: str | os.PathLike, title: str = "") -> None:
-    """Write `trace` to `path` in the format its suffix names (.svg, .png or .json)."""
+def save_trace(trace: Trace, path: str | os.PathLike, title: str = "",
+               prediction: tuple[int, int] | None = None) -> None:
+    """Write `trace` to `path` in the format its suffix names (.svg, .png or .json);
+    `prediction` (the model's messages, bytes) adds a warning when the trace exceeds it."""
     fmt = os.path.splitext(str(path))[1].lstrip(".").lower()
     if fmt == "json":
         atomic_write(path, json.dumps(trace.to_dict(), indent=1) + "\n")
     else:
-        _picture(trace, title, path, fmt)
+        _picture(trace, title, path, fmt, prediction)
 
 
-def _picture(trace: Trace, title: str, path: str | os.PathLike, fmt: str) -> None:
+def _picture(trace: Trace, title: str, path: str | os.PathLike, fmt: str,
+             prediction: tuple[int, int] | None = None) -> None:
     if fmt == "svg":
-        atomic_write(path, trace_svg(trace, title))
+        atomic_write(path, trace_svg(trace, title, prediction))
     elif fmt == "png":
-        atomic_write(path, trace_png(trace, title))
+        atomic_write(path, trace_png(trace, title, prediction))
     else:
         raise ValueError(f"unknown trace format {fmt!r}; choose from {', '.join(FORMATS)}")
