@@ -135,6 +135,14 @@ def _is_derived(spec: Any) -> bool:
                and item.combiner not in (MPI.COMBINER_NAMED, MPI.COMBINER_DUP) for item in spec)
 
 
+def _peer(name: str, verb: str, args: tuple, kwargs: dict[str, Any]) -> Any:
+    """The destination of a send or the source of a receive, as the call named it."""
+    if verb == "sent":
+        return args[1] if len(args) > 1 else kwargs.get("dest", "?")
+    position = 4 if name == "Sendrecv" else 1
+    return args[position] if len(args) > position else kwargs.get("source", "any")
+
+
 class _State:
     """What one call of a submission did on this rank, across every communicator it made."""
 
@@ -180,8 +188,10 @@ class _State:
                     specs.append(("received", args[3] if len(args) > 3 else kwargs.get("recvbuf")))
             for verb, spec in specs:
                 if _nbytes(spec) > 0 and not _is_derived(spec):
+                    peer = _peer(name, verb, args, kwargs)
                     self.problems.append(
-                        f"{name} {verb} a plain buffer; this exercise asks for a derived datatype: "
+                        f"comm.{name} {verb} {_nbytes(spec)} bytes {'to' if verb == 'sent' else 'from'} "
+                        f"rank {peer} as a plain buffer; this exercise asks for a derived datatype: "
                         "[buf, count, newtype] with a committed Create_vector/Create_struct type")
             return method(*args, **kwargs)
         return call
