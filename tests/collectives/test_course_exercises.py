@@ -34,8 +34,8 @@ WRONG = [
      "communicators you make"),
     ("heat_sendrecv", "periodic_heat.py", "got ["),
     ("heat_overlap", "blocking_heat_overlap.py", "uses comm.Sendrecv; this exercise asks for Isend/Irecv"),
-    ("column_type", "copied_column_type.py", "comm.Send sent 8 bytes to rank 1 as a plain buffer; "
-                                             "this exercise asks for a derived datatype"),
+    ("column_type", "copied_column_type.py", "comm.Send sent 4 bytes to rank 1 as a plain buffer; "
+                                             "this exercise asks for a derived datatype"),  # 1 int32
     ("struct_gather", "bytes_struct_gather.py", "as a plain buffer; this exercise asks for a derived datatype"),
     ("iallreduce_overlap", "work_after_wait_iallreduce.py",
      "called work() while no non-blocking collective was in flight"),

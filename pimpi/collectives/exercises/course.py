@@ -202,7 +202,7 @@ class _State:
 
         if comm == MPI.COMM_NULL:
             return comm
-        cls = _classes().get(type(comm))
+        cls = _class_for(comm)
         if cls is None:
             raise RuleBroken(f"made a {type(comm).__name__}; this exercise needs only "
                              "Split and Create_cart communicators")
@@ -253,7 +253,10 @@ class _Recording:
     def __getattribute__(self, name: str) -> Any:
         if name.startswith("_") or not (name[:1].isupper() or name in PICKLED):
             return super().__getattribute__(name)
-        state: _State = object.__getattribute__(self, "_pimpi_state")
+        try:
+            state: _State = object.__getattribute__(self, "_pimpi_state")
+        except AttributeError:  # a bare copy mpi4py made (Dup returns the caller's class): not ours yet
+            return super().__getattribute__(name)
         made: bool = object.__getattribute__(self, "_pimpi_made")
         state.calls.add(name)
         if name in PICKLED:
@@ -292,6 +295,18 @@ def _classes() -> dict[type, type]:
         """A Cartcomm whose calls follow the exercise's rules and are recorded."""
 
     return {MPI.Intracomm: CourseIntracomm, MPI.Cartcomm: CourseCartcomm}
+
+
+def _class_for(comm: Any) -> type | None:
+    """The proxy class for `comm` (Dup of a proxy returns the proxy's class), None if none fits."""
+    from mpi4py import MPI
+
+    classes = _classes()
+    if isinstance(comm, MPI.Cartcomm):
+        return classes[MPI.Cartcomm]
+    if isinstance(comm, (MPI.Graphcomm, MPI.Distgraphcomm)) or not isinstance(comm, MPI.Intracomm):
+        return None
+    return classes[MPI.Intracomm]
 
 
 def _proxy(cls: type, comm: Any, state: _State, tracer: TracingComm, made: bool) -> Any:
