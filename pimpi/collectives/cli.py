@@ -253,7 +253,8 @@ def exercise_trace_cmd(name, file, reference, function, size, dtype, root, svg_p
     predict = None
     if words and words[0] == chosen.kind and "--algorithm" in words:
         predict = (words[0], words[words.index("--algorithm") + 1])
-    report = trace_mod.trace_call(comm, func, chosen.kind, size, dtype, root, f"{chosen.name} ({file})",
+    label = f"{chosen.name} ({'reference' if reference else file})"
+    report = trace_mod.trace_call(comm, func, chosen.kind, size, dtype, root, label,
                                   predict)
     _show(comm, report, outputs)
 

@@ -54,6 +54,19 @@ def test_at_least_eight_course_exercises_each_with_reference_and_wrong_solution(
         assert (BUGGY / file).is_file(), file
 
 
+def test_course_page_lists_every_exercise_in_order_and_its_pictures_exist():
+    page = Path(__file__).parents[2] / "docs" / "course.md"
+    text = page.read_text(encoding="utf-8")
+    rows = [line.split("|") for line in text.splitlines() if line.startswith("| ") and "`" in line]
+    listed = [row[3].strip().strip("`") for row in rows]
+    assert listed == list(EXERCISES)  # the table is the course order
+    assert [int(row[2]) for row in rows] == [ex.level for ex in EXERCISES.values()]
+    for image in ("heat.svg", "mandelbrot.svg", "cart_halo.svg"):
+        path = page.parent / "course" / image
+        assert f"(course/{image})" in text and path.stat().st_size < 20_000
+        assert "/work/" not in path.read_text(encoding="utf-8")  # no machine's path in a picture
+
+
 def test_list_shows_every_exercise_in_course_order_with_a_level():
     result = CliRunner().invoke(cli, ["exercises", "list"])
     assert result.exit_code == 0, result.output
