@@ -143,3 +143,43 @@ def test_collectives_list_shows_each_algorithm_with_its_cost_without_mpi():
     line = next(l for l in result.output.splitlines() if l.split()[:2] == ["allreduce", "ring"])
     assert f"{msgs:g} messages" in line and format_bytes(volume) in line
     assert sum(len(a) for a in ALGORITHMS.values()) == result.output.count(" messages  ")
+
+
+def test_messages_of_one_round_are_drawn_side_by_side_not_as_a_chain():
+    # one ring step on 4 ranks: every rank sends right at once (round 1 for all four)
+    logs = [[_send((r + 1) % 4), _recv((r - 1) % 4)] for r in range(4)]
+    trace = analyse(logs)
+    assert {m.round for m in trace.messages} == {1}
+    root = ET.fromstring(trace_svg(trace, "ring step").split("\n", 1)[1])
+    arrows = [e for e in root.iter(f"{SVG}line") if e.get("class") == "msg"]
+    starts = {(a.get("x1"), a.get("y1")) for a in arrows}
+    ends = {(a.get("x2"), a.get("y2")) for a in arrows}
+    assert len({a.get("x1") for a in arrows}) == 1 and len({a.get("x2") for a in arrows}) == 1
+    assert not starts & ends  # no arrow begins where another ends: not a chain
+
+
+def test_a_critical_path_longer_than_the_model_is_flagged():
+    logs = [[_send(1, 1024)], [_recv(0, 1024), _send(2, 1024)], [_recv(1, 1024)]]
+    trace = analyse(logs)
+    assert "warning: 2 messages on the critical path where the model has 1" in format_trace(trace, "t", (1, 1024))
+    assert "warning" not in format_trace(trace, "t", (2, 2048))
+
+
+def test_ring_allreduce_phases_are_named_in_text_and_picture():
+    from pimpi.collectives.trace.phases import phases
+
+    assert phases("allreduce", "ring", 4) == [("reduce-scatter", 1, 3), ("allgather", 4, 6)]
+    assert phases("allreduce", "ring", 1) == [] and phases("bcast", "binomial", 4) == []
+    logs = [[] for _ in range(3)]
+    for _step in range(4):  # 2(p-1) ring steps on 3 ranks
+        for r in range(3):
+            logs[r] += [_send((r + 1) % 3), _recv((r - 1) % 3)]
+    trace = analyse(logs)
+    assert trace.rounds == 4
+    marks = phases("allreduce", "ring", 3)
+    text = format_trace(trace, "ring", phases=marks)
+    assert "round 2: 3 messages  (reduce-scatter)" in text and "round 3: 3 messages  (allgather)" in text
+    root = ET.fromstring(trace_svg(trace, "ring", marks).split("\n", 1)[1])
+    labels = [t.text for t in root.iter(f"{SVG}text")]
+    assert "reduce-scatter" in labels and "allgather" in labels
+    assert len([e for e in root.iter(f"{SVG}line") if e.get("class") == "phase"]) == 2

@@ -5,6 +5,9 @@ from __future__ import annotations
 import io
 from xml.sax.saxutils import escape
 
+from typing import Sequence
+
+from .phases import Phase
 from .rounds import Trace
 
 __all__ = ["format_bytes", "format_trace", "trace_svg", "trace_png"]
@@ -21,13 +24,19 @@ def format_bytes(n: float) -> str:
     return f"{n:.1f} GiB"  # pragma: no cover
 
 
+def _phase_of(rnd: int, phases: Sequence[Phase]) -> str:
+    return next((name for name, first, last in phases if first <= rnd <= last), "")
+
+
 def format_trace(trace: Trace, title: str, prediction: tuple[int, int] | None = None,
-                 max_per_round: int = 16) -> str:
+                 max_per_round: int = 16, phases: Sequence[Phase] = ()) -> str:
     """The round-by-round terminal diagram, then totals beside the α–β prediction."""
     lines = [title]
     width = len(f"r{trace.ranks - 1}")
     for rnd, msgs in trace.by_round().items():
-        lines.append(f"round {rnd}: {len(msgs)} message{'s' if len(msgs) != 1 else ''}")
+        phase = _phase_of(rnd, phases)
+        lines.append(f"round {rnd}: {len(msgs)} message{'s' if len(msgs) != 1 else ''}"
+                     + (f"  ({phase})" if phase else ""))
         for msg in msgs[:max_per_round]:
             lines.append(f"  r{msg.src:<{width - 1}} -> r{msg.dst:<{width - 1}}  {format_bytes(msg.nbytes)}")
         if len(msgs) > max_per_round:
@@ -39,17 +48,21 @@ def format_trace(trace: Trace, title: str, prediction: tuple[int, int] | None = 
     if prediction is not None:
         measured += f"   (alpha-beta model: {prediction[0]} messages, {format_bytes(prediction[1])})"
     lines.append(measured)
+    if prediction is not None and path_msgs > prediction[0]:
+        lines.append(f"warning: {path_msgs} messages on the critical path where the model has "
+                     f"{prediction[0]}: extra rounds, or another algorithm than the one named")
     return "\n".join(lines)
 
 
-def trace_svg(trace: Trace, title: str = "") -> str:
-    """SVG: one horizontal lane per rank, one arrow per message, one column per round."""
+def trace_svg(trace: Trace, title: str = "", phases: Sequence[Phase] = ()) -> str:
+    """SVG: one horizontal lane per rank, one arrow per message, one column per round,
+    and the algorithm's phases named under the rounds they span."""
     per_round = trace.by_round()
-    busiest = max((len(msgs) for msgs in per_round.values()), default=1)
-    lane, col, left, top = 40, max(110, 18 * busiest + 30), 60, 50
+    lane, col, left, top = 40, 110, 60, 50
     rounds = max(trace.rounds, 1)
     width = max(left + col * rounds + 40, left + 7 * len(title) + 20)
-    height = top + lane * max(trace.ranks - 1, 0) + 50
+    bottom = top + lane * max(trace.ranks - 1, 0) + 20
+    height = bottom + (50 if phases else 30)
     parts = [
         '<?xml version="1.0" encoding="UTF-8"?>',
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -67,22 +80,28 @@ def trace_svg(trace: Trace, title: str = "") -> str:
         parts.append(f'<line x1="{left}" y1="{y}" x2="{width - 20}" y2="{y}" stroke="#bbb"/>')
         parts.append(f'<text x="10" y="{y + 4}">r{rank}</text>')
     for rnd, msgs in per_round.items():
-        step = (col - 30) / max(len(msgs), 1)
-        for k, msg in enumerate(msgs):
-            x1 = left + col * (rnd - 1) + 15 + step * k
-            x2 = x1 + min(step * 0.8, 24) + 6
+        # a round's messages travel at the same time: side by side, each spanning the column
+        # (staggered arrows made concurrent ring messages look like one chain)
+        x1, x2 = left + col * (rnd - 1) + 20, left + col * rnd - 20
+        for msg in msgs:
             y1, y2 = top + lane * msg.src, top + lane * msg.dst
             label = f"r{msg.src} -> r{msg.dst} {format_bytes(msg.nbytes)} (round {rnd})"
             parts.append(
                 f'<line class="msg" x1="{x1:.1f}" y1="{y1}" x2="{x2:.1f}" y2="{y2}" stroke="#1f5fa8" '
                 f'stroke-width="1.5" marker-end="url(#head)"><title>{escape(label)}</title></line>'
             )
+    for name, first, last in phases:
+        x1, x2 = left + col * (first - 1) + 8, left + col * last - 8
+        parts.append(f'<line class="phase" x1="{x1}" y1="{bottom}" x2="{x2}" y2="{bottom}" '
+                     'stroke="#a05a00" stroke-width="2"/>')
+        parts.append(f'<text x="{(x1 + x2) / 2:.0f}" y="{bottom + 16}" text-anchor="middle" '
+                     f'fill="#a05a00">{escape(name)}</text>')
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
 
 
 
-def trace_png(trace: Trace, title: str = "") -> bytes:
+def trace_png(trace: Trace, title: str = "", phases: Sequence[Phase] = ()) -> bytes:
     """The same picture as `trace_svg` as PNG bytes, drawn with matplotlib (ImportError without it)."""
     import matplotlib
 
@@ -94,13 +113,15 @@ def trace_png(trace: Trace, title: str = "") -> bytes:
     for rank in range(trace.ranks):
         ax.axhline(rank, color="#bbb", lw=0.8)
     for rnd, msgs in trace.by_round().items():
-        step = 0.7 / max(len(msgs), 1)
-        for k, msg in enumerate(msgs):
-            x1 = rnd - 0.85 + step * k
-            ax.annotate("", xy=(x1 + min(step, 0.25), msg.dst), xytext=(x1, msg.src),
+        for msg in msgs:  # side by side, as in trace_svg
+            ax.annotate("", xy=(rnd - 0.15, msg.dst), xytext=(rnd - 0.85, msg.src),
                         arrowprops={"arrowstyle": "->", "color": "#1f5fa8", "lw": 1.2})
+    for name, first, last in phases:
+        ax.plot([first - 0.95, last - 0.05], [trace.ranks - 0.6] * 2, color="#a05a00", lw=2)
+        ax.text((first - 1 + last) / 2, trace.ranks - 0.1, name, ha="center", va="bottom",
+                color="#a05a00", fontsize=9)
     ax.set_xlim(0, rounds)
-    ax.set_ylim(trace.ranks - 0.5, -0.5)
+    ax.set_ylim(trace.ranks + (0.1 if phases else -0.5), -0.5)
     ax.set_yticks(range(trace.ranks), [f"r{r}" for r in range(trace.ranks)])
     ax.set_xticks([r - 0.5 for r in range(1, rounds + 1)], [f"round {r}" for r in range(1, rounds + 1)])
     ax.set_title(title, fontsize=10)

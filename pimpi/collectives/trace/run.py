@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .draw import format_bytes, format_trace
+from .phases import phases
 from .record import TracingComm
 from .rounds import Trace, gather_trace
 
@@ -47,7 +48,8 @@ class TraceReport:
 
     def text(self) -> str:
         verdict = "OK (matches MPI's built-in)" if self.mismatch is None else f"MISMATCH: {self.mismatch}"
-        return format_trace(self.trace, self.title, self.prediction) + f"\nresult: {verdict}"
+        return format_trace(self.trace, self.title, self.prediction,
+                            phases=self.meta.get("phases", ())) + f"\nresult: {verdict}"
 
     def to_dict(self) -> dict[str, Any]:
         out = {**self.meta, **self.trace.to_dict()}
@@ -110,6 +112,7 @@ def trace_call(comm: Any, func: Callable[..., Any], kind: str, length: int, dtyp
     where = f", root {root}" if kind in ROOTED else ""
     title = f"{name} on {ranks} ranks{where}, {length} x {dtype} ({format_bytes(length * itemsize)})"
     meta = {"collective": kind, "name": name, "length": length, "dtype": dtype, "root": root,
-            "nbytes": nbytes, "algorithm": predict[1] if predict else None}
+            "nbytes": nbytes, "algorithm": predict[1] if predict else None,
+            "phases": phases(predict[0], predict[1], ranks) if predict else []}
     return TraceReport(title, trace, prediction, mismatch, meta)
 

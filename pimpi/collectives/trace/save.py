@@ -21,7 +21,7 @@ def save_report(report: TraceReport, path: str | os.PathLike, fmt: str) -> None:
     if fmt == "json":
         atomic_write(path, json.dumps(report.to_dict(), indent=1) + "\n")
     else:
-        _picture(report.trace, report.title, path, fmt)
+        _picture(report.trace, report.title, path, fmt, report.meta.get("phases", ()))
 
 
 def save_trace(trace: Trace, path: str | os.PathLike, title: str = "") -> None:
@@ -33,10 +33,10 @@ def save_trace(trace: Trace, path: str | os.PathLike, title: str = "") -> None:
         _picture(trace, title, path, fmt)
 
 
-def _picture(trace: Trace, title: str, path: str | os.PathLike, fmt: str) -> None:
+def _picture(trace: Trace, title: str, path: str | os.PathLike, fmt: str, phases=()) -> None:
     if fmt == "svg":
-        atomic_write(path, trace_svg(trace, title))
+        atomic_write(path, trace_svg(trace, title, phases))
     elif fmt == "png":
-        atomic_write(path, trace_png(trace, title))
+        atomic_write(path, trace_png(trace, title, phases))
     else:
         raise ValueError(f"unknown trace format {fmt!r}; choose from {', '.join(FORMATS)}")
