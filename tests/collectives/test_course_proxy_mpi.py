@@ -72,7 +72,8 @@ def test_collectives_allowed_only_on_made_communicators(comm):
     summed, _ = _run(comm, rules, on_dup)
     other, _ = _run(comm, rules, bcast)
     ok = (isinstance(refused, str) and "on the communicator it was given" in refused
-          and summed == comm.Get_size() and "uses built-in comm.Bcast; this exercise allows only Allreduce" in other)
+          and summed == comm.Get_size()
+          and "uses built-in comm.Bcast; this exercise allows only Allreduce" in other)
     assert_all_ranks(comm, ok, f"{refused!r} {summed!r} {other!r}")
 
 

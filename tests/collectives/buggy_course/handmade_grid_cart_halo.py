@@ -1,4 +1,4 @@
-"""Buggy cart_halo: right halo, but the neighbours are computed by hand instead of with a Cartesian communicator."""
+"""Buggy cart_halo: the right halo, but neighbours computed by hand, not with a Cartesian communicator."""
 
 import numpy as np
 from mpi4py import MPI
