@@ -29,6 +29,7 @@ COURSE = [name for name, ex in EXERCISES.items() if ex.rules is not None]
 WRONG = [
     ("probe_gather", "size_first_probe_gather.py", "never called comm.Probe"),
     ("mandelbrot", "last_row_mandelbrot.py", "got ["),
+    ("mandelbrot", "static_mandelbrot.py", "root never received from MPI.ANY_SOURCE: a manager takes each result"),
     ("split_sums", "world_allreduce_split_sums.py",
      "uses built-in comm.Allreduce on the communicator it was given; this exercise allows it only on "
      "communicators you make"),
@@ -114,6 +115,7 @@ def test_mandelbrot_starter_uses_the_graders_row_function():
     ({"required": [{"calls": ["Split"], "when": "sometimes"}]}, "required when 'sometimes'"),
     ({"allowed_on": "old"}, "allowed_on 'old'"),
     ({"derived": "receives"}, "derived 'receives'"),
+    ({"any_source": "workers"}, "any_source 'workers'"),
 ])
 def test_bad_rules_in_exercises_json_are_named(rules, needle):
     with pytest.raises(ValueError, match="exercise x: ") as info:

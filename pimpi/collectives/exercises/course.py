@@ -54,12 +54,14 @@ class Rules:
     derived: str = ""  # "" | sends | all: which non-empty messages need a derived datatype
     max_sends: int | None = None  # messages one rank may send in one call
     max_sends_why: str = ""
+    any_source: str = ""  # "" | root: the root must receive from MPI.ANY_SOURCE (with 3+ ranks)
+    any_source_why: str = ""
 
 
 def parse_rules(data: dict[str, Any], where: str) -> Rules:
     """Rules from an exercises.json entry; ValueError naming a bad field."""
     known = {"allowed", "allowed_on", "banned", "banned_why", "required", "derived", "max_sends",
-             "max_sends_why"}
+             "max_sends_why", "any_source", "any_source_why"}
     unknown = set(data) - known
     if unknown:
         raise ValueError(f"{where}: unknown rule {sorted(unknown)[0]!r}")
@@ -71,9 +73,12 @@ def parse_rules(data: dict[str, Any], where: str) -> Rules:
         required.append(req)
     rules = Rules(tuple(data.get("allowed", ())), data.get("allowed_on", "any"),
                   tuple(data.get("banned", ())), data.get("banned_why", ""), tuple(required),
-                  data.get("derived", ""), data.get("max_sends"), data.get("max_sends_why", ""))
+                  data.get("derived", ""), data.get("max_sends"), data.get("max_sends_why", ""),
+                  data.get("any_source", ""), data.get("any_source_why", ""))
     if rules.allowed_on not in ("any", "new"):
         raise ValueError(f"{where}: allowed_on {rules.allowed_on!r} is not any or new")
+    if rules.any_source not in ("", "root"):
+        raise ValueError(f"{where}: any_source {rules.any_source!r} is not root")
     if rules.derived not in ("", "sends", "all"):
         raise ValueError(f"{where}: derived {rules.derived!r} is not sends or all")
     return rules
@@ -152,6 +157,7 @@ class _State:
         self.requests: list[Any] = []  # requests of non-blocking collectives
         self.problems: list[str] = []  # rule breaks seen during the call
         self.children: list[tuple[TracingComm, list[int]]] = []
+        self.wildcard = False  # a receive or probe was posted with source MPI.ANY_SOURCE
 
     def announce(self, text: str) -> None:
         if self.outer._watch is not None:
@@ -193,6 +199,17 @@ class _State:
                         f"comm.{name} {verb} {_nbytes(spec)} bytes {'to' if verb == 'sent' else 'from'} "
                         f"rank {peer} as a plain buffer; this exercise asks for a derived datatype: "
                         "[buf, count, newtype] with a committed Create_vector/Create_struct type")
+            return method(*args, **kwargs)
+        return call
+
+    def sourced(self, name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+        """`method` (a receive or probe) that notes a posted MPI.ANY_SOURCE."""
+        def call(*args: Any, **kwargs: Any) -> Any:
+            source = args[1] if len(args) > 1 else kwargs.get("source", -1)  # mpi4py's default: any
+            if name.endswith("probe"):
+                source = args[0] if args else kwargs.get("source", -1)
+            if source == -1:
+                self.wildcard = True
             return method(*args, **kwargs)
         return call
 
@@ -240,6 +257,9 @@ class _State:
             if sent > self.rules.max_sends:
                 problems.append(f"sent {sent} messages, at most {self.rules.max_sends} allowed"
                                 + (f": {self.rules.max_sends_why}" if self.rules.max_sends_why else ""))
+        if self.rules.any_source == "root" and size > 2 and rank == self.root and not self.wildcard:
+            problems.append("root never received from MPI.ANY_SOURCE"
+                            + (f": {self.rules.any_source_why}" if self.rules.any_source_why else ""))
         problems += [p for p in (a.problem() for a in args if isinstance(a, Work)) if p]
         if not problems:
             return None
@@ -274,7 +294,11 @@ class _Recording:
                 state.problems.append(note)
         if name in P2P:
             method = getattr(object.__getattribute__(self, "_pimpi_tracer"), name)
-            return state.typed(name, method) if state.rules.derived else method
+            method = state.typed(name, method) if state.rules.derived else method
+            return state.sourced(name, method) if name in ("Recv", "Irecv") else method
+        if name in ("Probe", "Iprobe", "Mprobe", "Improbe"):
+            state.announce(f"{name}()")
+            return state.sourced(name.lower(), super().__getattribute__(name))
         if name in BLOCKING:
             state.announce(f"{name}()")
         if name in MAKERS:
