@@ -166,7 +166,7 @@ def test_typical_wrong_solutions_fail_and_say_why():
         failed = [r for r in mine if r.status != "PASS"]
         assert failed, f"{file} passed every case"
         assert {r.status for r in failed} == {"FAIL"}, (file, failed[0])  # a verdict, not a crash or hang
-        assert needle in failed[0].message, (file, failed[0].message)
+        assert any(needle in r.message for r in failed), (file, failed[0].message)
         assert failed[0].message.startswith("rank ")
 
 
