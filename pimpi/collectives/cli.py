@@ -175,13 +175,14 @@ def _after_run(world, trace_path: str | None, counts: bool) -> None:
 
 @exercises.command("list")
 def list_cmd() -> None:
-    """List the exercises."""
+    """List the exercises in course order, with their level (1 first steps, 2 core, 3 advanced)."""
     from pimpi.collectives.exercises import EXERCISES
 
     width = max(len(name) for name in EXERCISES)
-    for ex in EXERCISES.values():
-        click.echo(f"{ex.name:<{width}}  {ex.title}")
-    click.echo("\nStart one with: pimpi exercises start NAME [DIR]")
+    click.echo(f"{'#':>2}  level  {'name':<{width}}  title")
+    for number, ex in enumerate(EXERCISES.values(), 1):
+        click.echo(f"{number:>2}  {ex.level:^5}  {ex.name:<{width}}  {ex.title}")
+    click.echo("\nStart one with: pimpi exercises start NAME [DIR]   (the course: docs/course.md)")
 
 
 @exercises.command("start")
@@ -202,7 +203,8 @@ def start_cmd(name: str, directory: str) -> None:
 
 @exercises.command("trace")
 @click.argument("name")
-@click.argument("file")
+@click.argument("file", required=False)
+@click.option("--reference", is_flag=True, help="Trace the shipped reference solution instead of FILE.")
 @click.option("--function", "function", default=None, help="Which function, when the exercise has several.")
 @click.option("--size", type=Int(0, MAX_TRACE_ELEMENTS), default=16, show_default=True,
               help="Elements (intervals for pi) in the case to run.")
@@ -211,11 +213,13 @@ def start_cmd(name: str, directory: str) -> None:
 @click.option("--svg", "svg_path", type=OutPath([".svg"]), default=None, help="Draw the messages as an SVG file.")
 @click.option("--png", "png_path", type=OutPath([".png"]), default=None, help="Draw the messages as a PNG (needs matplotlib).")
 @click.option("--json", "json_path", type=OutPath([".json"]), default=None, help="Write every message and the totals as JSON.")
-def exercise_trace_cmd(name, file, function, size, dtype, root, svg_path, png_path, json_path) -> None:
+def exercise_trace_cmd(name, file, reference, function, size, dtype, root, svg_path, png_path,
+                       json_path) -> None:
     """Trace YOUR solution's messages round by round (run it under mpirun).
 
     \b
     pimpi run -n 8 --timeout 60 -- exercises trace bcast_binomial bcast_binomial.py --svg mine.svg
+    pimpi run -n 4 -- exercises trace heat_sendrecv --reference --size 12
     """
     from pimpi import mpi
     from pimpi.collectives import trace as trace_mod
@@ -226,6 +230,12 @@ def exercise_trace_cmd(name, file, function, size, dtype, root, svg_path, png_pa
     rank = comm.Get_rank()
     try:
         exercise = get_exercise(name)
+        if reference == (file is not None):
+            raise ValueError("give either FILE or --reference")
+        if reference:
+            from pimpi.collectives.exercises import reference_path
+
+            file = str(reference_path(name))
         names = [f.name for f in exercise.functions]
         chosen = next((f for f in exercise.functions if f.name == (function or names[0])), None)
         if chosen is None:
@@ -245,7 +255,8 @@ def exercise_trace_cmd(name, file, function, size, dtype, root, svg_path, png_pa
     predict = None
     if words and words[0] == chosen.kind and "--algorithm" in words:
         predict = (words[0], words[words.index("--algorithm") + 1])
-    report = trace_mod.trace_call(comm, func, chosen.kind, size, dtype, root, f"{chosen.name} ({file})",
+    label = f"{chosen.name} ({'reference' if reference else file})"
+    report = trace_mod.trace_call(comm, func, chosen.kind, size, dtype, root, label,
                                   predict)
     _show(comm, report, outputs)
 

@@ -186,3 +186,23 @@ def test_collectives_list_shows_each_algorithm_with_its_cost_without_mpi():
     line = next(l for l in result.output.splitlines() if l.split()[:2] == ["allreduce", "ring"])
     assert f"{msgs:g} messages" in line and format_bytes(volume) in line
     assert sum(len(a) for a in ALGORITHMS.values()) == result.output.count(" messages  ")
+
+
+def test_messages_of_one_round_are_drawn_side_by_side_not_as_a_chain():
+    # one ring step on 4 ranks: every rank sends right at once (round 1 for all four)
+    logs = [[_send((r + 1) % 4), _recv((r - 1) % 4)] for r in range(4)]
+    trace = analyse(logs)
+    assert {m.round for m in trace.messages} == {1}
+    root = ET.fromstring(trace_svg(trace, "ring step").split("\n", 1)[1])
+    arrows = [e for e in root.iter(f"{SVG}line") if e.get("class") == "msg"]
+    starts = {(a.get("x1"), a.get("y1")) for a in arrows}
+    ends = {(a.get("x2"), a.get("y2")) for a in arrows}
+    assert len({a.get("x1") for a in arrows}) == 1 and len({a.get("x2") for a in arrows}) == 1
+    assert not starts & ends  # no arrow begins where another ends: not a chain
+
+
+def test_a_critical_path_longer_than_the_model_is_flagged():
+    logs = [[_send(1, 1024)], [_recv(0, 1024), _send(2, 1024)], [_recv(1, 1024)]]
+    trace = analyse(logs)
+    assert "warning: the critical path has 2 messages, more than the 1" in format_trace(trace, "t", (1, 1024))
+    assert "warning" not in format_trace(trace, "t", (2, 2048))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..cases import ROOTED, Case
+from .course import Rules, parse_rules
 
 __all__ = ["Function", "Exercise", "EXERCISES", "get_exercise", "cases_for", "plan", "reference_path"]
 
@@ -36,6 +37,12 @@ class Exercise:
     lengths: tuple[int, ...] = (0, 1, 7)
     large: int = 100_000
     trace: str = ""  # arguments of `pimpi collectives trace` that show a reference at work
+    order: int = 0  # place in the course (`exercises list` sorts by it)
+    level: int = 1  # 1 first steps, 2 core, 3 advanced
+    topic: str = ""  # what the exercise teaches, one phrase
+    rules: Rules | None = None  # a course exercise's allowed/banned/required calls (course.py)
+    intro: str = ""  # the starter's line on which calls to use, when not Send/Recv only
+    provided: str = ""  # code the starter puts above the functions (imports, helpers)
 
     @property
     def rooted(self) -> bool:
@@ -57,13 +64,17 @@ def _load(path: Path) -> dict[str, Exercise]:
                           for f in item["functions"])
         hints = tuple(shared[h[1:]] if h.startswith("@") else h for h in item["hints"])
         extra = {key: tuple(item[key]) if isinstance(item[key], list) else item[key]
-                 for key in ("dtypes", "lengths", "large", "trace") if key in item}
+                 for key in ("dtypes", "lengths", "large", "trace", "order", "level", "topic") if key in item}
+        extra.update({key: _text(item[key]) for key in ("intro", "provided") if key in item})
+        if "rules" in item:
+            extra["rules"] = parse_rules(item["rules"], f"exercise {item['name']}")
         found[item["name"]] = Exercise(item["name"], item["title"], functions, _text(item["pattern"]),
                                        hints, **extra)
     return found
 
 
-EXERCISES: dict[str, Exercise] = _load(Path(__file__).with_name("exercises.json"))
+EXERCISES: dict[str, Exercise] = dict(sorted(_load(Path(__file__).with_name("exercises.json")).items(),
+                                             key=lambda item: item[1].order))  # course order
 
 
 def get_exercise(name: str) -> Exercise:

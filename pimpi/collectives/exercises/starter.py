@@ -26,14 +26,18 @@ def starter_text(name: str) -> str:
     parts = [
         f'"""pimpi exercise {exercise.name}: {exercise.title}.\n\n'
         f"Fill in the function{'s' if len(exercise.functions) > 1 else ''} below using only\n"
-        "comm.Send / Recv / Sendrecv / Isend / Irecv on NumPy buffers (no pickled comm.send,\n"
-        "no built-in comm.Bcast and friends), then grade it:\n\n"
-        f"    pimpi exercises check {exercise.name} {exercise.name}.py -n 1,2,3,4,5,8\n"
+        + (textwrap.fill(exercise.intro, 88) + ",\nthen grade it:\n\n" if exercise.intro else
+           "comm.Send / Recv / Sendrecv / Isend / Irecv on NumPy buffers (no pickled comm.send,\n"
+           "no built-in comm.Bcast and friends), then grade it:\n\n")
+        + f"    pimpi exercises check {exercise.name} {exercise.name}.py -n 1,2,3,4,5,8\n"
         f"    pimpi run -n 4 -- exercises trace {exercise.name} {exercise.name}.py   # your messages\n"
+        + (f"    pimpi run -n 4 -- exercises trace {exercise.name} --reference   # what a reference sends\n"
+           if exercise.rules is not None else "")
         + (f"    pimpi run -n 4 -- collectives trace {exercise.trace}   # what a reference sends\n"
            if exercise.trace else "")
         +         '"""\n',
-        "import numpy as np\n" + ("from mpi4py import MPI\n" if uses_mpi else ""),
+        "import numpy as np\n" + ("from mpi4py import MPI\n" if uses_mpi or exercise.rules is not None else "")
+        + (f"\n{exercise.provided}\n" if exercise.provided else ""),
     ]
     for func in exercise.functions:
         parts.append(

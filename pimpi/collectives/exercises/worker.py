@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, TextIO
 
 from ..cases import Case, compare, prepare
+from .course import wrap
 from .registry import Exercise, get_exercise, plan
 
 __all__ = ["load_functions", "run_case", "main"]
@@ -38,7 +39,7 @@ def load_functions(exercise: Exercise, path: str) -> dict[str, Callable[..., Any
         obj = getattr(module, func.name, None)
         if not callable(obj):
             raise ValueError(f"{path} defines no function {func.name}()")
-        found[func.kind] = obj
+        found[func.kind] = wrap(exercise.rules, obj)  # a course exercise's rules, checked
     return found
 
 

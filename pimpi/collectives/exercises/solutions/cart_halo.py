@@ -1,0 +1,21 @@
+"""Reference solution for cart_halo: a periodic Cartesian grid, Shift for the neighbours, four Sendrecvs."""
+
+import numpy as np
+from mpi4py import MPI
+
+
+def halo_exchange(comm, block):
+    dims = MPI.Compute_dims(comm.Get_size(), 2)
+    cart = comm.Create_cart(dims, periods=[True, True], reorder=False)
+    up, down = cart.Shift(0, 1)  # the rank above sends to me, I send to the rank below
+    left, right = cart.Shift(1, 1)
+    inner = block[1:-1, 1:-1]
+    for data, dest, ghost, source in ((inner[0], up, block[-1, 1:-1], down),  # my top row goes up
+                                      (inner[-1], down, block[0, 1:-1], up),
+                                      (inner[:, 0], left, block[1:-1, -1], right),
+                                      (inner[:, -1], right, block[1:-1, 0], left)):
+        recv = np.empty_like(ghost)
+        cart.Sendrecv(np.ascontiguousarray(data), dest=dest, sendtag=0, recvbuf=recv, source=source, recvtag=0)
+        ghost[:] = recv
+    cart.Free()
+    return block

@@ -1,0 +1,15 @@
+"""Buggy heat_sendrecv: the rod wraps round (neighbours mod size) instead of ending at MPI.PROC_NULL."""
+
+import numpy as np
+
+
+def heat(comm, u, steps, alpha=0.25):
+    rank, size = comm.Get_rank(), comm.Get_size()
+    left, right = (rank - 1) % size, (rank + 1) % size
+    ext = np.zeros(len(u) + 2)
+    ext[1:-1] = u
+    for _ in range(steps):
+        comm.Sendrecv(ext[1:2], dest=left, sendtag=1, recvbuf=ext[-1:], source=right, recvtag=1)
+        comm.Sendrecv(ext[-2:-1], dest=right, sendtag=2, recvbuf=ext[:1], source=left, recvtag=2)
+        ext[1:-1] = ext[1:-1] + alpha * (ext[:-2] - 2 * ext[1:-1] + ext[2:])
+    return ext[1:-1].copy()

@@ -1,0 +1,21 @@
+"""Buggy cart_halo: reads Shift's (source, dest) the wrong way round, so rows go to the wrong side."""
+
+import numpy as np
+from mpi4py import MPI
+
+
+def halo_exchange(comm, block):
+    dims = MPI.Compute_dims(comm.Get_size(), 2)
+    cart = comm.Create_cart(dims, periods=[True, True], reorder=False)
+    down, up = cart.Shift(0, 1)  # BUG: Shift returns (source, dest) = (above, below)
+    left, right = cart.Shift(1, 1)
+    inner = block[1:-1, 1:-1]
+    for data, dest, ghost, source in ((inner[0], up, block[-1, 1:-1], down),
+                                      (inner[-1], down, block[0, 1:-1], up),
+                                      (inner[:, 0], left, block[1:-1, -1], right),
+                                      (inner[:, -1], right, block[1:-1, 0], left)):
+        recv = np.empty_like(ghost)
+        cart.Sendrecv(np.ascontiguousarray(data), dest=dest, recvbuf=recv, source=source)
+        ghost[:] = recv
+    cart.Free()
+    return block
