@@ -9,8 +9,10 @@ solution's message pattern, and with what Open MPI's own monitoring saw move.
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -137,7 +139,10 @@ def _tail(path: Path, lines: int = 3) -> str:
     except OSError:
         return ""
     useful = [line for line in text if line.strip() and not line.startswith("+ ")]
-    return " | ".join(useful[-lines:])
+    return _PID.sub("", " | ".join(useful[-lines:]))  # the same crash reads the same on every run
+
+
+_PID = re.compile(r" with PID \d+ on node \S+")
 
 
 def _load_npz(path: Path) -> dict[str, np.ndarray]:
@@ -273,7 +278,7 @@ class _Job:
             return worst["status"], self._at(worst["message"], worst.get("line")) + \
                 " (the other ranks then waited for it)"
         if exited:
-            return "ERROR", f"the job ended (exit code in {log_path.name}): {_tail(log_path)}"
+            return "ERROR", f"the job ended before this case finished: {_tail(log_path)}"
         parts = []
         for rank in range(self.ranks):
             last = calls.get(rank, {}).get(index)
@@ -306,6 +311,12 @@ class _Job:
             same = [r for r in bad if r["status"] == worst["status"]]
             more = f" (and {len(same) - 1} more ranks)" if len(same) > 1 else ""
             return worst["status"], self._at(worst["message"], worst.get("line")) + more, worst.get("line")
+        for rank, rec in enumerate(done):  # first: the buffers of such a call are not settled
+            if rec.get("unfinished"):
+                desc = rec["unfinished"][0]
+                return "FAIL", (f"rank {rank} returned before completing {desc}: Wait for every request "
+                                f"(or MPI.Request.Waitall) before returning; its buffer may not be filled yet "
+                                f"(in {func.name}, line {def_line} of {self.name})"), def_line
         problems: list[str] = []
         results = seg.results(index, self.ranks)
         for rank, rec in enumerate(done):
@@ -333,12 +344,6 @@ class _Job:
                     return "FAIL", (f"rank {rank} changed its input (argument {arg} of {func.name}) during the "
                                     f"call, first at index {at}: the caller's send buffer must stay as it was "
                                     f"(line {def_line} of {self.name})"), def_line
-        for rank, rec in enumerate(done):
-            if rec.get("unfinished"):
-                desc = rec["unfinished"][0]
-                return "FAIL", (f"rank {rank} returned before completing {desc}: Wait for every request "
-                                f"(or MPI.Request.Waitall) before returning; its buffer may not be filled yet "
-                                f"(in {func.name}, line {def_line} of {self.name})"), def_line
         logs = [[Event(*row) for row in rec["log"]] for rec in done]
         trace = analyse(logs)
         lost = [m for m in trace.messages if m.t_recv is None]
@@ -453,14 +458,15 @@ def _pattern_difference(mine: Any, ref: Any, name: str) -> str | None:
         return counts
 
     got, want = per_rank(mine), per_rank(ref)
+    parts = []
+    if mine.rounds != ref.rounds:
+        parts.append(f"{mine.rounds} rounds where it takes {ref.rounds} "
+                     f"({'extra' if mine.rounds > ref.rounds else 'fewer'} steps)")
     if got != want:
         rank = next(r for r in range(len(got)) if got[r] != want[r])
-        return (f"not the {name} algorithm: rank {rank} sent {got[rank]} messages where it sends {want[rank]} "
-                f"(messages per rank: yours {got}, the algorithm's {want})")
-    if mine.rounds != ref.rounds:
-        return (f"not the {name} algorithm: {mine.rounds} rounds where it takes {ref.rounds} "
-                f"({'extra' if mine.rounds > ref.rounds else 'fewer'} steps than the algorithm)")
-    return None
+        parts.append(f"rank {rank} sent {got[rank]} messages where it sends {want[rank]} "
+                     f"(messages per rank: yours {got}, the algorithm's {want})")
+    return f"not the {name} algorithm: " + "; ".join(parts) if parts else None
 
 
 def _zero(exercise: Exercise, path: str, sizes: list[int], why: str) -> list[Record]:
@@ -508,9 +514,13 @@ def grade(pairs: list[tuple[str, str]], sizes: list[int], timeout: float = 10.0,
             finally:
                 shutil.rmtree(folder, ignore_errors=True)
 
+        from pimpi import procs
+
         workers = max(1, min(jobs or default_jobs(), len(tasks) or 1))
         stop = threading.Event()
-        with ThreadPoolExecutor(max_workers=workers) as pool:
+        signals = procs.stop_signals() if threading.current_thread() is threading.main_thread() \
+            else contextlib.nullcontext()
+        with signals, ThreadPoolExecutor(max_workers=workers) as pool:  # SIGTERM/SIGHUP: Stopped
             try:
                 for task, found in zip(tasks, pool.map(one, tasks)):
                     results[task] = found

@@ -163,6 +163,7 @@ def _run_case(comm: Any, func: Callable[..., Any], prep: Any, path: str, index: 
     except Exception as exc:  # noqa: BLE001 - reported by the checker
         done["unreadable"] = f"{type(exc).__name__}: {exc}"
     np.savez(outdir / "res" / f"{rank}-{index}.npz", **store)
+    tracer.settle()  # a request left open must not land in a later case or crash MPI_Finalize
     return done
 
 

@@ -215,6 +215,14 @@ class TracingComm:
         """'Irecv(source=1, tag=0)' for each request never completed (no Wait, Test or Waitall)."""
         return [req.__dict__.get("_pimpi_desc", "a request") for req in self._requests if req]
 
+    def settle(self) -> None:
+        """Wait for every request left open, so that nothing stays in flight into the caller's
+        next step (a checker's next case, MPI_Finalize). Not cancelled: whether a cancel wins
+        the race with the matching send would change the outcome from run to run."""
+        for req in self._requests:
+            if req:
+                self._mpi.Request.Wait(req)
+
     def finish(self) -> list[Event]:
         """Log any receive completed by a final Waitall; return this rank's events."""
         self._sweep()
