@@ -268,10 +268,11 @@ def _hang_watchdog(comm, calls: list[str], timeout: float):
                     " <- hangs here (or waits for the other ranks after it)")
         click.echo(f"HANG: rank {rank} after {timeout:g} s: {text}")
         sys.stdout.flush()
-        import time
+        if rank == 0:  # one rank ends the job, once the others (started a little later) printed too
+            import time
 
-        time.sleep(1.0)  # let the other ranks print theirs
-        comm.Abort(124)
+            time.sleep(5.0)
+            comm.Abort(124)
 
     timer = threading.Timer(timeout, fire)
     timer.daemon = True
