@@ -174,3 +174,43 @@ def test_a_signal_ends_every_job_of_a_class_run(tmp_path, sig):
         time.sleep(0.5)
     assert _left_behind(str(tmp_path)) == []
     assert proc.returncode != 0
+
+
+def test_one_cause_is_one_line_with_a_count_and_the_smallest_case():
+    from pimpi.collectives.exercises.check import Record
+    from pimpi.collectives.exercises.report import collapsed_lines, summary
+
+    def rec(ranks, length, status, message):
+        return Record("bcast_linear", "a.py", "bcast_linear", ranks, 0, length, "int32", status, message)
+
+    records = [rec(5, 100000, "FAIL", "rank 3 got [1 2 3] expected [4 5 6] (line 7 of a.py)"),
+               rec(2, 7, "FAIL", "rank 1 got [9] expected [8] (line 7 of a.py)"),
+               rec(2, 0, "PASS", ""),
+               rec(3, 1, "ERROR", "rank 0 raised ValueError: x (line 9 of a.py)")]
+    lines = collapsed_lines(records, with_file=False)
+    assert lines == ["FAIL     bcast_linear with 2 ranks, root 0, 7 elements, int32: rank 1 got [9] expected [8] "
+                     "(line 7 of a.py) (and 1 more cases like it)",
+                     "ERROR    bcast_linear with 3 ranks, root 0, 1 elements, int32: rank 0 raised ValueError: x "
+                     "(line 9 of a.py)"]
+    (only,) = summary(records, ["a.py"])
+    assert (only["passed"], only["total"], only["score"]) == (1, 4, 25.0)
+    assert only["first_failure"] == lines[0].split(" (and")[0]
+
+
+def test_open_mpis_counts_are_read_per_peer_and_per_communicator():
+    from pimpi.collectives.exercises.monitor import MonitorReport, parse_report
+
+    text = ("# POINT TO POINT\nE\t0\t1\t160 bytes\t2 msgs sent\t0,0\nI\t0\t1\t208 bytes\t14 msgs sent\n"
+            "# COLLECTIVES\nD\tpimpi-case-0\tprocs: 0,1\nO2A\t0\t0 bytes\t0 msgs sent\n"
+            "A2O\t0\t0 bytes\t0 msgs sent\nA2A\t0\t160 bytes\t1 msgs sent\n"
+            "D\tpimpi-harness\tprocs: 0,1\nA2A\t0\t12 bytes\t3 msgs sent\n"
+            "D\tMPI_COMM_WORLD\tprocs: 0,1\nA2A\t0\t12 bytes\t3 msgs sent\n")
+    report = MonitorReport(2)
+    parse_report(text, 0, report)
+    assert report.sent == {(0, 1): 2}
+    assert report.collective["pimpi-case-0"] == {0: (1, 160)}
+    one_send = [[["S", 1, 0, 80, 0.0]], []]
+    found = report.problems(one_send, 1, 0, 1)
+    assert [where for where, _ in found] == [0, None]  # the built-in on case 0; one message unrecorded
+    assert "rank 0 really sent 2 messages to rank 1 but only 1 went through `comm`" in found[1][1]
+    assert report.problems([[["S", 1, 0, 80, 0.0]] * 2, []], 1, 0, 1)[1:] == []

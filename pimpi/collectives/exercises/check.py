@@ -446,7 +446,9 @@ class _Job:
         for where, text in reversed(found):  # the first problem found is the one shown
             for index in range(start, end):  # going around the grader is the cause of any other failure
                 if verdicts[index][0] in ("PASS", "FAIL") and (where is None or where == index):
-                    verdicts[index] = ("FAIL", f"{text} ({self.name})", None)
+                    func = next(f.name for f in self.exercise.functions if f.kind == self.cases[index].kind)
+                    line = self.lines.get(func)
+                    verdicts[index] = ("FAIL", f"{text} (in {func}, line {line} of {self.name})", line)
 
 
 def _pattern_difference(mine: Any, ref: Any, name: str) -> str | None:

@@ -44,10 +44,13 @@ class Exercise:
     trace: str = ""  # arguments of `pimpi collectives trace` that show a reference at work
     ops: tuple[str, ...] = ("SUM",)  # reduction ops graded (cases.OPS); FIRST checks rank order
     pattern_check: str = "none"  # "reference": messages per rank and rounds must match the reference
+    monitor: bool | None = None  # Open MPI's counts checked (None: when every kind is in MONITORED_KINDS)
 
     @property
     def monitored(self) -> bool:
         """Graded with Open MPI's message counts: only point-to-point calls on `comm` allowed."""
+        if self.monitor is not None:  # an exercise on Iallreduce, Split or windows sets false
+            return self.monitor
         return all(f.kind in MONITORED_KINDS for f in self.functions)
 
     @property
@@ -70,7 +73,8 @@ def _load(path: Path) -> dict[str, Exercise]:
                           for f in item["functions"])
         hints = tuple(shared[h[1:]] if h.startswith("@") else h for h in item["hints"])
         extra = {key: tuple(item[key]) if isinstance(item[key], list) else item[key]
-                 for key in ("dtypes", "lengths", "large", "trace", "ops", "pattern_check") if key in item}
+                 for key in ("dtypes", "lengths", "large", "trace", "ops", "pattern_check", "monitor")
+                 if key in item}
         bad = [op for op in extra.get("ops", ()) if op not in OPS]
         if bad or extra.get("pattern_check", "none") not in ("none", "reference"):
             raise ValueError(f"{path.name}: {item['name']}: bad ops {bad} or pattern_check")
