@@ -15,6 +15,7 @@ from .check import Record, format_record
 __all__ = ["collapse", "summary", "summary_json", "summary_csv", "summary_report"]
 
 _NUMBERS = re.compile(r"\[[^\]]*\]|-?\d+(\.\d+)?(e[-+]?\d+)?j?")
+_DETAILS = re.compile(r" \(# items\)| \(first difference at index #\)| \(and # more ranks\)")
 
 
 def _size(item: tuple[int, Record]) -> tuple:
@@ -32,7 +33,7 @@ def collapse(records: list[Record]) -> list[tuple[Record, int]]:
     for position, rec in enumerate(records):
         if rec.status == "PASS":
             continue
-        key = (rec.file, rec.function, rec.status, _NUMBERS.sub("#", rec.message))
+        key = (rec.file, rec.function, rec.status, _DETAILS.sub("", _NUMBERS.sub("#", rec.message)))
         groups.setdefault(key, []).append((position, rec))
     return [(min(found, key=_size)[1], len(found)) for found in groups.values()]
 
