@@ -7,8 +7,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["Case", "KINDS", "BLOCK_KINDS", "Prepared", "prepare", "cost_nbytes", "compare",
-           "abbreviate", "uneven_counts", "register"]
+__all__ = ["Case", "KINDS", "OPS", "REDUCING", "mpi_op", "BLOCK_KINDS", "Prepared", "prepare", "cost_nbytes",
+           "compare", "abbreviate", "uneven_counts", "register"]
 
 # Collectives whose --size is one rank's block (a rank sends/receives `length` items per peer).
 BLOCK_KINDS = ("scatter", "gather", "allgather", "alltoall", "reduce_scatter_block", "allgatherv",
@@ -27,6 +27,7 @@ class Case:
     root: int = 0
     length: int = 0
     dtype: str = "float64"
+    op: str = "SUM"  # the reduction op of reducing kinds: a name in OPS
 
     def describe(self) -> str:
         """'with 5 ranks, root 2, 7 elements, int32' (root only where it matters)."""
@@ -38,11 +39,18 @@ class Case:
             parts.append(f"{self.length} {unit}")
         if self.kind not in ("pi", "barrier") and self.kind not in NO_DTYPE:
             parts.append(self.dtype)
+        if self.op != "SUM":
+            parts.append(f"op {self.op}")
         return ", ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+
+# Ops a reducing case may use: MPI's own, and FIRST (a ∘ b = a), a user op that is
+# associative but not commutative, so only an algorithm that combines in rank order passes.
+OPS = ("SUM", "PROD", "MAX", "MIN", "FIRST")
+REDUCING = ("reduce", "allreduce", "scan", "exscan", "reduce_scatter", "reduce_scatter_block")
 
 ROOTED = ["bcast", "reduce", "scatter", "gather", "scatterv", "gatherv", "ring_pass",
           "dot_product", "pi"]  # a list: register() adds kinds defined elsewhere
@@ -91,6 +99,27 @@ def _builtin(name: str) -> Any:
     return getattr(MPI, name)
 
 
+_USER_OPS: dict[str, Any] = {}
+
+
+def _first(inbuf: Any, inoutbuf: Any, datatype: Any) -> None:
+    """FIRST: inoutbuf = inbuf ∘ inoutbuf = inbuf (the left operand wins)."""
+    memoryview(inoutbuf).cast("B")[:] = memoryview(inbuf).cast("B")
+
+
+def mpi_op(name: str) -> Any:
+    """The MPI.Op called `name` (one of OPS); ValueError naming a bad one."""
+    if name not in OPS:
+        raise ValueError(f"unknown op {name!r}; choose from {', '.join(OPS)}")
+    if name != "FIRST":
+        return _builtin(name)
+    if name not in _USER_OPS:
+        from mpi4py import MPI
+
+        _USER_OPS[name] = MPI.Op.Create(_first, commute=False)
+    return _USER_OPS[name]
+
+
 def prepare(comm: Any, case: Case) -> Prepared:
     """Build this rank's inputs for `case` and its expected output, from MPI's built-ins on `comm`.
 
@@ -119,12 +148,14 @@ def _simple(comm, name: str, case: Case, send: np.ndarray, out_len: int, dt: np.
             rooted: bool = False, reduces: bool = False, check: bool = True) -> Prepared:
     """Arguments (send, recv) for the function, and MPI's built-in `name` for the answer."""
     recv, exp = _zeros(out_len, dt), _zeros(out_len, dt)
-    kwargs: dict[str, Any] = {"op": _builtin("SUM")} if reduces else {}
+    kwargs: dict[str, Any] = {"op": mpi_op(case.op)} if reduces else {}
     if rooted:
         kwargs["root"] = case.root
     getattr(comm, name)(send, exp, **kwargs)
-    return Prepared((send.copy(), recv), {"root": case.root} if rooted else {}, _ret(recv),
-                    exp if check else None)
+    mine: dict[str, Any] = {"root": case.root} if rooted else {}
+    if reduces and case.op != "SUM":  # SUM stays the default argument a learner may rely on
+        mine["op"] = kwargs["op"]
+    return Prepared((send.copy(), recv), mine, _ret(recv), exp if check else None)
 
 
 def _reduce(comm, case, rank, p, dt):

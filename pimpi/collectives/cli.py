@@ -213,8 +213,10 @@ def start_cmd(name: str, directory: str) -> None:
 @click.option("--svg", "svg_path", type=OutPath([".svg"]), default=None, help="Draw the messages as an SVG file.")
 @click.option("--png", "png_path", type=OutPath([".png"]), default=None, help="Draw the messages as a PNG (needs matplotlib).")
 @click.option("--json", "json_path", type=OutPath([".json"]), default=None, help="Write every message and the totals as JSON.")
+@click.option("--timeout", type=Seconds(3600), default=30.0, show_default=True,
+              help="Seconds before a hanging run prints each rank's calls so far and ends the job.")
 def exercise_trace_cmd(name, file, reference, function, size, dtype, root, svg_path, png_path,
-                       json_path) -> None:
+                       json_path, timeout) -> None:
     """Trace YOUR solution's messages round by round (run it under mpirun).
 
     \b
@@ -255,10 +257,39 @@ def exercise_trace_cmd(name, file, reference, function, size, dtype, root, svg_p
     predict = None
     if words and words[0] == chosen.kind and "--algorithm" in words:
         predict = (words[0], words[words.index("--algorithm") + 1])
-    label = f"{chosen.name} ({'reference' if reference else file})"
-    report = trace_mod.trace_call(comm, func, chosen.kind, size, dtype, root, label,
-                                  predict)
+    calls: list[str] = []
+    watchdog = _hang_watchdog(comm, calls, timeout)
+    try:
+        report = trace_mod.trace_call(comm, func, chosen.kind, size, dtype, root, f"{chosen.name} ({'reference' if reference else file})",
+                                      predict, watch=calls.append)
+    finally:
+        watchdog.cancel()
     _show(comm, report, outputs)
+
+
+def _hang_watchdog(comm, calls: list[str], timeout: float):
+    """After `timeout` s, print this rank's calls so far (the partial trace up to the hang), end the job."""
+    import threading
+
+    def fire() -> None:
+        rank = comm.Get_rank()
+        if not calls:
+            text = "made no call"
+        else:
+            text = (f"calls so far: {', '.join(calls[:-1]) + ', then ' if len(calls) > 1 else ''}{calls[-1]}"
+                    " <- hangs here (or waits for the other ranks after it)")
+        click.echo(f"HANG: rank {rank} after {timeout:g} s: {text}")
+        sys.stdout.flush()
+        if rank == 0:  # one rank ends the job, once the others (started a little later) printed too
+            import time
+
+            time.sleep(5.0)
+            comm.Abort(124)
+
+    timer = threading.Timer(timeout, fire)
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 @exercises.command("check")
@@ -268,50 +299,62 @@ def exercise_trace_cmd(name, file, reference, function, size, dtype, root, svg_p
               help="Rank counts to test.")
 @click.option("--timeout", type=Seconds(3600), default=10.0, show_default=True,
               help="Seconds one case may take before it counts as a DEADLOCK.")
-@click.option("--json", "json_path", type=OutPath([".json"]), default=None, help="Write one record per case as JSON.")
-@click.option("--quiet", "-q", is_flag=True, help="Print only the cases that did not pass.")
+@click.option("--json", "json_path", type=OutPath([".json"]), default=None,
+              help="Write a summary per student and one record per case as JSON.")
+@click.option("--csv", "csv_path", type=OutPath([".csv"]), default=None,
+              help="Write one row per student (passed, total, score, first failure).")
+@click.option("--report", "report_path", type=OutPath([".html", ".htm", ".md"]), default=None,
+              help="Write a summary to hand back: FILE.html or FILE.md.")
+@click.option("--jobs", "-j", type=Int(1, MAX_CHECK_RANKS), default=None,
+              help="mpiruns at once (default: one per core).")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the causes of failure and the totals.")
 def check_cmd(name: str, files: tuple[str, ...], sizes: list[int], timeout: float, json_path: str | None,
-              quiet: bool) -> None:
+              csv_path: str | None, report_path: str | None, jobs: int | None, quiet: bool) -> None:
     """Grade each FILE for exercise NAME under real mpirun at every rank count.
+
+    Each file runs in its own folder and processes; the verdict is computed here, from
+    the results, the message logs and Open MPI's own message counts. With several files,
+    one that cannot be read is that student's zero; the others are still graded.
 
     \b
     pimpi exercises check bcast_binomial bcast_binomial.py -n 1,2,3,4,5,8
-    pimpi exercises check allreduce_ring class/*.py -q --json class.json
+    pimpi exercises check allreduce_ring class/*.py -q --json class.json --csv class.csv --report class.html
     """
-    from pimpi.collectives.exercises import check
+    from pimpi.collectives.exercises import check, report
+    from pimpi.fileio import atomic_write
     from pimpi.mpi import under_mpirun
 
     if under_mpirun():
         raise click.UsageError("run `pimpi exercises check` directly, not under mpirun: "
                                "it starts its own mpirun for each rank count")
-    shown: set[tuple[str, int, str]] = set()
-
-    def emit(record, case) -> None:
-        if quiet and record.status == "PASS":
-            return
-        if record.status == "ERROR":  # the same error on every case: say it once per file and size
-            key = (record.file, record.ranks, record.message)
-            if key in shown:
-                return
-            shown.add(key)
-        click.echo(check.format_record(record, case, with_file=len(files) > 1))
-
+    several = len(set(files)) > 1
     try:
         size_list = list(dict.fromkeys(sizes))
-        records = check.check_files([(name, path) for path in files], size_list, timeout, emit)
+        if not several:
+            records = check.grade([(name, files[0])], size_list, timeout, jobs=jobs, strict=True)
+        else:
+            records = check.grade([(name, path) for path in files], size_list, timeout, jobs=jobs, strict=False)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    if not quiet:
+        for path in dict.fromkeys(files):
+            for ranks in size_list:
+                mine = [r for r in records if r.file == path and r.ranks == ranks]
+                passed = sum(r.status == "PASS" for r in mine)
+                click.echo(f"{path + ': ' if several else ''}{ranks} rank{'s' if ranks > 1 else ''}: "
+                           f"{passed} of {len(mine)} cases passed")
+    for line in report.collapsed_lines(records, with_file=several):
+        click.echo(line)
+    file_list = list(files)
     if json_path:
-        from pimpi.fileio import atomic_write
-
-        atomic_write(json_path, check.records_json(records))
-    for path in dict.fromkeys(files):
-        mine = [rec for rec in records if rec.file == path]
-        counts: dict[str, int] = {}
-        for rec in mine:
-            counts[rec.status] = counts.get(rec.status, 0) + 1
-        others = ", ".join(f"{n} {status}" for status, n in counts.items() if status != "PASS")
-        label = f"{path}: {name}" if len(files) > 1 else name
-        click.echo(f"{label}: {counts.get('PASS', 0)} of {len(mine)} cases passed"
+        atomic_write(json_path, report.summary_json(records, file_list))
+    if csv_path:
+        atomic_write(csv_path, report.summary_csv(records, file_list))
+    if report_path:
+        atomic_write(report_path, report.summary_report(records, file_list, report_path.endswith(".md")))
+    for item in report.summary(records, file_list):
+        others = ", ".join(f"{n} {status}" for status, n in item["statuses"].items() if status != "PASS")
+        label = f"{item['file']}: {name}" if several else name
+        click.echo(f"{label}: {item['passed']} of {item['total']} cases passed"
                    + (f" ({others})" if others else ""))
     sys.exit(0 if all(rec.status == "PASS" for rec in records) else 1)

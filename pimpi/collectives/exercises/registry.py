@@ -6,11 +6,17 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..cases import ROOTED, Case
+from ..cases import OPS, REDUCING, ROOTED, Case
 from .course import Rules, parse_rules
 
 __all__ = ["Function", "Exercise", "EXERCISES", "get_exercise", "cases_for", "plan", "reference_path"]
 
+# The kinds whose exercises build a collective from point-to-point calls only: Open MPI's own
+# counts must show no other traffic (exercises on communicators, one-sided or non-blocking
+# collectives use those calls on purpose and are not monitored).
+MONITORED_KINDS = ("bcast", "reduce", "allreduce", "scatter", "gather", "scatterv", "gatherv", "allgather",
+                   "alltoall", "reduce_scatter_block", "scan", "exscan", "barrier", "allgatherv", "alltoallv",
+                   "reduce_scatter", "ring_pass", "dot_product", "pi")
 ALL_DTYPES = ("int32", "int64", "float64", "complex128")
 
 
@@ -43,6 +49,16 @@ class Exercise:
     rules: Rules | None = None  # a course exercise's allowed/banned/required calls (course.py)
     intro: str = ""  # the starter's line on which calls to use, when not Send/Recv only
     provided: str = ""  # code the starter puts above the functions (imports, helpers)
+    ops: tuple[str, ...] = ("SUM",)  # reduction ops graded (cases.OPS); FIRST checks rank order
+    pattern_check: str = "none"  # "reference": messages per rank and rounds must match the reference
+    monitor: bool | None = None  # Open MPI's counts checked (None: when every kind is in MONITORED_KINDS)
+
+    @property
+    def monitored(self) -> bool:
+        """Graded with Open MPI's message counts: only point-to-point calls on `comm` allowed."""
+        if self.monitor is not None:  # an exercise on Iallreduce, Split or windows sets false
+            return self.monitor
+        return all(f.kind in MONITORED_KINDS for f in self.functions)
 
     @property
     def rooted(self) -> bool:
@@ -64,10 +80,14 @@ def _load(path: Path) -> dict[str, Exercise]:
                           for f in item["functions"])
         hints = tuple(shared[h[1:]] if h.startswith("@") else h for h in item["hints"])
         extra = {key: tuple(item[key]) if isinstance(item[key], list) else item[key]
-                 for key in ("dtypes", "lengths", "large", "trace", "order", "level", "topic") if key in item}
+                 for key in ("dtypes", "lengths", "large", "trace", "order", "level", "topic", "ops",
+                             "pattern_check", "monitor") if key in item}
         extra.update({key: _text(item[key]) for key in ("intro", "provided") if key in item})
         if "rules" in item:
             extra["rules"] = parse_rules(item["rules"], f"exercise {item['name']}")
+        bad = [op for op in extra.get("ops", ()) if op not in OPS]
+        if bad or extra.get("pattern_check", "none") not in ("none", "reference"):
+            raise ValueError(f"{path.name}: {item['name']}: bad ops {bad} or pattern_check")
         found[item["name"]] = Exercise(item["name"], item["title"], functions, _text(item["pattern"]),
                                        hints, **extra)
     return found
@@ -85,8 +105,25 @@ def get_exercise(name: str) -> Exercise:
         raise ValueError(f"unknown exercise {name!r}; choose from {', '.join(EXERCISES)}") from None
 
 
+def _families(dtypes: tuple[str, ...]) -> list[str]:
+    """One dtype per family (int, float, complex...): the large cases' dtypes, so an eager-limit
+    deadlock shows whatever the element size."""
+    import numpy as np
+
+    seen: dict[str, str] = {}
+    for dtype in dtypes:
+        seen.setdefault(np.dtype(dtype).kind, dtype)
+    return list(seen.values())
+
+
+def _op_fits(op: str, dtype: str) -> bool:
+    """MAX and MIN are not defined on complex numbers."""
+    return not (op in ("MAX", "MIN") and dtype.startswith("complex"))
+
+
 def cases_for(exercise: Exercise, ranks: int) -> list[Case]:
-    """Every case `check` runs at `ranks`: roots 0, last and middle; small, uneven and large lengths."""
+    """Every case `check` runs at `ranks`: roots 0, last and middle; small, uneven and large
+    lengths; a large case per dtype family; each extra op of a reducing function."""
     roots = sorted({0, ranks - 1, ranks // 2}) if exercise.rooted else [0]
     out: list[Case] = []
     for func in exercise.functions:
@@ -95,9 +132,15 @@ def cases_for(exercise: Exercise, ranks: int) -> list[Case]:
             for length in exercise.lengths:
                 for dtype in exercise.dtypes:
                     out.append(Case(func.kind, ranks, root, length, dtype))
-        big_dtype = "float64" if "float64" in exercise.dtypes else exercise.dtypes[-1]
+        if func.kind in REDUCING:
+            length = max(exercise.lengths)
+            for op in exercise.ops:
+                for root in func_roots:
+                    out += [Case(func.kind, ranks, root, length, dtype, op) for dtype in _families(exercise.dtypes)
+                            if op != "SUM" and _op_fits(op, dtype)]
         for root in sorted({0, ranks - 1}) if func.kind in ROOTED else [0]:
-            out.append(Case(func.kind, ranks, root, exercise.large, big_dtype))
+            for dtype in _families(exercise.dtypes):
+                out.append(Case(func.kind, ranks, root, exercise.large, dtype))
     return out
 
 

@@ -1,30 +1,37 @@
-"""The MPI side of `pimpi exercises check`: run a learner's file on every case, log progress.
+"""The MPI side of `pimpi exercises check`: run ONE learner's file on a range of its cases.
 
-    python -m mpi4py -m pimpi.collectives.exercises.worker OUTDIR NAME FILE [NAME FILE ...]
+    python -m pimpi.collectives.exercises.worker OUTDIR NAME FILE START END
 
-Rank 0 appends `start`/`done` lines to OUTDIR/rank0.jsonl before and after each case,
-so when a deadlocked job is killed the parent knows which case hung. A rank whose
-call raises writes a `problem` line to its own file at once, and aborts the job if
-the other ranks do not finish the case within a few seconds (they wait for it).
+Before the learner's code is imported, every rank builds its inputs and MPI's answer for
+each case (and the reference solution's message log) and writes them to OUTDIR/prep, then
+waits for OUTDIR/go, which the checker writes once it has read them: nothing the learner's
+code does later changes what it is compared with. Each case gets its own communicator,
+made in advance, and the ranks never talk to each other between cases, so Open MPI's
+monitoring (enabled by the checker) counts only the learner's traffic. After each call a
+rank writes its result, its inputs as they are now and its message log; the checker
+judges them in its own process.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import sys
+import time
 import traceback
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
-from ..cases import Case, compare, prepare
+import numpy as np
+
+from ..cases import Case
 from .course import wrap
-from .registry import Exercise, get_exercise, plan
+from .registry import Exercise, cases_for, get_exercise, reference_path
 
-__all__ = ["load_functions", "run_case", "main"]
+__all__ = ["load_functions", "learner_line", "main"]
 
-GRACE = 3.0  # seconds a failed rank waits for the others before aborting the job
-SEVERITY = {"PASS": 0, "FAIL": 1, "ERROR": 2}
+GO_TIMEOUT = 300.0  # seconds a rank waits for the checker's go (it reads every rank's prep)
 
 
 def load_functions(exercise: Exercise, path: str) -> dict[str, Callable[..., Any]]:
@@ -43,34 +50,11 @@ def load_functions(exercise: Exercise, path: str) -> dict[str, Callable[..., Any
     return found
 
 
-def run_case(comm: Any, private: Any, func: Callable[..., Any], case: Case,
-             watch: Callable[[str], None] | None = None) -> tuple[str, str]:
-    """Run `func` on a TracingComm over `private` for one case; (status, message) on this rank."""
-    from pimpi.collectives.trace import ForbiddenCall, TracingComm
-
-    prepared = prepare(comm, case)
-    rank = comm.Get_rank()
-    try:
-        returned = func(TracingComm(private, watch), *prepared.args, **prepared.kwargs)
-        if watch is not None:
-            watch("")  # returned: not stuck in this case
-        detail = compare(prepared, returned)
-        if detail is None:
-            return "PASS", ""
-        return "FAIL", f"rank {rank} {detail}"
-    except ForbiddenCall as exc:
-        return "FAIL", f"rank {rank} {exc.advice()}"
-    except Exception as exc:  # noqa: BLE001 - the learner's bug is the report
-        where = _learner_frame(exc)
-        return "ERROR", f"rank {rank} raised {type(exc).__name__}: {exc}{where}"
-
-
-def _learner_frame(exc: BaseException) -> str:
-    """' (line 12 of my_bcast.py)' for the innermost frame in the learner's file."""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if "pimpi" not in Path(f.filename).parts]
-    if not frames:
-        return ""
-    return f" (line {frames[-1].lineno} of {Path(frames[-1].filename).name})"
+def learner_line(path: str, frames: list[Any]) -> int | None:
+    """The line of the innermost frame in the learner's file (not Comm.pyx, not pimpi)."""
+    real = os.path.realpath(path)
+    lines = [f.lineno for f in frames if os.path.realpath(f.filename) == real]
+    return lines[-1] if lines else None
 
 
 def _write(fh: TextIO, record: dict[str, Any]) -> None:
@@ -78,73 +62,164 @@ def _write(fh: TextIO, record: dict[str, Any]) -> None:
     fh.flush()
 
 
-def _agree(comm: Any, failed: bool) -> None:
-    """Wait until every rank finished the case; a failed rank aborts if the others hang."""
-    from pimpi.mpi import poll_wait
-
-    req = comm.Ibarrier()
-    if not failed:
-        req.Wait()
-        return
-    try:
-        poll_wait(req.Test, timeout=GRACE, what="other ranks")
-    except TimeoutError:
-        comm.Abort(4)  # the others wait for this rank forever: end the job now
+def _arrays(args: tuple) -> dict[str, np.ndarray]:
+    return {f"in{k}": a for k, a in enumerate(args) if isinstance(a, np.ndarray)}
 
 
-def _load_everywhere(comm: Any, exercise: Exercise, path: str) -> dict[str, Callable[..., Any]] | str:
-    """The file's functions, or why it cannot be loaded (agreed by every rank)."""
-    try:
-        funcs: dict[str, Callable[..., Any]] | str = load_functions(exercise, path)
-    except BaseException as exc:  # noqa: BLE001 - a broken file is a result, not a crash
-        funcs = f"cannot load {Path(path).name}: {type(exc).__name__}: {exc}"
-    errors = [e for e in comm.allgather(funcs if isinstance(funcs, str) else None) if e]
-    return errors[0] if errors else funcs
+def _log(events: list[Any]) -> list[list[Any]]:
+    return [[e.kind, e.peer, e.tag, e.nbytes, e.time] for e in events]
 
 
-def _run_all(comm: Any, fh: TextIO, exercises: list[Exercise], paths: list[str]) -> None:
+def _prepare_all(harness: Any, exercise: Exercise, cases: list[tuple[int, Case]], outdir: Path,
+                 fh: TextIO) -> tuple[dict[int, Any], dict[int, Any]]:
+    """Inputs and answers of every case (and the reference's log) before the learner's import."""
+    from ..cases import prepare
+    from ..trace import TracingComm
+
+    rank = harness.Get_rank()
+    prep_comm = harness.Dup()
+    prep_comm.Set_name("pimpi-prep")
+    dups = 1
+    reference = None
+    if exercise.pattern_check == "reference" or exercise.monitored:
+        reference = load_functions(exercise, str(reference_path(exercise.name)))
+    prepared: dict[int, Any] = {}
+    comms: dict[Any, Any] = {}
+    for index, case in cases:
+        prep = prepare(prep_comm, case)
+        result_buf = prep.result(None) if prep.args else None
+        inputs = {k: a.copy() for k, a in _arrays(prep.args).items() if a is not result_buf}
+        store = dict(inputs)
+        if prep.expected is not None:
+            store["expected"] = np.asarray(prep.expected)
+        np.savez(outdir / "prep" / f"{rank}-{index}.npz", **store)
+        meta: dict[str, Any] = {"event": "prep", "index": index, "exact": prep.exact,
+                                "checked": sorted(inputs), "expected": prep.expected is not None}
+        if reference is not None:
+            ref_comm = harness.Dup()
+            ref_comm.Set_name(f"pimpi-ref-{index}")
+            dups += 1
+            again = prepare(prep_comm, case)  # fresh buffers: the reference may write into them
+            tracer = TracingComm(ref_comm)
+            reference[case.kind](tracer, *again.args, **again.kwargs)
+            meta["reference"] = _log(tracer.finish())
+            comms[f"ref-{index}"] = ref_comm  # never freed: a reused id would mix Open MPI's counts
+        _write(fh, meta)
+        comm = harness.Dup()
+        comm.Set_name(f"pimpi-case-{index}")
+        dups += 1
+        prepared[index], comms[index] = prep, comm
+    comms["prep"] = prep_comm
+    blank = harness.Dup()  # made like a case's comm and never used: Open MPI's count for an
+    blank.Set_name("pimpi-blank")  # unused communicator (making one already counts a message)
+    comms["blank"] = blank
+    dups += 1
+    _write(fh, {"event": "prepared", "harness_dups": dups})
+    return prepared, comms
+
+
+def _wait_go(outdir: Path) -> None:
+    deadline = time.monotonic() + GO_TIMEOUT
+    while not (outdir / "go").exists():
+        if time.monotonic() > deadline:
+            raise SystemExit("the checker never said go")
+        time.sleep(0.02)
+
+
+def _run_case(comm: Any, func: Callable[..., Any], prep: Any, path: str, index: int,
+              fh: TextIO, outdir: Path) -> dict[str, Any]:
+    """Call the learner's function once; save what it left; describe how it ended."""
+    from ..trace import ForbiddenCall, TracingComm
+
     rank = comm.Get_rank()
-    loaded: dict[int, dict[str, Callable[..., Any]] | str] = {}
-    for index, (job, case) in enumerate(plan(exercises, comm.Get_size())):
-        if job not in loaded:  # also lines the ranks up: a case's deadline counts only its own time
-            loaded[job] = _load_everywhere(comm, exercises[job], paths[job])
-        funcs = loaded[job]
-        if rank == 0:
-            _write(fh, {"event": "start", "index": index})
-        if isinstance(funcs, str):
-            if rank == 0:
-                _write(fh, {"event": "done", "index": index, "status": "ERROR", "message": funcs})
-            continue
-        private = comm.Dup()  # a fresh channel: stray messages of earlier cases cannot leak in
-        status, message = run_case(comm, private, funcs[case.kind], case,
-                                   lambda call, i=index: _write(fh, {"event": "call", "index": i,
-                                                                     "call": call}))
-        if status != "PASS":
-            _write(fh, {"event": "problem", "index": index, "status": status, "message": message})
-        _agree(comm, status != "PASS")
-        private.Free()
-        verdicts = comm.gather((status, message), root=0)
-        if rank == 0:
-            worst = max(verdicts, key=lambda v: SEVERITY[v[0]])
-            bad = [v for v in verdicts if v[0] == worst[0]]
-            text = bad[0][1] + (f" (and {len(bad) - 1} more ranks)" if len(bad) > 1 else "")
-            _write(fh, {"event": "done", "index": index, "status": worst[0],
-                        "message": text if worst[0] != "PASS" else ""})
+
+    def watch(call: str) -> None:
+        frames = traceback.extract_stack()
+        _write(fh, {"event": "call", "index": index, "call": call, "line": learner_line(path, frames)})
+
+    tracer = TracingComm(comm, watch)
+    done: dict[str, Any] = {"event": "done", "index": index, "status": "RAN", "message": "", "line": None}
+    returned = None
+    try:
+        returned = func(tracer, *prep.args, **prep.kwargs)
+    except ForbiddenCall as exc:
+        done.update(status="FAIL", message=f"rank {rank} {exc.advice()}",
+                    line=learner_line(path, traceback.extract_tb(exc.__traceback__)))
+    except Exception as exc:  # noqa: BLE001 - the learner's bug is the report
+        done.update(status="ERROR", message=f"rank {rank} raised {type(exc).__name__}: {exc}",
+                    line=learner_line(path, traceback.extract_tb(exc.__traceback__)))
+    _write(fh, {"event": "call", "index": index, "call": "", "line": None})  # returned
+    done["unfinished"] = tracer.unfinished()
+    done["log"] = _log(tracer.finish())
+    store = {k: a for k, a in _arrays(prep.args).items()}
+    try:
+        value = prep.result(returned)
+        if value is None:
+            done["returned_none"] = True
+        else:
+            arr = np.asarray(value)
+            if arr.dtype.hasobject:
+                raise TypeError(f"not a number or array: {type(value).__name__}")
+            store["result"] = arr
+    except Exception as exc:  # noqa: BLE001 - reported by the checker
+        done["unreadable"] = f"{type(exc).__name__}: {exc}"
+    np.savez(outdir / "res" / f"{rank}-{index}.npz", **store)
+    tracer.settle()  # a request left open must not land in a later case or crash MPI_Finalize
+    return done
+
+
+def _private_copy(path: str, rank: int) -> str:
+    """Copy the learner's file into a folder of this rank's own and make it the cwd, so what
+    one rank's import does to its folder (deleting it, say) cannot touch another rank's."""
+    import shutil
+
+    folder = Path.cwd() / f"rank{rank}"
+    folder.mkdir(exist_ok=True)
+    copy = folder / Path(path).name
+    shutil.copyfile(path, copy)
+    os.chdir(folder)
+    return str(copy)
 
 
 def main(argv: list[str] | None = None) -> int:
     from mpi4py import MPI
 
     args = argv if argv is not None else sys.argv[1:]
-    outdir, pairs = args[0], args[1:]
-    if not pairs or len(pairs) % 2:
-        raise SystemExit("usage: worker OUTDIR NAME FILE [NAME FILE ...]")
-    comm = MPI.COMM_WORLD
-    exercises = [get_exercise(name) for name in pairs[0::2]]
-    with open(Path(outdir) / f"rank{comm.Get_rank()}.jsonl", "a", encoding="utf-8") as fh:
-        _run_all(comm, fh, exercises, list(pairs[1::2]))
-        if comm.Get_rank() == 0:
+    if len(args) not in (5, 6):
+        raise SystemExit("usage: worker OUTDIR NAME FILE START END [--prepare-only]")
+    outdir, name, path, start, end = Path(args[0]), args[1], args[2], int(args[3]), int(args[4])
+    prepare_only = args[5:] == ["--prepare-only"]  # Open MPI's counts of the preparation alone
+    world = MPI.COMM_WORLD
+    rank = world.Get_rank()
+    exercise = get_exercise(name)
+    cases = list(enumerate(cases_for(exercise, world.Get_size())))[start:end]
+    with open(outdir / f"rank{rank}.jsonl", "a", encoding="utf-8") as fh:
+        harness = world.Dup()  # the only collective on COMM_WORLD: the checker allows for it
+        harness.Set_name("pimpi-harness")
+        prepared, comms = _prepare_all(harness, exercise, cases, outdir, fh)
+        comms["harness"] = harness  # not freed (see _prepare_all): the checker sees any collective
+        # the learner's code runs on it in Open MPI's counts
+        if prepare_only:
             _write(fh, {"event": "end"})
+            return 0
+        _wait_go(outdir)
+        path = _private_copy(path, rank)
+        try:
+            funcs: dict[str, Callable[..., Any]] | str = load_functions(exercise, path)
+        except BaseException as exc:  # noqa: BLE001 - a broken file is a result, not a crash
+            line = learner_line(path, traceback.extract_tb(exc.__traceback__))
+            funcs = f"cannot load {Path(path).name}: {type(exc).__name__}: {exc}"
+            if line:
+                funcs += f" (line {line} of {Path(path).name})"
+        for index, case in cases:
+            _write(fh, {"event": "start", "index": index})
+            if isinstance(funcs, str):
+                _write(fh, {"event": "done", "index": index, "status": "ERROR", "message": funcs,
+                            "line": None, "log": [], "unfinished": []})
+                continue
+            _write(fh, _run_case(comms[index], funcs[case.kind], prepared[index], path, index, fh, outdir))
+        # no comm.Free(): in Open MPI it is itself a collective, counted by the monitoring
+        _write(fh, {"event": "end"})
     return 0
 
 

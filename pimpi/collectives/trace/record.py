@@ -39,6 +39,9 @@ class ForbiddenCall(RuntimeError):
         """What a learner should do instead, in one line."""
         if self.kind == "pickled":
             upper = self.name[0].upper() + self.name[1:]
+            if upper in BUILTIN:  # comm.Bcast would be refused too: point at what is allowed
+                return (f"uses pickled comm.{self.name}; build it from comm.Send/comm.Recv "
+                        "(or Sendrecv, Isend/Irecv) on NumPy buffers")
             return f"uses pickled comm.{self.name}; use comm.{upper} on NumPy buffers"
         return f"uses built-in comm.{self.name}; build it from comm.Send/comm.Recv"
 
@@ -142,6 +145,7 @@ class TracingComm:
         self._mpi = MPI
         self.events: list[Event] = []
         self._pending: list[Any] = []
+        self._requests: list[Any] = []  # every request handed out, to name the ones never completed
         self._watch = watch  # told about each call before it may block (the checker logs it)
 
     # -- what an algorithm may read --------------------------------------------------
@@ -182,6 +186,7 @@ class TracingComm:
 
     def _traced(self, req: Any, desc: str) -> Any:
         traced = _request_class()(req)
+        self._requests.append(traced)
         traced.__dict__["_pimpi_desc"] = desc
         if self._watch is not None:
             traced.__dict__["_pimpi_watch"] = self._watch
@@ -220,6 +225,18 @@ class TracingComm:
         """Record that the algorithm starts phase `name` (see `phase`)."""
         self._sweep()
         self.events.append(Event("P", -1, -1, 0, self._mpi.Wtime(), name))
+
+    def unfinished(self) -> list[str]:
+        """'Irecv(source=1, tag=0)' for each request never completed (no Wait, Test or Waitall)."""
+        return [req.__dict__.get("_pimpi_desc", "a request") for req in self._requests if req]
+
+    def settle(self) -> None:
+        """Wait for every request left open, so that nothing stays in flight into the caller's
+        next step (a checker's next case, MPI_Finalize). Not cancelled: whether a cancel wins
+        the race with the matching send would change the outcome from run to run."""
+        for req in self._requests:
+            if req:
+                self._mpi.Request.Wait(req)
 
     def finish(self) -> list[Event]:
         """Log any receive completed by a final Waitall; return this rank's events."""

@@ -93,11 +93,13 @@ def trace_collective(comm: Any, collective: str, algorithm: str | None, length: 
 
 
 def trace_call(comm: Any, func: Callable[..., Any], kind: str, length: int, dtype: str, root: int,
-               name: str, predict: tuple[str, str] | None = None) -> TraceReport | None:
+               name: str, predict: tuple[str, str] | None = None,
+               watch: Callable[[str], None] | None = None) -> TraceReport | None:
     """Run `func` (a library collective or a learner's function) as a `kind` case on a
     TracingComm on every rank, check it against MPI's built-in; rank 0 gets the report.
 
-    `predict` = (collective, algorithm) whose cost() the totals are compared with.
+    `predict` = (collective, algorithm) whose cost() the totals are compared with;
+    `watch` is told each call before it may block (see TracingComm).
     """
     import numpy as np
 
@@ -108,7 +110,7 @@ def trace_call(comm: Any, func: Callable[..., Any], kind: str, length: int, dtyp
     case = Case(kind, ranks, root, length, dtype)
     prepared = prepare(comm, case)
     private = comm.Dup()
-    tracer = TracingComm(private)
+    tracer = TracingComm(private, watch)
     comm.Barrier()
     returned = func(tracer, *prepared.args, **prepared.kwargs)
     events = tracer.finish()
