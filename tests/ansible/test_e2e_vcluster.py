@@ -11,6 +11,7 @@ as on real nodes. nftables comes from each node's own apt mirror (the cluster is
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import shutil
@@ -80,9 +81,12 @@ def vcluster():
     if not (shutil.which("debootstrap") and shutil.which("ssh")):
         pytest.fail("the end-to-end test needs debootstrap and ssh (make sysdeps installs them)")
     rng = random.SystemRandom()
-    for _attempt in range(3):  # a name or subnet already in use: `up` refuses it and undoes itself
+    fixed = os.environ.get("PIMPI_TEST_VCLUSTER", "")  # NAME:SUBNET, when this machine assigns you one
+    for _attempt in range(1 if fixed else 3):  # a name or subnet already in use: `up` refuses it, undoes itself
         name = "a" + "".join(rng.choice(string.ascii_lowercase + string.digits) for _ in range(4)) + "t"
         subnet = f"10.{rng.randint(160, 250)}.{rng.randint(0, 255)}.0/24"
+        if fixed:
+            name, _, subnet = fixed.partition(":")
         up = _pimpi("vcluster", "up", "--nodes", "3", "--rootfs", "--nat", "--name", name, "--subnet", subnet,
                     timeout=900)
         if up.returncode == 0:
