@@ -196,6 +196,13 @@ def test_site_idempotent_verify_render_reset(vcluster, playbook, ansible_tool, t
     verify = playbook("verify.yml", *inv_verify, timeout=300)
     assert verify.returncode == 0, verify.stdout[-6000:]
     assert "no problems found" in verify.stdout
+    # Role thermal's recorder wrote a sample on every node (no systemd here, so the role's own first run),
+    # and doctor (inside verify.yml) read it on every node: one "max <hottest> in <hours> h" cell per rank.
+    for node in names:
+        sample = nodes.run(node, "cat /var/lib/pimpi/thermal.log").stdout
+        assert re.fullmatch(r"\d{10} (\d+\.\d|-) (0x[0-9a-f]+|-)\n", sample), f"{node}: {sample!r}"
+    assert "recorded" in verify.stdout and len(re.findall(r"max (\d+°C|-) in [\d.]+ h", verify.stdout)) >= 3, \
+        verify.stdout[-3000:]
     broken = playbook("verify.yml", *inv_verify, "-e", f"cluster_hostfile={shared}/no-such-hostfile",
                       "-e", "verify_attempts=1", timeout=300)
     assert broken.returncode != 0 and "pimpi doctor reported a problem" in broken.stdout, broken.stdout[-3000:]
@@ -315,7 +322,8 @@ def test_site_idempotent_verify_render_reset(vcluster, playbook, ansible_tool, t
     assert reset.returncode == 0, reset.stdout[-6000:]
     for node in names:
         gone = nodes.run(node, "id mpi || test -e /opt/pimpi || nft list table inet pimpi || "
-                               "test -e /etc/systemd/system/pimpi-cpu-governor.service")
+                               "test -e /etc/systemd/system/pimpi-cpu-governor.service || "
+                               "test -e /var/lib/pimpi/thermal.log || test -e /etc/systemd/system/pimpi-thermal.timer")
         assert gone.returncode != 0, f"{node} still has pimpi's user, venv, firewall or unit: {gone.stdout}"
         slurm = nodes.run(node, "ls /etc/slurm/slurm.conf /etc/munge/munge.key /var/lib/slurm/slurmd "
                                 "/var/lib/slurm/slurmctld /var/log/slurm")
