@@ -1,5 +1,7 @@
-"""End to end over real SSH: site.yml turns three fresh Debian nodes of a virtual cluster into an MPI
-cluster; a second run changes nothing; verify.yml passes; the cluster user's plain mpirun renders
+"""End to end over real SSH: site.yml turns two fresh Debian nodes of a virtual cluster into an MPI
+cluster and adds the third (the README's "add a node" command); another run changes nothing, and so
+does a --limit run; verify.yml passes (doctor shows the thermal recorder's history); the firewall and
+the cluster key refuse a non-node address inside the subnet; the key rotates; the cluster user's plain mpirun renders
 frames across the nodes onto the shared path; role raspberrypi runs on a node posing as a Pi 4;
 reset.yml undoes it all.
 
