@@ -268,11 +268,12 @@ def _doctor_table(records: list[dict[str, Any]]) -> str:
             _bytes(r.get("mem_available")),
             "-" if r.get("temp_c") is None else f"{r['temp_c']:.0f}°C",
             _throttle_text(r.get("throttled")),
+            _recorded_text(r.get("thermal_log")),
             _dash(r.get("python")), _dash(r.get("numpy")), _dash(r.get("mpi4py")),
             (r.get("mpi_library") or "-").split(",", 1)[0],
             r.get("cwd") or "(missing)",
         ])
-    headers = ["rank", "host", "address", "cpus", "model", "free mem", "temp", "throttled",
+    headers = ["rank", "host", "address", "cpus", "model", "free mem", "temp", "throttled", "recorded",
                "python", "numpy", "mpi4py", "MPI", "cwd"]
     return _table(headers, rows)
 
@@ -281,6 +282,15 @@ def _bytes(value: Any) -> str:
     if value is None:
         return "-"
     return f"{value / 2**30:.1f} GiB" if value >= 2**30 else f"{value / 2**20:.0f} MiB"
+
+
+def _recorded_text(log: Any) -> str:
+    """The thermal recorder's history in a cell: hottest reading over how long, and throttled samples."""
+    if not log:
+        return "-"
+    hottest = "-" if log.get("max_c") is None else f"{log['max_c']:.0f}°C"
+    text = f"max {hottest} in {log['hours']:g} h"
+    return text + (f", throttled {log['throttled_samples']}/{log['samples']}" if log.get("throttled_samples") else "")
 
 
 def _throttle_text(throttled: Any) -> str:

@@ -13,7 +13,8 @@ import sys
 import threading
 from typing import Any, Callable, TypeVar
 
-__all__ = ["local_facts", "lookup", "interface_addresses", "decode_throttled", "THROTTLE_FLAGS", "mem_available"]
+__all__ = ["local_facts", "lookup", "interface_addresses", "decode_throttled", "THROTTLE_FLAGS",
+           "recorded_thermal", "THERMAL_LOG", "mem_available"]
 
 T = TypeVar("T")
 
@@ -57,6 +58,7 @@ def local_facts(*, mpi: bool | None = None) -> dict[str, Any]:
         "mem_available": meminfo.get("MemAvailable"),
         "temp_c": _safe(_temperature),
         "throttled": _safe(_throttled),
+        "thermal_log": _safe(recorded_thermal),
         "governor": _safe(lambda: _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor").strip()),
         "loadavg": _safe(lambda: [round(x, 2) for x in os.getloadavg()]),
         **versions,
@@ -214,6 +216,39 @@ def _temperature() -> float | None:
         if value is not None:
             temps.append(value / 1000.0)
     return round(max(temps), 1) if temps else None
+
+
+THERMAL_LOG = "/var/lib/pimpi/thermal.log"  # written by Ansible role thermal's timer
+
+
+def recorded_thermal(path: str = THERMAL_LOG) -> dict[str, Any] | None:
+    """The thermal recorder's history: samples, hours covered, hottest °C, samples throttled now.
+
+    Each line is "epoch temp_c throttled" ('-' when unknown); None without the file. Cheap:
+    the file holds at most a few thousand short lines."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            lines = handle.read().splitlines()
+    except FileNotFoundError:
+        return None
+    times, temps, throttled = [], [], 0
+    for line in lines:
+        parts = line.split()
+        if len(parts) != 3 or not parts[0].isdigit():
+            continue
+        times.append(int(parts[0]))
+        try:
+            temps.append(float(parts[1]))
+        except ValueError:
+            pass
+        try:
+            throttled += bool(decode_throttled(int(parts[2], 16))["now"])
+        except ValueError:
+            pass
+    if not times:
+        return None
+    return {"samples": len(times), "hours": round((max(times) - min(times)) / 3600, 1),
+            "max_c": max(temps) if temps else None, "throttled_samples": throttled, "last": max(times)}
 
 
 def _throttled() -> dict[str, Any] | None:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from pimpi.procs import EXIT_TIMEOUT, end_group, start
+
 REPO = Path(__file__).resolve().parents[2]
 ANSIBLE_DIR = REPO / "ansible"
 BIN = Path(sys.executable).parent
@@ -29,12 +31,23 @@ def ansible_env() -> dict[str, str]:
 
 
 def run_tool(argv: list[str], timeout: float, **env: str) -> subprocess.CompletedProcess:
-    """Run an Ansible tool from the .venv in ansible/, capturing stdout and stderr together."""
-    return subprocess.run(
-        [str(BIN / argv[0]), *argv[1:]], cwd=ANSIBLE_DIR, env={**ansible_env(), **env},
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        timeout=timeout, check=False,
-    )
+    """Run an Ansible tool from the .venv in ansible/, capturing stdout and stderr together.
+
+    Its own process group ends with it (forks and ssh masters included). On timeout the result has
+    returncode 124 and the output so far, so a failing assert shows where the play was."""
+    args = [str(BIN / argv[0]), *argv[1:]]
+    proc = start(args, cwd=ANSIBLE_DIR, env={**ansible_env(), **env}, stdout=subprocess.PIPE,
+                 stderr=subprocess.STDOUT, text=True)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+        code = proc.returncode
+    except subprocess.TimeoutExpired:
+        end_group(proc)
+        out, _ = proc.communicate()
+        out, code = f"{out}\n[timed out after {timeout:g} s]", EXIT_TIMEOUT
+    finally:
+        end_group(proc)
+    return subprocess.CompletedProcess(args, code, out)
 
 
 @pytest.fixture

