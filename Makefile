@@ -14,7 +14,7 @@ APT_PACKAGES_SLURM := slurm-wlm munge libpmix2 libpmix-dev
 APT_ALL := $(APT_PACKAGES) $(APT_PACKAGES_RENDER) $(APT_PACKAGES_VCLUSTER) $(APT_PACKAGES_ANSIBLE) $(APT_PACKAGES_VM) \
            $(APT_PACKAGES_SLURM)
 
-.PHONY: demo test venv sysdeps clean
+.PHONY: demo test test-long venv sysdeps clean
 
 venv: $(BIN)/.installed
 
@@ -33,6 +33,10 @@ demo: venv
 
 test: venv sysdeps
 	$(BIN)/python tests/harness.py
+
+# Tests too long for CI (provisioning VM nodes end to end under emulation: an hour or more).
+test-long: venv sysdeps
+	$(BIN)/python tests/harness.py --sizes "" --serial-marks long
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -40,6 +40,8 @@ def main() -> int:
     parser.add_argument("--sizes", default="1,2,3,4,5", help="MPI sizes, comma separated")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per pytest run")
     parser.add_argument("--no-serial", action="store_true", help="skip the serial run")
+    parser.add_argument("--serial-marks", default="not mpi and not long",
+                        help="pytest -m expression of the serial run (`long` tests: make test-long)")
     args, pytest_args = parser.parse_known_args()
     if not sys.stdout.isatty():  # mpirun gives ranks a pty: no colour codes in CI logs
         pytest_args = ["--color=no", *pytest_args]
@@ -47,7 +49,7 @@ def main() -> int:
     py = sys.executable
     runs: list[tuple[str, list[str]]] = []
     if not args.no_serial:
-        runs.append(("serial", [py, "-m", "pytest", "-m", "not mpi", "--durations=30", *pytest_args]))
+        runs.append(("serial", [py, "-m", "pytest", "-m", args.serial_marks, "--durations=30", *pytest_args]))
     for size in sizes:
         runs.append((
             f"mpi n={size}",

@@ -21,7 +21,6 @@ import shutil
 import socket
 import string
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -29,41 +28,9 @@ import pytest
 import yaml
 
 from pimpi.testing import down_when_gone
+from tests.ansible.nodes import Nodes, changed_lines, pimpi as _pimpi, recap as _recap
 
 VENV = "/opt/pimpi/venv"
-RECAP = re.compile(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
-
-
-def _pimpi(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([str(Path(sys.executable).parent / "pimpi"), *args], capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL, check=False)
-
-
-def _recap(out: str) -> dict[str, tuple[int, int, int]]:
-    """host -> (changed, unreachable, failed) from the PLAY RECAP."""
-    return {h: (int(c), int(u), int(f)) for h, c, u, f in RECAP.findall(out)}
-
-
-class Nodes:
-    """Root SSH into the virtual nodes with the cluster's own key and known_hosts (strict)."""
-
-    def __init__(self, inventory: dict):
-        v = inventory["all"]["vars"]
-        self.hosts = inventory["all"]["children"]["pimpi_vcluster"]["hosts"]
-        self.base = ["ssh", "-i", v["ansible_ssh_private_key_file"], "-o",
-                     f"UserKnownHostsFile={v['pimpi_vcluster_known_hosts']}", "-o", "StrictHostKeyChecking=yes",
-                     "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
-
-    def run(self, host: str, command: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        return subprocess.run(self.base + [f"root@{self.hosts[host]['ansible_host']}", command],
-                              capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
-                              check=False)
-
-    def as_cluster_user(self, host: str, command: str, timeout: float = 180) -> subprocess.CompletedProcess:
-        """COMMAND as the cluster user in a login shell with a clean environment (nothing from root's)."""
-        inner = f"cd ~ && {command}"
-        return self.run(host, "runuser -u mpi -- env -i HOME=/home/mpi PATH=/usr/bin:/bin LANG=C.UTF-8 "
-                              f"bash -lc {_quote(inner)}", timeout=timeout)
 
 
 def _connects(address: str, port: int, source: str | None = None) -> bool:
@@ -73,10 +40,6 @@ def _connects(address: str, port: int, source: str | None = None) -> bool:
             return True
     except OSError:
         return False
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "'\"'\"'") + "'"
 
 
 @pytest.fixture
@@ -184,8 +147,8 @@ def test_site_idempotent_verify_render_reset(vcluster, playbook, ansible_tool, t
     second = playbook("site.yml", *inv, timeout=420)
     assert second.returncode == 0, second.stdout[-6000:]
     recap = _recap(second.stdout)
-    assert all(recap[h] == (0, 0, 0) for h in names), f"second run changed something: {recap}\n" + "\n".join(
-        line for line in second.stdout.splitlines() if line.startswith("changed:"))
+    assert all(recap[h] == (0, 0, 0) for h in names), (
+        f"second run changed something: {recap}\n" + changed_lines(second.stdout))
     stage("site again")
 
     # --limit to one node: the known-hosts block of the nodes outside the run comes from the head, unchanged.

@@ -53,6 +53,17 @@ def test_seed_is_like_imager_with_the_cluster_hosts_in_the_template():
     assert meta_data(node, "i-1") == "instance-id: i-1\nlocal-hostname: t2\n"
 
 
+def test_imager_seed_leaves_cloud_inits_hosts_template_alone():
+    spec = make_spec(name="t", nodes=2, subnet="10.9.0.0/24", kind="vm", imager=True)
+    text = user_data(spec, spec.node_list()[0], "ssh-ed25519 AAAA key\n", "PRIVATE", ("HP", "ssh-ed25519 HPUB\n"),
+                     "", {}, [], [])
+    config = json.loads(text.split("\n", 1)[1])
+    assert config["manage_etc_hosts"] is True and config["hostname"] == "t1"
+    assert "/etc/cloud/templates/hosts.debian.tmpl" not in {f["path"] for f in config["write_files"]}
+    with pytest.raises(ValueError, match="--imager"):
+        make_spec(name="t", nodes=2, subnet="10.9.0.0/24", imager=True)
+
+
 def test_qemu_boots_the_kernel_directly_on_a_tap_with_a_static_address(tmp_path: Path):
     spec = make_spec(name="t", nodes=2, subnet="10.9.0.0/24", kind="vm")
     node = spec.node_list()[0]

@@ -74,17 +74,20 @@ def vcluster() -> None:
 @click.option("--vm", is_flag=True, help="Boot each node as a virtual machine with its own kernel (QEMU).")
 @click.option("--arch", default="amd64", show_default=True,
               help="VM nodes' architecture: amd64, arm64, or one per node (amd64,amd64,arm64).")
+@click.option("--imager", is_flag=True,
+              help="VM nodes: first boot exactly as Raspberry Pi Imager sets it up (cloud-init's stock /etc/hosts "
+                   "template, with its 127.0.1.1 line), for testing provisioning.")
 @click.option("--subnet", default=DEFAULT_SUBNET, show_default=True, help="Private IPv4 subnet of the cluster.")
 @click.option("--nat", is_flag=True, help="Let nodes reach outside through this machine (off: no route out).")
 @click.option("--slots", type=Int(1, MAX_SLOTS), default=1, show_default=True, help="MPI slots per node in the hostfile.")
 @_name_option
-def up(nodes, profile, rootfs, vm, arch, subnet, nat, slots, name) -> None:
+def up(nodes, profile, rootfs, vm, arch, imager, subnet, nat, slots, name) -> None:
     """Create NAME1..NAMEn, each with its own network, address and hostname."""
     from pimpi.cluster.vcluster import cluster
     from pimpi.cluster.vcluster.spec import make_spec
 
     spec = _call(make_spec, name=name, nodes=nodes, subnet=subnet, profile=profile, rootfs=rootfs,
-                 nat=nat, slots=slots, kind="vm" if vm else "netns", arch=arch)
+                 nat=nat, slots=slots, kind="vm" if vm else "netns", arch=arch, imager=imager)
     _call(cluster.up, spec, _log)
     from pimpi.cluster.vcluster.cluster import files
 

@@ -73,7 +73,6 @@ def user_data(spec: Spec, node: Node, public_key: str, private_key: str, host_ke
         "ssh_genkeytypes": ["ed25519"],  # given below, so none is generated (schema: not empty)
         "ssh_keys": {"ed25519_private": host_key[0], "ed25519_public": host_key[1].strip()},
         "write_files": [
-            _file("/etc/cloud/templates/hosts.debian.tmpl", "## template:jinja\n" + node_hosts(spec)),
             _file("/root/.ssh/id_ed25519", private_key, "0600"),
             _file("/root/.ssh/id_ed25519.pub", public_key),
             _file("/root/.ssh/known_hosts", known_hosts),
@@ -82,6 +81,9 @@ def user_data(spec: Spec, node: Node, public_key: str, private_key: str, host_ke
         ],
         "bootcmd": [s.mount_command() for s in shares],
     }
+    if not spec.imager:  # Imager leaves cloud-init's template alone (127.0.1.1 <hostname> included)
+        config["write_files"].insert(0, _file("/etc/cloud/templates/hosts.debian.tmpl",
+                                              "## template:jinja\n" + node_hosts(spec)))
     return "#cloud-config\n" + json.dumps(config, indent=1) + "\n"
 
 

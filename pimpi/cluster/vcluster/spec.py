@@ -48,6 +48,7 @@ class Spec:
     slots: int = 1
     kind: str = "netns"
     arch: str = "amd64"
+    imager: bool = False  # VM nodes: seeded exactly as Raspberry Pi Imager does (stock hosts template)
 
     @property
     def ssh(self) -> bool:
@@ -98,7 +99,7 @@ class Spec:
 
 def make_spec(name: str = DEFAULT_NAME, nodes: int = 3, subnet: str = DEFAULT_SUBNET,
               profile: str = "lan", rootfs: bool = False, nat: bool = False, slots: int = 1,
-              kind: str = "netns", arch: str = "amd64") -> Spec:
+              kind: str = "netns", arch: str = "amd64", imager: bool = False) -> Spec:
     """Validate a request; ValueError names the bad value."""
     if not isinstance(name, str) or not _NAME.match(name):
         raise ValueError(
@@ -139,7 +140,9 @@ def make_spec(name: str = DEFAULT_NAME, nodes: int = 3, subnet: str = DEFAULT_SU
                          "or one per node")
     if kind != "vm" and arches != ["amd64"]:
         raise ValueError(f"--arch {arch!r} needs VM nodes (--vm): namespace nodes share this machine's CPU")
-    return Spec(name, nodes, str(net), profile, bool(rootfs), bool(nat), slots, kind, arch)
+    if imager and kind != "vm":
+        raise ValueError("--imager is for VM nodes (--vm): only they boot through cloud-init")
+    return Spec(name, nodes, str(net), profile, bool(rootfs), bool(nat), slots, kind, arch, bool(imager))
 
 
 def spec_from_dict(data: dict) -> Spec:
