@@ -474,7 +474,7 @@ def reboot(name: str, ref: str) -> tuple[str, float]:
     """Reboot the node cleanly (systemctl reboot); (hostname, seconds until it answers again)."""
     spec, data, node = _vm_node(name, ref, "reboot")
     f = files(name)
-    seconds = vmnodes.reboot(f, data["created"], node, vmnodes.shares(spec, f["shared"]))
+    seconds = vmnodes.reboot(f, data["created"], node, vmnodes.shares(spec, f["shared"], node))
     _reshape(spec, data, node)
     return node.hostname, seconds
 
@@ -497,6 +497,6 @@ def boot(name: str, ref: str) -> tuple[str, float]:
             state.save(name, data)
 
         f = files(name)
-        seconds = vmnodes.boot(f, data["created"], node, vmnodes.shares(spec, f["shared"]), record)
+        seconds = vmnodes.boot(f, data["created"], node, vmnodes.shares(spec, f["shared"], node), record)
         _reshape(spec, data, node)
     return node.hostname, seconds

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from pimpi.cluster.vcluster import guest, rootfs, vm, vmimage
+from pimpi.cluster.vcluster import guest, rootfs, vm, vmenv, vmimage
 from pimpi.cluster.vcluster.nodes import alive, zombie
 from pimpi.cluster.vcluster.seed import Share, meta_data, user_data, write_seed
 from pimpi.cluster.vcluster.spec import Node, Spec
@@ -21,7 +21,7 @@ from pimpi.fileio import atomic_write
 __all__ = ["TOOLS", "BOOT_TIMEOUT_S", "build", "shares", "ssh", "running", "stop_all", "shape",
            "kill_jobs", "reboot", "power_cut", "boot", "rss_mb"]
 
-TOOLS = ("qemu-img", "genisoimage", "mkfs.ext4", "debootstrap", "ssh", "ssh-keygen")
+TOOLS = ("qemu-img", "genisoimage", "mkfs.ext4", "debugfs", "debootstrap", "ssh", "ssh-keygen")
 BOOT_TIMEOUT_S = 1800.0  # one node under TCG takes ~1-6 min on two cores, far more when they are busy
 Record = Callable[[str, object], None]
 # numba compiles its kernels at every run (the shared repo is read-only, no cache) and LLVM under
@@ -30,11 +30,21 @@ _GUEST_ENV = {"PIMPI_NO_NUMBA": "1"}
 _BOOT_ID = "/proc/sys/kernel/random/boot_id"  # new at every boot: tells a rebooted node from one that never went
 
 
-def shares(spec: Spec, shared: Path) -> list[Share]:
+def shares(spec: Spec, shared: Path, node: Node | None = None) -> list[Share]:
     """Folders every node sees at the same path: the repo, venv and Python pimpi runs from
-    (read-only, so MPI and pimpi match everywhere) and the cluster's shared folder."""
-    found = [Share(f"pimpi{i}", path, False) for i, path in enumerate(rootfs.bind_paths())]
+    (read-only, so MPI and pimpi match everywhere) and the cluster's shared folder. A node of
+    another architecture also mounts its own venv over this one's path (see vmenv)."""
+    paths = rootfs.bind_paths()
+    if node is not None and not vmimage.native(spec.node_arch(node)) and _venv_path() not in paths:
+        paths.append(_venv_path())  # after the repo holding it, so it mounts on top
+    found = [Share(f"pimpi{i}", path, False) for i, path in enumerate(paths)]
     return found + [Share(f"pimpi{len(found)}", str(shared), True)]
+
+
+def _venv_path() -> str:
+    import sys
+
+    return str(Path(sys.prefix).absolute())
 
 
 def ssh(files: dict[str, Path], node: Node) -> guest.Ssh:
@@ -64,11 +74,12 @@ def build(spec: Spec, data: dict, record: Record, files: dict[str, Path], env: d
         host_keys[node.hostname] = (host_key.read_text(), host_key.with_suffix(".pub").read_text())
         known.append(rootfs.host_key_line(node, host_key.with_suffix(".pub")))
     atomic_write(files["known_hosts"], "".join(known), mode=0o644)
-    node_shares = shares(spec, files["shared"])
+    sources = {arch: _foreign_venv(arch, images[arch], files["dir"], log) for arch in images}
     instance = f"pimpi-{spec.name}-{int(time.time())}"
     for node in spec.node_list():
         arch = spec.node_arch(node)
         layer = files["dir"] / node.hostname
+        node_shares = shares(spec, files["shared"], node)
         record("links", node.host_if)
         run(["ip", "tuntap", "add", "dev", node.host_if, "mode", "tap"])
         run(["ip", "link", "set", node.host_if, "master", spec.bridge, "up"])
@@ -79,7 +90,7 @@ def build(spec: Spec, data: dict, record: Record, files: dict[str, Path], env: d
                              [str(Path(p)) for p in _path_dirs()], node_shares),
                    meta_data(node, f"{instance}-{node.hostname}"))
         argv = vm.qemu_argv(spec, node, images[arch], accel[arch], layer / "disk.qcow2", layer / "seed.iso",
-                            layer / "console.log", node_shares)
+                            layer / "console.log", node_shares, sources[arch])
         record("vm_argv", {**created.get("vm_argv", {}), node.hostname: argv})
         log(f"node {node.hostname} at {node.address}: {arch} VM ({accel[arch]}), booting")
         pid, started = vm.start(argv, layer / "qemu.log")
@@ -88,12 +99,21 @@ def build(spec: Spec, data: dict, record: Record, files: dict[str, Path], env: d
     boot_s = {}
     for node in spec.node_list():
         left = BOOT_TIMEOUT_S - (time.monotonic() - start)
-        ssh(files, node).wait(max(left, 30), _ready_check(node_shares), lambda n=node: running(created, n))
+        ssh(files, node).wait(max(left, 30), _ready_check(shares(spec, files["shared"], node)),
+                              lambda n=node: running(created, n))
         boot_s[node.hostname] = round(time.monotonic() - start, 1)
         log(f"node {node.hostname} answers over ssh after {boot_s[node.hostname]:.0f} s")
     record("boot_s", boot_s)
     for node in spec.node_list():
         shape(files, node, *profile)
+
+
+def _foreign_venv(arch: str, image: vmimage.Image, state_dir: Path, log: Callable[[str], None]) -> dict[str, str]:
+    """For nodes that cannot run this machine's binaries: their own venv, seen at this venv's path."""
+    if vmimage.native(arch):
+        return {}
+    prefix = vmenv.prepare(arch, image.disk, state_dir / f"venv-{arch}", log)
+    return {_venv_path(): str(prefix)}
 
 
 def _path_dirs() -> list[str]:
