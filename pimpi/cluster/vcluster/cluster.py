@@ -479,11 +479,17 @@ def reboot(name: str, ref: str) -> tuple[str, float]:
     return node.hostname, seconds
 
 
-def power_cut(name: str, ref: str) -> str:
-    """Pull the node's power: its QEMU process ends, its disk keeps what was written."""
+def power_cut(name: str, ref: str, back_after: float | None = None) -> str:
+    """Pull the node's power: its QEMU process ends, its disk keeps what was written. With
+    BACK_AFTER seconds the power returns by itself then (the node boots, nothing else running)."""
+    if back_after is not None and not back_after >= 0:
+        raise ValueError(f"--back-after {back_after!r}: give seconds, 0 or more")
     with state.locked(name):
         _spec, data, node = _vm_node(name, ref, "power-cut")
         vmnodes.power_cut(data["created"], node)
+        if back_after is not None:
+            vmnodes.power_back(name, files(name), data["created"], node, back_after)
+            state.save(name, data)
     return node.hostname
 
 

@@ -11,15 +11,16 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from pimpi.cluster.vcluster import guest, rootfs, vm, vmenv, vmimage
-from pimpi.cluster.vcluster.nodes import alive, zombie
+from pimpi import procs
+from pimpi.cluster.vcluster import guest, powerback, rootfs, vm, vmenv, vmimage
+from pimpi.cluster.vcluster.nodes import alive, start_time, zombie
 from pimpi.cluster.vcluster.seed import Share, meta_data, user_data, write_seed
 from pimpi.cluster.vcluster.spec import Node, Spec
 from pimpi.cluster.vcluster.sysrun import VclusterError, run
 from pimpi.fileio import atomic_write
 
 __all__ = ["TOOLS", "BOOT_TIMEOUT_S", "build", "shares", "ssh", "running", "stop_all", "shape",
-           "kill_jobs", "reboot", "power_cut", "boot", "rss_mb"]
+           "kill_jobs", "reboot", "power_cut", "power_back", "cancel_power_back", "boot", "rss_mb"]
 
 TOOLS = ("qemu-img", "genisoimage", "mkfs.ext4", "debugfs", "debootstrap", "ssh", "ssh-keygen")
 BOOT_TIMEOUT_S = 1800.0  # one node under TCG takes ~1-6 min on two cores, far more when they are busy
@@ -139,8 +140,13 @@ def rss_mb(created: dict, node: Node) -> float | None:
 
 
 def stop_all(created: dict) -> list[str]:
-    """Power off every VM node (QEMU ended); the errors, if any."""
+    """Power off every VM node (QEMU ended), first ending any power-back timer; the errors, if any."""
     errors = []
+    for hostname in list(created.get("power_back", {})):
+        try:
+            cancel_power_back(created, hostname)
+        except VclusterError as exc:
+            errors.append(f"{hostname}: {exc}")
     for hostname, (pid, started) in created.get("vms", {}).items():
         try:
             vm.stop(pid, started)
@@ -178,9 +184,26 @@ def power_cut(created: dict, node: Node) -> None:
     vm.stop(pid, started)  # SIGTERM: QEMU stops at once, the guest gets no shutdown
 
 
+def power_back(name: str, files: dict[str, Path], created: dict, node: Node, seconds: float) -> None:
+    """Have the power come back by itself: a process of its own boots NODE after SECONDS (see
+    powerback), recorded so that `boot` and `down` can end it while it waits."""
+    log = files["dir"] / node.hostname / "power.log"
+    with open(log, "ab") as out:
+        proc = procs.start(powerback.argv(name, node.hostname, seconds, log), stdout=out, stderr=out)
+    created["power_back"] = {**created.get("power_back", {}), node.hostname: [proc.pid, start_time(proc.pid)]}
+
+
+def cancel_power_back(created: dict, hostname: str) -> None:
+    """End NODE's power-back timer if it still waits (it may have booted the node already)."""
+    pid, started = created.get("power_back", {}).pop(hostname, [0, None])
+    if pid:
+        vm.stop(pid, started, grace=10.0)
+
+
 def boot(files: dict[str, Path], created: dict, node: Node, node_shares: list[Share],
          record: Record) -> float:
     """Power the node on again (same disk overlay and seed); seconds until it answers over ssh."""
+    cancel_power_back(created, node.hostname)
     if running(created, node):
         raise VclusterError(f"node {node.hostname} is already running")
     argv = created["vm_argv"][node.hostname]
