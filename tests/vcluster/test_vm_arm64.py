@@ -116,3 +116,29 @@ def test_frames_rendered_on_aarch64_have_the_same_bytes_as_on_x86_64(vc):
     assert len(x86) == frames
     assert _digests(vc.shared / "frames-arm") == x86  # every frame made by an aarch64 rank
     assert _digests(vc.shared / "frames-mixed") == x86
+
+
+def _boot_id(vc, host: str) -> str:
+    out = _ssh(vc, host, "cat /proc/sys/kernel/random/boot_id", timeout=60)
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
+def test_power_comes_back_by_itself_after_a_cut(vc):
+    import time
+
+    before = _boot_id(vc, X86)
+    assert before
+    cut = vc.vc("power-cut", X86, "--back-after", "5", timeout=120)
+    assert cut.returncode == 0 and "powers on by itself in 5 s" in cut.stdout, cut.stdout + cut.stderr
+    deadline = time.monotonic() + 1800  # nothing pimpi runs until the node answers: its timer boots it
+    while _boot_id(vc, X86) in ("", before) and time.monotonic() < deadline:
+        time.sleep(5)
+    assert _boot_id(vc, X86) not in ("", before), "the node did not come back by itself"
+    info = json.loads(vc.vc("status", "--json", timeout=60).stdout)
+    assert info["nodes"][0]["running"]
+    assert "powered on" in (vc.dir / X86 / "power.log").read_text()
+    # a timer still waiting when the cluster goes down is ended by `down` (the fixture checks leftovers)
+    later = vc.vc("power-cut", ARM, "--back-after", "3600", timeout=120)
+    assert later.returncode == 0, later.stderr
+    timers = subprocess.run(["ps", "-eo", "args="], capture_output=True, text=True, timeout=30).stdout
+    assert f"--node {ARM} --after 3600" in timers
