@@ -493,6 +493,20 @@ def power_cut(name: str, ref: str, back_after: float | None = None) -> str:
     return node.hostname
 
 
+def reshape_when_back(name: str, ref: str) -> bool:
+    """After the power came back by itself: once the node answers, its link shaping (the
+    profile, then `slow`) again, as `boot` does. False when there was nothing to apply."""
+    spec, data, node = _vm_node(name, ref, "reshape")
+    base, rate = _profile_delay(spec)
+    if not (base or rate or data.get("faults", {}).get(node.hostname)):
+        return False
+    f = files(name)
+    vmnodes.ssh(f, node).wait(vmnodes.BOOT_TIMEOUT_S, vmnodes.ready_check(vmnodes.shares(spec, f["shared"], node)),
+                              lambda: vmnodes.running(data["created"], node))
+    _reshape(spec, data, node)
+    return True
+
+
 def boot(name: str, ref: str) -> tuple[str, float]:
     """Power a cut node on again; (hostname, seconds until it answers over ssh)."""
     with state.locked(name):

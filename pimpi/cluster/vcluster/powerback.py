@@ -3,8 +3,9 @@
 `pimpi vcluster power-cut NODE --back-after S` starts it in its own session and records it in
 the state file, then returns: like a Pi whose power returns, the node boots with nothing else
 running. It waits S seconds, starts the node's QEMU with the command line `up` recorded (same
-disk overlay, same seed), records the new process and ends; `boot NODE` and `down` end it first
-when it is still waiting. SIGTERM, SIGINT or SIGHUP end it at once, before or after the boot.
+disk overlay, same seed), records the new process, applies the link's shaping again once the
+node answers (as `boot` does; nothing to do on an unshaped link) and ends; `boot NODE` and
+`down` end it first when it is still waiting. SIGTERM, SIGINT or SIGHUP end it at once, before or after the boot.
 """
 
 from __future__ import annotations
@@ -56,10 +57,18 @@ def main(args: list[str] | None = None) -> int:
     time.sleep(max(0.0, opts.after))
     try:
         what = _power_on(opts.name, opts.node, opts.log)
+        if what.startswith("powered on"):
+            from pimpi.cluster.vcluster.cluster import reshape_when_back
+
+            if reshape_when_back(opts.name, opts.node):
+                what += ", link shaped again"
     except Exception as exc:  # noqa: BLE001 - nobody is waiting for this process: say it in its log
         what = f"failed: {exc}"
-    with open(opts.log, "a") as out:
-        out.write(f"{time.strftime('%H:%M:%S')} power back after {opts.after:g} s: {what}\n")
+    try:
+        with open(opts.log, "a") as out:
+            out.write(f"{time.strftime('%H:%M:%S')} power back after {opts.after:g} s: {what}\n")
+    except OSError:
+        pass  # the cluster went down meanwhile, its folder with it
     return 0 if not what.startswith("failed") else 1
 
 

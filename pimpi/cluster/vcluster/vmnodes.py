@@ -20,7 +20,7 @@ from pimpi.cluster.vcluster.sysrun import VclusterError, run
 from pimpi.fileio import atomic_write
 
 __all__ = ["TOOLS", "BOOT_TIMEOUT_S", "build", "shares", "ssh", "running", "stop_all", "shape",
-           "kill_jobs", "reboot", "power_cut", "power_back", "cancel_power_back", "boot", "rss_mb"]
+           "kill_jobs", "ready_check", "reboot", "power_cut", "power_back", "cancel_power_back", "boot", "rss_mb"]
 
 TOOLS = ("qemu-img", "genisoimage", "mkfs.ext4", "debugfs", "debootstrap", "ssh", "ssh-keygen")
 BOOT_TIMEOUT_S = 1800.0  # one node under TCG takes ~1-6 min on two cores, far more when they are busy
@@ -52,7 +52,7 @@ def ssh(files: dict[str, Path], node: Node) -> guest.Ssh:
     return guest.Ssh(files["key"], files["known_hosts"], node.address)
 
 
-def _ready_check(node_shares: list[Share]) -> str:
+def ready_check(node_shares: list[Share]) -> str:
     """Ready means: sshd answers and the shared folders are mounted (first boot mounts them late)."""
     return " && ".join(f"mountpoint -q {guest.quote([s.path])}" for s in node_shares) or "true"
 
@@ -100,7 +100,7 @@ def build(spec: Spec, data: dict, record: Record, files: dict[str, Path], env: d
     boot_s = {}
     for node in spec.node_list():
         left = BOOT_TIMEOUT_S - (time.monotonic() - start)
-        ssh(files, node).wait(max(left, 30), _ready_check(shares(spec, files["shared"], node)),
+        ssh(files, node).wait(max(left, 30), ready_check(shares(spec, files["shared"], node)),
                               lambda n=node: running(created, n))
         boot_s[node.hostname] = round(time.monotonic() - start, 1)
         log(f"node {node.hostname} answers over ssh after {boot_s[node.hostname]:.0f} s")
@@ -171,7 +171,7 @@ def reboot(files: dict[str, Path], created: dict, node: Node, node_shares: list[
     boot_id = link.run(f"cat {_BOOT_ID}", timeout=60).strip()
     start = time.monotonic()
     link.answers("systemctl reboot", timeout=20)  # the connection may drop before it answers
-    back = f'test "$(cat {_BOOT_ID})" != {boot_id} && {_ready_check(node_shares)}'
+    back = f'test "$(cat {_BOOT_ID})" != {boot_id} && {ready_check(node_shares)}'
     link.wait(BOOT_TIMEOUT_S, back, lambda: running(created, node))
     return time.monotonic() - start
 
@@ -210,5 +210,5 @@ def boot(files: dict[str, Path], created: dict, node: Node, node_shares: list[Sh
     pid, started = vm.start(argv, files["dir"] / node.hostname / "qemu.log")
     record("vms", {**created.get("vms", {}), node.hostname: [pid, started]})
     start = time.monotonic()
-    ssh(files, node).wait(BOOT_TIMEOUT_S, _ready_check(node_shares), lambda: running(created, node))
+    ssh(files, node).wait(BOOT_TIMEOUT_S, ready_check(node_shares), lambda: running(created, node))
     return time.monotonic() - start
