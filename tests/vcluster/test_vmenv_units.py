@@ -78,3 +78,17 @@ def test_power_back_takes_seconds_and_refuses_a_negative_delay_with_exit_2():
     assert out.exit_code == 2 and "-3" in out.output and "Traceback" not in out.output
     line = powerback.argv("c", "c2", 2.5, Path("/run/pimpi/vcluster-c/c2/power.log"))
     assert line[1:3] == ["-m", "pimpi.cluster.vcluster.powerback"] and "2.5" in line and "vcluster-c/" in line[-1]
+
+
+def test_a_foreign_root_gets_pams_common_files_so_sshd_lets_a_key_in(tmp_path: Path):
+    from pimpi.cluster.vcluster import foreignroot
+
+    base = tmp_path / "usr/share/base-passwd"
+    base.mkdir(parents=True)
+    (base / "passwd.master").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    (base / "group.master").write_text("root:x:0:\n")
+    foreignroot.configure(tmp_path)
+    for kind in ("auth", "account", "password", "session", "session-noninteractive"):
+        lines = [line.split() for line in (tmp_path / f"etc/pam.d/common-{kind}").read_text().splitlines()
+                 if line and not line.startswith("#")]
+        assert any("pam_unix.so" in line for line in lines) and ["pam_deny.so"] in [line[2:] for line in lines]
