@@ -87,6 +87,7 @@ def test_a_foreign_root_gets_pams_common_files_so_sshd_lets_a_key_in(tmp_path: P
     base.mkdir(parents=True)
     (base / "passwd.master").write_text("root:x:0:0:root:/root:/bin/bash\n")
     (base / "group.master").write_text("root:x:0:\n")
+    (tmp_path / "usr/bin").mkdir()
     foreignroot.configure(tmp_path)
     for kind in ("auth", "account", "password", "session", "session-noninteractive"):
         lines = [line.split() for line in (tmp_path / f"etc/pam.d/common-{kind}").read_text().splitlines()
