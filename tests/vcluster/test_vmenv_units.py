@@ -93,3 +93,30 @@ def test_a_foreign_root_gets_pams_common_files_so_sshd_lets_a_key_in(tmp_path: P
         lines = [line.split() for line in (tmp_path / f"etc/pam.d/common-{kind}").read_text().splitlines()
                  if line and not line.startswith("#")]
         assert any("pam_unix.so" in line for line in lines) and ["pam_deny.so"] in [line[2:] for line in lines]
+
+
+def test_the_power_back_timer_starts_the_recorded_machine_and_records_it(tmp_path: Path, monkeypatch):
+    """The timer's whole path on a state file of its own, with `sleep` standing in for QEMU."""
+    import json
+    import signal
+    import subprocess
+
+    from pimpi.cluster.vcluster import state
+    from pimpi.cluster.vcluster.nodes import alive
+
+    monkeypatch.setenv("PIMPI_VCLUSTER_STATE", str(tmp_path))
+    spec = make_spec(name="pb", nodes=1, subnet="10.9.0.0/24", kind="vm")
+    (tmp_path / "vcluster-pb" / "pb1").mkdir(parents=True)
+    state.save("pb", {"spec": spec.to_dict(), "created": {"vm_argv": {"pb1": ["sleep", "120"]}, "vms": {},
+                                                          "power_back": {"pb1": [1, None]}}})
+    log = tmp_path / "vcluster-pb" / "pb1" / "power.log"
+    done = subprocess.run(powerback.argv("pb", "pb1", 0.2, log), capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PIMPI_VCLUSTER_STATE": str(tmp_path)})
+    assert done.returncode == 0, done.stderr
+    created = json.loads(state.state_file("pb").read_text())["created"]
+    pid, started = created["vms"]["pb1"]
+    try:
+        assert alive(pid, started) and "pb1" not in created["power_back"]
+        assert "powered on" in log.read_text() and "shaped" not in log.read_text()  # lan: nothing to shape
+    finally:
+        os.killpg(pid, signal.SIGKILL)
