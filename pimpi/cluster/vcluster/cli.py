@@ -263,11 +263,16 @@ def reboot(name, node) -> None:
 @vcluster.command("power-cut")
 @_name_option
 @click.argument("node")
-def power_cut(name, node) -> None:
+@click.option("--back-after", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+              help="The power returns by itself after SECONDS: the node boots with nothing else running.")
+def power_cut(name, node, back_after) -> None:
     """Pull VM node NODE's power: the machine stops at once; its disk keeps what was written."""
     from pimpi.cluster.vcluster import cluster
 
-    click.echo(f"{_call(cluster.power_cut, name, node)}: power off (pimpi vcluster boot to start it)")
+    host = _call(cluster.power_cut, name, node, back_after)
+    then = (f"it powers on by itself in {back_after:g} s" if back_after is not None
+            else "pimpi vcluster boot to start it")
+    click.echo(f"{host}: power off ({then})")
 
 
 @vcluster.command()

@@ -474,17 +474,37 @@ def reboot(name: str, ref: str) -> tuple[str, float]:
     """Reboot the node cleanly (systemctl reboot); (hostname, seconds until it answers again)."""
     spec, data, node = _vm_node(name, ref, "reboot")
     f = files(name)
-    seconds = vmnodes.reboot(f, data["created"], node, vmnodes.shares(spec, f["shared"]))
+    seconds = vmnodes.reboot(f, data["created"], node, vmnodes.shares(spec, f["shared"], node))
     _reshape(spec, data, node)
     return node.hostname, seconds
 
 
-def power_cut(name: str, ref: str) -> str:
-    """Pull the node's power: its QEMU process ends, its disk keeps what was written."""
+def power_cut(name: str, ref: str, back_after: float | None = None) -> str:
+    """Pull the node's power: its QEMU process ends, its disk keeps what was written. With
+    BACK_AFTER seconds the power returns by itself then (the node boots, nothing else running)."""
+    if back_after is not None and not back_after >= 0:
+        raise ValueError(f"--back-after {back_after!r}: give seconds, 0 or more")
     with state.locked(name):
         _spec, data, node = _vm_node(name, ref, "power-cut")
         vmnodes.power_cut(data["created"], node)
+        if back_after is not None:
+            vmnodes.power_back(name, files(name), data["created"], node, back_after)
+            state.save(name, data)
     return node.hostname
+
+
+def reshape_when_back(name: str, ref: str) -> bool:
+    """After the power came back by itself: once the node answers, its link shaping (the
+    profile, then `slow`) again, as `boot` does. False when there was nothing to apply."""
+    spec, data, node = _vm_node(name, ref, "reshape")
+    base, rate = _profile_delay(spec)
+    if not (base or rate or data.get("faults", {}).get(node.hostname)):
+        return False
+    f = files(name)
+    vmnodes.ssh(f, node).wait(vmnodes.BOOT_TIMEOUT_S, vmnodes.ready_check(vmnodes.shares(spec, f["shared"], node)),
+                              lambda: vmnodes.running(data["created"], node))
+    _reshape(spec, data, node)
+    return True
 
 
 def boot(name: str, ref: str) -> tuple[str, float]:
@@ -497,6 +517,6 @@ def boot(name: str, ref: str) -> tuple[str, float]:
             state.save(name, data)
 
         f = files(name)
-        seconds = vmnodes.boot(f, data["created"], node, vmnodes.shares(spec, f["shared"]), record)
+        seconds = vmnodes.boot(f, data["created"], node, vmnodes.shares(spec, f["shared"], node), record)
         _reshape(spec, data, node)
     return node.hostname, seconds

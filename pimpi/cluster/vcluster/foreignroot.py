@@ -30,6 +30,21 @@ _CONFIGS = {"etc/ssh/sshd_config": "usr/share/openssh/sshd_config",
             "etc/chrony/chrony.conf": "usr/share/chrony/chrony.conf",
             "etc/chrony/chrony.keys": "usr/share/chrony/chrony.keys"}
 
+# what libpam-runtime's postinst (pam-auth-update, with the one profile installed: unix) writes;
+# without them every PAM service fails, and sshd closes each connection once the key is accepted
+_PAM = {
+    "auth": "auth\t[success=1 default=ignore]\tpam_unix.so nullok\n",
+    "account": "account\t[success=1 new_authtok_reqd=done default=ignore]\tpam_unix.so\n",
+    "password": "password\t[success=1 default=ignore]\tpam_unix.so obscure yescrypt\n",
+    "session": "session\t[default=1]\tpam_permit.so\n",
+}
+
+
+def _pam_common(kind: str) -> str:
+    tail = f"{kind}\trequisite\tpam_deny.so\n{kind}\trequired\tpam_permit.so\n"
+    session = "session\trequired\tpam_unix.so\n" if kind == "session" else ""
+    return "# written by pimpi as pam-auth-update would (profile: unix)\n" + _PAM[kind] + tail + session
+
 
 def unpack_all(root: Path, log_path: Path) -> int:
     """Unpack every package debootstrap's first stage downloaded (no scripts run); how many."""
@@ -77,6 +92,9 @@ def configure(root: Path) -> None:
         if not path.exists():
             path.symlink_to(target)
     (root / "etc/.pwd.lock").touch()
+    for kind in ("auth", "account", "password", "session"):
+        _put(root / f"etc/pam.d/common-{kind}", _pam_common(kind))
+    _put(root / "etc/pam.d/common-session-noninteractive", _pam_common("session"))
     for config, template in _CONFIGS.items():  # files postinst scripts copy from a template
         if not (root / config).exists() and (root / template).exists():
             _put(root / config, (root / template).read_text())

@@ -69,8 +69,10 @@ def _machine(arch: str, accel: str) -> list[str]:
 
 
 def qemu_argv(spec: Spec, node: Node, image: Image, accel: str, disk: Path, seed: Path, console: Path,
-              shares: list[Share]) -> list[str]:
-    """The full QEMU command line for NODE."""
+              shares: list[Share], sources: dict[str, str] | None = None) -> list[str]:
+    """The full QEMU command line for NODE; SOURCES maps a share's path in the guest to the host
+    folder seen there when it is another one (an arm64 node's venv)."""
+    sources = sources or {}
     argv = [qemu_binary(image.arch), "-name", f"pimpi-{spec.name}-{node.hostname}",
             *_machine(image.arch, accel), "-smp", "1", "-m", str(MEMORY_MB),
             "-nodefaults", "-no-user-config", "-display", "none", "-serial", f"file:{console}",
@@ -82,7 +84,7 @@ def qemu_argv(spec: Spec, node: Node, image: Image, accel: str, disk: Path, seed
             "-netdev", f"tap,id=net0,ifname={node.host_if},script=no,downscript=no",
             "-device", f"virtio-net-pci,netdev=net0,mac={mac_address(node)}"]
     for share in shares:
-        argv += ["-virtfs", f"local,path={share.path},mount_tag={share.tag},security_model=none"
+        argv += ["-virtfs", f"local,path={sources.get(share.path, share.path)},mount_tag={share.tag},security_model=none"
                             + ("" if share.writable else ",readonly=on")]
     return argv
 

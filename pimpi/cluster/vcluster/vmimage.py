@@ -45,6 +45,7 @@ _FOREIGN_EXTRA = ["busybox-static", "mawk"]  # for the natively written initrd; 
 ARCHES = {"amd64": "x86_64", "arm64": "aarch64"}
 _DONE = ".pimpi-complete"
 RECIPE = 2  # raise when what goes into the image changes
+_FOREIGN_RECIPE = 3  # the same for images built without emulation (3: PAM's common-* files)
 _SIZE = "3G"  # sparse: the file holds only what is written
 
 
@@ -61,7 +62,8 @@ class Image:
 def image_dir(arch: str, suite: str) -> Path:
     """Where the image for ARCH and SUITE lives ($PIMPI_ROOTFS_CACHE overrides the parent); the
     recipe's version is in the name, so a changed recipe builds a new image."""
-    return Path(os.environ.get("PIMPI_ROOTFS_CACHE", "/var/cache/pimpi")) / f"vm-{arch}-{suite}-r{RECIPE}"
+    recipe = RECIPE if native(arch) else _FOREIGN_RECIPE
+    return Path(os.environ.get("PIMPI_ROOTFS_CACHE", "/var/cache/pimpi")) / f"vm-{arch}-{suite}-r{recipe}"
 
 
 def _image(folder: Path, arch: str) -> Image:

@@ -11,17 +11,18 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from pimpi.cluster.vcluster import guest, rootfs, vm, vmimage
-from pimpi.cluster.vcluster.nodes import alive, zombie
+from pimpi import procs
+from pimpi.cluster.vcluster import guest, powerback, rootfs, vm, vmenv, vmimage
+from pimpi.cluster.vcluster.nodes import alive, start_time, zombie
 from pimpi.cluster.vcluster.seed import Share, meta_data, user_data, write_seed
 from pimpi.cluster.vcluster.spec import Node, Spec
 from pimpi.cluster.vcluster.sysrun import VclusterError, run
 from pimpi.fileio import atomic_write
 
 __all__ = ["TOOLS", "BOOT_TIMEOUT_S", "build", "shares", "ssh", "running", "stop_all", "shape",
-           "kill_jobs", "reboot", "power_cut", "boot", "rss_mb"]
+           "kill_jobs", "ready_check", "reboot", "power_cut", "power_back", "cancel_power_back", "boot", "rss_mb"]
 
-TOOLS = ("qemu-img", "genisoimage", "mkfs.ext4", "debootstrap", "ssh", "ssh-keygen")
+TOOLS = ("qemu-img", "genisoimage", "mkfs.ext4", "debugfs", "debootstrap", "ssh", "ssh-keygen")
 BOOT_TIMEOUT_S = 1800.0  # one node under TCG takes ~1-6 min on two cores, far more when they are busy
 Record = Callable[[str, object], None]
 # numba compiles its kernels at every run (the shared repo is read-only, no cache) and LLVM under
@@ -30,18 +31,28 @@ _GUEST_ENV = {"PIMPI_NO_NUMBA": "1"}
 _BOOT_ID = "/proc/sys/kernel/random/boot_id"  # new at every boot: tells a rebooted node from one that never went
 
 
-def shares(spec: Spec, shared: Path) -> list[Share]:
+def shares(spec: Spec, shared: Path, node: Node | None = None) -> list[Share]:
     """Folders every node sees at the same path: the repo, venv and Python pimpi runs from
-    (read-only, so MPI and pimpi match everywhere) and the cluster's shared folder."""
-    found = [Share(f"pimpi{i}", path, False) for i, path in enumerate(rootfs.bind_paths())]
+    (read-only, so MPI and pimpi match everywhere) and the cluster's shared folder. A node of
+    another architecture also mounts its own venv over this one's path (see vmenv)."""
+    paths = rootfs.bind_paths()
+    if node is not None and not vmimage.native(spec.node_arch(node)) and _venv_path() not in paths:
+        paths.append(_venv_path())  # after the repo holding it, so it mounts on top
+    found = [Share(f"pimpi{i}", path, False) for i, path in enumerate(paths)]
     return found + [Share(f"pimpi{len(found)}", str(shared), True)]
+
+
+def _venv_path() -> str:
+    import sys
+
+    return str(Path(sys.prefix).absolute())
 
 
 def ssh(files: dict[str, Path], node: Node) -> guest.Ssh:
     return guest.Ssh(files["key"], files["known_hosts"], node.address)
 
 
-def _ready_check(node_shares: list[Share]) -> str:
+def ready_check(node_shares: list[Share]) -> str:
     """Ready means: sshd answers and the shared folders are mounted (first boot mounts them late)."""
     return " && ".join(f"mountpoint -q {guest.quote([s.path])}" for s in node_shares) or "true"
 
@@ -64,11 +75,12 @@ def build(spec: Spec, data: dict, record: Record, files: dict[str, Path], env: d
         host_keys[node.hostname] = (host_key.read_text(), host_key.with_suffix(".pub").read_text())
         known.append(rootfs.host_key_line(node, host_key.with_suffix(".pub")))
     atomic_write(files["known_hosts"], "".join(known), mode=0o644)
-    node_shares = shares(spec, files["shared"])
+    sources = {arch: _foreign_venv(arch, images[arch], files["dir"], log) for arch in images}
     instance = f"pimpi-{spec.name}-{int(time.time())}"
     for node in spec.node_list():
         arch = spec.node_arch(node)
         layer = files["dir"] / node.hostname
+        node_shares = shares(spec, files["shared"], node)
         record("links", node.host_if)
         run(["ip", "tuntap", "add", "dev", node.host_if, "mode", "tap"])
         run(["ip", "link", "set", node.host_if, "master", spec.bridge, "up"])
@@ -79,7 +91,7 @@ def build(spec: Spec, data: dict, record: Record, files: dict[str, Path], env: d
                              [str(Path(p)) for p in _path_dirs()], node_shares),
                    meta_data(node, f"{instance}-{node.hostname}"))
         argv = vm.qemu_argv(spec, node, images[arch], accel[arch], layer / "disk.qcow2", layer / "seed.iso",
-                            layer / "console.log", node_shares)
+                            layer / "console.log", node_shares, sources[arch])
         record("vm_argv", {**created.get("vm_argv", {}), node.hostname: argv})
         log(f"node {node.hostname} at {node.address}: {arch} VM ({accel[arch]}), booting")
         pid, started = vm.start(argv, layer / "qemu.log")
@@ -87,13 +99,24 @@ def build(spec: Spec, data: dict, record: Record, files: dict[str, Path], env: d
     start = time.monotonic()
     boot_s = {}
     for node in spec.node_list():
-        left = BOOT_TIMEOUT_S - (time.monotonic() - start)
-        ssh(files, node).wait(max(left, 30), _ready_check(node_shares), lambda n=node: running(created, n))
+        # another instruction set is emulated instruction by instruction: about twice as slow to boot
+        budget = BOOT_TIMEOUT_S * (1 if vmimage.native(spec.node_arch(node)) else 2)
+        left = budget - (time.monotonic() - start)
+        ssh(files, node).wait(max(left, 30), ready_check(shares(spec, files["shared"], node)),
+                              lambda n=node: running(created, n))
         boot_s[node.hostname] = round(time.monotonic() - start, 1)
         log(f"node {node.hostname} answers over ssh after {boot_s[node.hostname]:.0f} s")
     record("boot_s", boot_s)
     for node in spec.node_list():
         shape(files, node, *profile)
+
+
+def _foreign_venv(arch: str, image: vmimage.Image, state_dir: Path, log: Callable[[str], None]) -> dict[str, str]:
+    """For nodes that cannot run this machine's binaries: their own venv, seen at this venv's path."""
+    if vmimage.native(arch):
+        return {}
+    prefix = vmenv.prepare(arch, image.disk, state_dir / f"venv-{arch}", log)
+    return {_venv_path(): str(prefix)}
 
 
 def _path_dirs() -> list[str]:
@@ -119,8 +142,13 @@ def rss_mb(created: dict, node: Node) -> float | None:
 
 
 def stop_all(created: dict) -> list[str]:
-    """Power off every VM node (QEMU ended); the errors, if any."""
+    """Power off every VM node (QEMU ended), first ending any power-back timer; the errors, if any."""
     errors = []
+    for hostname in list(created.get("power_back", {})):
+        try:
+            cancel_power_back(created, hostname)
+        except VclusterError as exc:
+            errors.append(f"{hostname}: {exc}")
     for hostname, (pid, started) in created.get("vms", {}).items():
         try:
             vm.stop(pid, started)
@@ -145,7 +173,7 @@ def reboot(files: dict[str, Path], created: dict, node: Node, node_shares: list[
     boot_id = link.run(f"cat {_BOOT_ID}", timeout=60).strip()
     start = time.monotonic()
     link.answers("systemctl reboot", timeout=20)  # the connection may drop before it answers
-    back = f'test "$(cat {_BOOT_ID})" != {boot_id} && {_ready_check(node_shares)}'
+    back = f'test "$(cat {_BOOT_ID})" != {boot_id} && {ready_check(node_shares)}'
     link.wait(BOOT_TIMEOUT_S, back, lambda: running(created, node))
     return time.monotonic() - start
 
@@ -158,14 +186,31 @@ def power_cut(created: dict, node: Node) -> None:
     vm.stop(pid, started)  # SIGTERM: QEMU stops at once, the guest gets no shutdown
 
 
+def power_back(name: str, files: dict[str, Path], created: dict, node: Node, seconds: float) -> None:
+    """Have the power come back by itself: a process of its own boots NODE after SECONDS (see
+    powerback), recorded so that `boot` and `down` can end it while it waits."""
+    log = files["dir"] / node.hostname / "power.log"
+    with open(log, "ab") as out:
+        proc = procs.start(powerback.argv(name, node.hostname, seconds, log), stdout=out, stderr=out)
+    created["power_back"] = {**created.get("power_back", {}), node.hostname: [proc.pid, start_time(proc.pid)]}
+
+
+def cancel_power_back(created: dict, hostname: str) -> None:
+    """End NODE's power-back timer if it still waits (it may have booted the node already)."""
+    pid, started = created.get("power_back", {}).pop(hostname, [0, None])
+    if pid:
+        vm.stop(pid, started, grace=10.0)
+
+
 def boot(files: dict[str, Path], created: dict, node: Node, node_shares: list[Share],
          record: Record) -> float:
     """Power the node on again (same disk overlay and seed); seconds until it answers over ssh."""
+    cancel_power_back(created, node.hostname)
     if running(created, node):
         raise VclusterError(f"node {node.hostname} is already running")
     argv = created["vm_argv"][node.hostname]
     pid, started = vm.start(argv, files["dir"] / node.hostname / "qemu.log")
     record("vms", {**created.get("vms", {}), node.hostname: [pid, started]})
     start = time.monotonic()
-    ssh(files, node).wait(BOOT_TIMEOUT_S, _ready_check(node_shares), lambda: running(created, node))
+    ssh(files, node).wait(BOOT_TIMEOUT_S, ready_check(node_shares), lambda: running(created, node))
     return time.monotonic() - start
