@@ -166,11 +166,12 @@ def test_site_idempotent_verify_render_reset(vcluster, playbook, ansible_tool, t
     assert verify.returncode == 0, verify.stdout[-6000:]
     assert "no problems found" in verify.stdout
     # Role thermal's recorder wrote a sample on every node (no systemd here, so the role's own first run),
-    # and doctor (inside verify.yml) read it on every node: one "max <hottest> in <hours> h" cell per rank.
+    # and doctor (inside verify.yml) read it on every node: one "max <hottest> in <hours> h" cell per rank
+    # (Ansible's YAML output folds long lines at spaces, so a cell may span two lines).
     for node in names:
         sample = nodes.run(node, "cat /var/lib/pimpi/thermal.log").stdout
         assert re.fullmatch(r"\d{10} (\d+\.\d|-) (0x[0-9a-f]+|-)\n", sample), f"{node}: {sample!r}"
-    assert "recorded" in verify.stdout and len(re.findall(r"max (\d+°C|-) in [\d.]+ h", verify.stdout)) >= 3, \
+    assert "recorded" in verify.stdout and len(re.findall(r"max\s+(\d+°C|-)\s+in\s+[\d.]+\s+h", verify.stdout)) >= 3, \
         verify.stdout[-3000:]
     broken = playbook("verify.yml", *inv_verify, "-e", f"cluster_hostfile={shared}/no-such-hostfile",
                       "-e", "verify_attempts=1", timeout=300)
