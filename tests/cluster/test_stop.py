@@ -160,7 +160,7 @@ def test_exercises_check_ends_its_job_and_folder_on_sigterm_and_sighup(tmp_path,
         stderr=subprocess.PIPE, text=True)
     try:
         # its folder exists and its mpirun's ranks have written their first progress record
-        _wait_for(lambda: any(tmp.glob("pimpi-check-*/rank0.jsonl")), 150, "the grader's job")
+        _wait_for(lambda: any(tmp.glob("pimpi-check-*/**/rank0.jsonl")), 150, "the grader's job")
         grader.send_signal(signum)
         _out, err = grader.communicate(timeout=90)
     finally:
