@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from pimpi.cliutil import Bounded, Int
+from pimpi.cliutil import Bounded, Int, Seconds
 from pimpi.cluster.vcluster.profiles import PROFILES
 from pimpi.cluster.vcluster.spec import DEFAULT_NAME, DEFAULT_SUBNET, MAX_NODES
 
@@ -263,7 +263,7 @@ def reboot(name, node) -> None:
 @vcluster.command("power-cut")
 @_name_option
 @click.argument("node")
-@click.option("--back-after", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+@click.option("--back-after", type=Seconds(86400), default=None, metavar="SECONDS",
               help="The power returns by itself after SECONDS: the node boots with nothing else running.")
 def power_cut(name, node, back_after) -> None:
     """Pull VM node NODE's power: the machine stops at once; its disk keeps what was written."""
