@@ -129,8 +129,9 @@ def test_render_across_nodes_writes_every_frame(vc):
 
 
 def test_cut_node_ends_job_then_heal_and_resume(vc, tmp_path):
-    """A cut cable ends the job (by its timeout at the latest, never a hang); after `heal`
-    the rerun resumes and the frames equal the undisturbed render byte for byte."""
+    """A cut cable ends the job (by its timeout at the latest, never a hang) or the farm
+    finishes without that node; after `heal` the rerun resumes and the frames equal the
+    undisturbed render byte for byte."""
     ref = _frames(vc.shared / "ref")
     if len(ref) != 24:
         pytest.skip("needs the reference render of test_render_across_nodes_writes_every_frame")
@@ -158,7 +159,11 @@ def test_cut_node_ends_job_then_heal_and_resume(vc, tmp_path):
             job.wait(timeout=30)
         log.close()
         heal = vc.vc("heal", vc.hostnames[2], timeout=60)
-    assert job.returncode != 0, "the job must fail when a node loses its network"
+    # Either the job fails, or the task farm finished every frame on the nodes it could still
+    # reach (seen since ranks end when their prted goes): never a hang, never a wrong frame.
+    assert job.returncode in (0, 1, 124), job.returncode
+    if job.returncode == 0:
+        assert _frames(out_dir) == ref
     assert heal.returncode == 0, heal.stderr
     killed = vc.vc("kill", vc.hostnames[2], timeout=60)  # stale ranks of the dead job, if any
     assert killed.returncode == 0, killed.stderr
