@@ -6,9 +6,10 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from typing import Any
 
-__all__ = ["assert_all_ranks", "vm_skip_reason", "down_when_gone", "marked_processes", "MARK_SCAN"]
+__all__ = ["assert_all_ranks", "vm_skip_reason", "down_when_gone", "marked_processes", "MARK_SCAN", "wait_for"]
 
 _WATCH = """\
 import os, subprocess, sys, time
@@ -61,6 +62,15 @@ def down_when_gone(name: str) -> None:
     state = os.path.join(os.environ.get("PIMPI_VCLUSTER_STATE", "/run/pimpi"), f"vcluster-{name}.json")
     subprocess.Popen([sys.executable, "-c", _WATCH, str(os.getpid()), name, state], start_new_session=True,
                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def wait_for(test: Any, timeout: float, what: str, step: float = 0.2) -> None:
+    """Poll `test()` every `step` s until it is true; AssertionError naming `what` after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while not test():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not seen within {timeout:g} s")
+        time.sleep(step)
 
 
 def marked_processes(marker: str, same_netns: bool = False) -> list[str]:

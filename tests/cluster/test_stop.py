@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from pimpi.testing import marked_processes
+from pimpi.testing import marked_processes, wait_for
 
 # The renderer: says it started (in its chunk's staging folder), then waits in a process
 # tree of its own session: a shell, a background child and a foreground child.
@@ -31,13 +31,6 @@ def _render_cmd(out: Path) -> list[str]:
     return ["render", "cmd", "--frames", "1-8", "--out", str(out), "--expect", "f{frame}.png",
             "--retries", "0", "-q", "--", *RENDERER]
 
-
-def _wait_for(test, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not test():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not seen within {timeout:g} s")
-        time.sleep(0.2)
 
 
 def _left(marker: str, wait: float = 30) -> list[str]:
@@ -78,7 +71,7 @@ def test_a_signal_to_the_launcher_ends_every_process_and_folder(tmp_path, way):
         env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         start_new_session=True)  # its own group: the Ctrl-C goes to the group, as a terminal sends it
     try:
-        _wait_for(lambda: _renderers_started(out, RANKS), 150, "a renderer on every rank")
+        wait_for(lambda: _renderers_started(out, RANKS), 150, "a renderer on every rank")
         os.killpg(launcher.pid, signum) if signum == signal.SIGINT else launcher.send_signal(signum)
         _out, err = launcher.communicate(timeout=90)
     finally:
@@ -99,7 +92,7 @@ def test_timeout_ends_every_process_and_folder(tmp_path):
         [sys.executable, "-m", "pimpi", "run", "-n", str(RANKS), "--timeout", "60", "--", *_render_cmd(out)],
         env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        _wait_for(lambda: _renderers_started(out, 1) or launcher.poll() is not None, 150, "a renderer")
+        wait_for(lambda: _renderers_started(out, 1) or launcher.poll() is not None, 150, "a renderer")
         seen = _stage_folders(out)
         _out, err = launcher.communicate(timeout=150)
     finally:
@@ -129,7 +122,7 @@ def test_sigkill_of_the_launchers_parent_or_the_launcher_ends_the_job(tmp_path, 
          *_render_cmd(out)], env={**env, "PIDFILE": str(pid_file)}, stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        _wait_for(lambda: _renderers_started(out, RANKS), 150, "a renderer on every rank")
+        wait_for(lambda: _renderers_started(out, RANKS), 150, "a renderer on every rank")
         launcher = int(pid_file.read_text())
         os.kill(parent.pid if victim == "parent" else launcher, signal.SIGKILL)
         parent.wait(timeout=30)
@@ -160,7 +153,7 @@ def test_exercises_check_ends_its_job_and_folder_on_sigterm_and_sighup(tmp_path,
         stderr=subprocess.PIPE, text=True)
     try:
         # its folder exists and its mpirun's ranks have written their first progress record
-        _wait_for(lambda: any(tmp.glob("pimpi-check-*/**/rank0.jsonl")), 150, "the grader's job")
+        wait_for(lambda: any(tmp.glob("pimpi-check-*/**/rank0.jsonl")), 150, "the grader's job")
         grader.send_signal(signum)
         _out, err = grader.communicate(timeout=90)
     finally:

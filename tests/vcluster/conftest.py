@@ -36,6 +36,13 @@ class VC:
     def exec(self, node: str, *cmd: str, timeout: float = 60) -> subprocess.CompletedProcess:
         return self.vc("exec", node, "--", *cmd, timeout=timeout)
 
+    def ssh(self, host: str, *cmd: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        """COMMAND on HOST as root over real SSH with the cluster's key and known_hosts (VM nodes)."""
+        return subprocess.run(["ssh", "-i", str(self.dir / "id_ed25519"), "-o",
+                               f"UserKnownHostsFile={self.dir / 'known_hosts'}", "-o", "StrictHostKeyChecking=yes",
+                               "-o", "BatchMode=yes", "-o", "ConnectTimeout=30", f"root@{host}", *cmd],
+                              capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
     def mpi(self, *target: str, n: int | None = None, timeout: float = 120,
             node: str = "node1", run_args: list[str] = ()) -> subprocess.CompletedProcess:
         """`pimpi run --hostfile` from inside NODE (the head), like on a real cluster."""

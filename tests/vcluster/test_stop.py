@@ -19,7 +19,7 @@ import uuid
 
 import pytest
 
-from pimpi.testing import MARK_SCAN
+from pimpi.testing import MARK_SCAN, wait_for
 
 pytestmark = pytest.mark.root
 
@@ -46,13 +46,6 @@ def _left(vc, marker: str, wait: float = 45) -> dict[str, list[str]]:
             return found
         time.sleep(1)
 
-
-def _wait_for(test, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not test():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not seen within {timeout:g} s")
-        time.sleep(0.5)
 
 
 WAYS = {  # extra options, signal to the launcher (None: to its parent, SIGKILL), exit code
@@ -85,7 +78,7 @@ def test_a_stopped_job_leaves_no_process_on_any_node_and_no_folder(vc, way):
         start_new_session=True)
     started = lambda: len(list(out.glob(".pimpi-chunk-*/started")) + list(tmp.glob(".pimpi-chunk-*/started")))
     try:
-        _wait_for(lambda: started() >= 3 or launcher.poll() is not None, 240, "a renderer on every rank")
+        wait_for(lambda: started() >= 3 or launcher.poll() is not None, 240, "a renderer on every rank", step=0.5)
         assert started() >= 3, launcher.stderr.read() if launcher.poll() is not None else ""
         if signum == signal.SIGINT:
             os.killpg(launcher.pid, signum)  # as a terminal sends Ctrl-C: to the foreground group

