@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from pimpi.fileio import atomic_path
-from pimpi.testing import vm_skip_reason
+from pimpi.testing import down_when_gone, vm_skip_reason
 from tests.ansible.conftest import run_tool
 from tests.ansible.nodes import Nodes, changed_lines, pimpi, recap
 
@@ -62,36 +62,50 @@ class Cluster:
     def __init__(self, state: Path, wheelhouse: Path, work: Path):
         inventory = yaml.safe_load((state / "inventory.yml").read_text())
         self.nodes = Nodes(inventory)
-        self.names = list(self.nodes.hosts)
-        self.head, self.worker = self.names[0], self.names[1]
+        self.booted = list(self.nodes.hosts)
+        self.head, self.worker, self.spare = self.booted
+        self.names = [self.head, self.worker]  # provisioned; the spare is added later, as the README says
+        self.work = work
+        self.wheelhouse = wheelhouse
         self.times: dict[str, float] = {}
+        self.write_groups()
+        self.inv = ["-i", str(state / "inventory.yml"), "-i", str(work / "groups.yml")]
+
+    def write_groups(self) -> None:
+        """The cluster's groups for the nodes in self.names: the first is the head."""
+        address = {n: self.nodes.hosts[n]["ansible_host"] for n in self.names}
         groups = {"all": {
             "vars": {"cluster_subnet": SUBNET, "cluster_shared_path": SHARED,
-                     "mpi_venv_wheelhouse": str(wheelhouse), "raspberrypi_model_file": BOARD},
+                     "mpi_venv_wheelhouse": str(self.wheelhouse), "raspberrypi_model_file": BOARD},
             "children": {
-                "head": {"hosts": {self.head: {"cluster_address": self.nodes.hosts[self.head]["ansible_host"]}}},
-                "workers": {"hosts": {self.worker: {"cluster_address": self.nodes.hosts[self.worker]["ansible_host"]}}},
+                "head": {"hosts": {self.head: {"cluster_address": address[self.head]}}},
+                "workers": {"hosts": {w: {"cluster_address": address[w]} for w in self.names[1:]}},
             }}}
-        (work / "groups.yml").write_text(yaml.safe_dump(groups))
-        self.inv = ["-i", str(state / "inventory.yml"), "-i", str(work / "groups.yml")]
+        (self.work / "groups.yml").write_text(yaml.safe_dump(groups))
 
     def playbook(self, name: str, timeout: float = 1500) -> subprocess.CompletedProcess:
         # an emulated node on a busy machine can take more than ansible.cfg's 30 s to greet
         return run_tool(["ansible-playbook", *self.inv, f"playbooks/{name}"], timeout=timeout, ANSIBLE_TIMEOUT="120")
 
-    def everywhere(self, command: str, timeout: float = 600) -> dict[str, subprocess.CompletedProcess]:
-        """COMMAND as root on every node at once."""
-        with ThreadPoolExecutor(len(self.names)) as pool:
-            done = {n: pool.submit(self.nodes.run, n, command, timeout) for n in self.names}
+    def everywhere(self, command: str, timeout: float = 600,
+                   nodes: list[str] | None = None) -> dict[str, subprocess.CompletedProcess]:
+        """COMMAND as root on every provisioned node (or on NODES) at once."""
+        nodes = nodes or self.names
+        with ThreadPoolExecutor(len(nodes)) as pool:
+            done = {n: pool.submit(self.nodes.run, n, command, timeout) for n in nodes}
             return {n: f.result() for n, f in done.items()}
 
     def job(self) -> subprocess.CompletedProcess:
-        """A job across both nodes as the cluster user, from the head, with the playbook's hostfile;
-        the script lies in the NFS share (the worker reads it through its automount)."""
+        """A job with one rank on each provisioned node, as the cluster user, from the head, with the
+        playbook's hostfile; the script lies in the NFS share (workers read it through their automount)."""
         return self.nodes.as_cluster_user(
-            self.head, f"printf %s {_sh(JOB)} > {SHARED}/job.py && "
-                       f"{VENV}/bin/pimpi run --hostfile {SHARED}/hostfile -n 2 --timeout 300 -- {SHARED}/job.py",
+            self.head, f"printf %s {_sh(JOB)} > {SHARED}/job.py && {VENV}/bin/pimpi run --hostfile "
+                       f"{SHARED}/hostfile -n {len(self.names)} --timeout 300 -- {SHARED}/job.py",
             timeout=420)
+
+    def expected(self) -> str:
+        """What the job prints when every provisioned node ran one rank."""
+        return f"RESULT {sum(range(1, len(self.names) + 1))} {','.join(sorted(self.names))}"
 
     def stage(self, label: str, started: float) -> None:
         self.times[label] = time.monotonic() - started
@@ -134,14 +148,16 @@ def _keep_wheelhouse(wheelhouse: Path) -> None:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    """A 2-node VM cluster seeded like Imager, brought down at the end whatever happened."""
+    """A 3-node VM cluster seeded like Imager (two provisioned first, one added later), brought down
+    at the end whatever happened, also when pytest itself is killed."""
     work = tmp_path_factory.mktemp("vm-ansible")
     started = time.monotonic()
     pimpi("vcluster", "down", "--name", NAME, timeout=300)  # left by an interrupted run: ours, by name
     try:
-        up = pimpi("vcluster", "up", "--vm", "--imager", "--nat", "--nodes", "2", "--name", NAME,
+        up = pimpi("vcluster", "up", "--vm", "--imager", "--nat", "--nodes", "3", "--name", NAME,
                    "--subnet", SUBNET, timeout=2400)
         assert up.returncode == 0, up.stdout + up.stderr
+        down_when_gone(NAME)
         print(f"\n[vm-ansible] {up.stderr}")
         vc = Cluster(Path(f"/run/pimpi/vcluster-{NAME}"), _wheelhouse(work), work)
         vc.stage("boot", started)
@@ -157,20 +173,20 @@ def cluster(tmp_path_factory):
 @pytest.fixture(scope="module")
 def before(cluster) -> dict[str, str]:
     """Each node as first boot left it (what reset.yml must give back)."""
-    return {n: r.stdout for n, r in cluster.everywhere(f"sha256sum {TEMPLATE}").items()}
+    return {n: r.stdout for n, r in cluster.everywhere(f"sha256sum {TEMPLATE}", nodes=cluster.booted).items()}
 
 
 def test_first_boot_is_like_a_freshly_flashed_pi(cluster, before):
     started = time.monotonic()
     for node, out in cluster.everywhere(
-            "hostname; cat /etc/hosts; id -nG pimpi; cat /home/pimpi/.ssh/authorized_keys").items():
+            "hostname; cat /etc/hosts; id -nG pimpi; cat /home/pimpi/.ssh/authorized_keys", nodes=cluster.booted).items():
         assert out.returncode == 0, out.stderr
         assert out.stdout.splitlines()[0] == node
         # cloud-init rendered /etc/hosts from its stock template, with the line that makes mpirun hang
         assert "manage_etc_hosts" in out.stdout and f"127.0.1.1 {node} {node}" in out.stdout, out.stdout
         assert "sudo" in out.stdout and "ssh-ed25519 " in out.stdout
     assert all(f"127.0.1.1 {{{{fqdn}}}}" in
-               cluster.nodes.run(n, f"cat {TEMPLATE}").stdout for n in cluster.names)
+               cluster.nodes.run(n, f"cat {TEMPLATE}").stdout for n in cluster.booted)
     # Raspberry Pi OS keeps time with systemd-timesyncd (installing it removes chrony), is a Pi 4, and
     # does not mask the NFS server (the VM image does, to boot faster).
     made = cluster.everywhere(
@@ -178,7 +194,7 @@ def test_first_boot_is_like_a_freshly_flashed_pi(cluster, before):
         "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd-timesyncd "
         f">/dev/null && printf 'Raspberry Pi 4 Model B Rev 1.4\\0' > {BOARD} && "
         "systemctl is-active systemd-timesyncd && echo CHRONY $(dpkg-query -W -f='${db:Status-Abbrev}' chrony)",
-        timeout=1800)
+        timeout=1800, nodes=cluster.booted)
     assert all(r.returncode == 0 and "CHRONY ii" not in r.stdout for r in made.values()), {
         n: r.stdout + r.stderr for n, r in made.items()}
     cluster.stage("make them Pi OS-like", started)
@@ -192,7 +208,7 @@ def test_site_on_fresh_nodes_then_a_job_across_them(cluster):
     cluster.stage("site.yml first run", started)
     job = cluster.job()
     assert job.returncode == 0, job.stdout + job.stderr
-    assert f"RESULT 3 {','.join(sorted(cluster.names))}" in job.stdout, job.stdout
+    assert cluster.expected() in job.stdout, job.stdout
 
 
 def test_site_again_after_the_share_was_used_changes_nothing(cluster):
@@ -233,8 +249,33 @@ def test_every_node_rebooted_keeps_hosts_governor_firewall_share_and_time(cluste
     verify = cluster.playbook("verify.yml", timeout=900)
     assert verify.returncode == 0 and "no problems found" in verify.stdout, verify.stdout[-8000:]
     job = cluster.job()
-    assert job.returncode == 0 and f"RESULT 3 {','.join(sorted(cluster.names))}" in job.stdout, job.stdout + job.stderr
+    assert job.returncode == 0 and cluster.expected() in job.stdout, job.stdout + job.stderr
     cluster.stage("reboot + verify + job", started)
+
+
+def test_a_node_added_with_site_yml_joins_and_a_job_uses_it(cluster):
+    """The README's command: the new node in the inventory, site.yml on the whole inventory."""
+    started = time.monotonic()
+    cluster.names.append(cluster.spare)
+    cluster.write_groups()
+    added = cluster.playbook("site.yml")
+    assert added.returncode == 0, added.stdout[-8000:]
+    assert set(recap(added.stdout)) == set(cluster.names)
+    new = cluster.nodes.hosts[cluster.spare]["ansible_host"]
+    for node, out in cluster.everywhere(
+            f"cat /etc/hosts; ssh-keygen -F {cluster.spare} -f /etc/ssh/ssh_known_hosts | grep -c ed25519; "
+            f"nft list table inet pimpi | grep -c {new}; findmnt -n -o FSTYPE --target {SHARED}").items():
+        assert out.returncode == 0, f"{node}: {out.stdout}{out.stderr}"
+        assert f"{new} {cluster.spare}" in out.stdout, f"{node} does not know the new node:\n{out.stdout}"
+        counts = out.stdout.split()[-3:]
+        assert counts[0] != "0" and counts[1] != "0", f"{node}: known host key, firewall rule: {counts}"
+    exports = cluster.nodes.run(cluster.head, "exportfs -v").stdout
+    assert new in exports, exports
+    hostfile = cluster.nodes.run(cluster.head, f"cat {SHARED}/hostfile").stdout
+    assert cluster.spare in hostfile, hostfile
+    job = cluster.job()
+    assert job.returncode == 0 and cluster.expected() in job.stdout, job.stdout + job.stderr
+    cluster.stage("add a node + job", started)
 
 
 def test_reset_gives_the_nodes_back_as_they_were(cluster, before):
