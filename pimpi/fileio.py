@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
+import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
-__all__ = ["atomic_write", "atomic_path", "default_mode", "stale_temps", "check_target"]
+__all__ = ["atomic_write", "atomic_path", "default_mode", "stale_temps", "check_target", "built_once", "BUILT"]
+
+BUILT = ".pimpi-complete"  # the marker a folder made by built_once holds, written last
 
 
 def _umask() -> int:
@@ -89,6 +93,33 @@ def atomic_write(path: str | os.PathLike, data: bytes | str, mode: int | None = 
 _SPECIAL_FS = {"proc", "sysfs", "devtmpfs", "devpts", "cgroup", "cgroup2", "debugfs", "tracefs",
                "securityfs", "configfs", "pstore", "bpf", "efivarfs", "fusectl", "mqueue", "hugetlbfs",
                "binfmt_misc", "autofs", "rpc_pipefs", "nsfs"}
+
+
+def built_once(final: Path, build: Callable[[Path], str]) -> Path:
+    """FINAL, a cached folder that BUILD(tmp) fills once; later calls reuse it, and a caller that
+    comes while another process builds it waits on a lock beside it and then reuses that build.
+
+    BUILD gets an empty folder next to FINAL and returns the text the marker file records. A
+    build that fails or is interrupted leaves nothing under FINAL's name; a folder there without
+    the marker (an older, broken build) is replaced."""
+    if (final / BUILT).exists():
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with open(final.parent / f".{final.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (final / BUILT).exists():
+            return final
+        tmp = final.with_name(final.name + ".partial")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        try:
+            (tmp / BUILT).write_text(build(tmp))
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+    return final
 
 
 def _fs_type(path: Path) -> str:

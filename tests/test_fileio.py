@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from pimpi.fileio import atomic_path, atomic_write, default_mode, stale_temps
+from pimpi.fileio import BUILT, atomic_path, atomic_write, built_once, default_mode, stale_temps
 
 
 def test_atomic_write_gets_the_umask_mode_not_mkstemps_0600(tmp_path):
@@ -83,3 +83,50 @@ def test_check_target_accepts_new_files_and_folders_and_writes_nothing(tmp_path)
                          (tmp_path / "a" / "b" / "c", True), (tmp_path, True)):
         check_target(path, folder=folder)
     assert sorted(os.listdir(tmp_path)) == ["old.json"]
+
+
+def _slow_build(final: str, log: str) -> None:
+    """Run in another process: count the build in LOG, take a while, fill the folder."""
+    import time
+    from pathlib import Path
+
+    def build(tmp):
+        with open(log, "a") as fh:
+            fh.write("built\n")
+        time.sleep(0.5)
+        (tmp / "data").write_text("ok")
+        return "test\n"
+
+    built_once(Path(final), build)
+
+
+def test_built_once_builds_one_time_even_for_callers_that_come_while_it_builds(tmp_path):
+    import multiprocessing
+
+    final, log = tmp_path / "cache" / "thing", tmp_path / "log"
+    ctx = multiprocessing.get_context("spawn")
+    workers = [ctx.Process(target=_slow_build, args=(str(final), str(log))) for _ in range(3)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(60)
+    assert [w.exitcode for w in workers] == [0, 0, 0]
+    assert log.read_text() == "built\n"
+    assert (final / "data").read_text() == "ok" and (final / BUILT).read_text() == "test\n"
+    assert built_once(final, lambda tmp: pytest.fail("built again")) == final
+
+
+def test_built_once_leaves_nothing_when_the_build_fails_and_replaces_a_broken_folder(tmp_path):
+    final = tmp_path / "thing"
+    final.mkdir()
+    (final / "half").write_text("an older build that never finished")
+
+    def broken(tmp):
+        (tmp / "part").write_text("x")
+        raise RuntimeError("network down")
+
+    with pytest.raises(RuntimeError, match="network down"):
+        built_once(final, broken)
+    assert not (tmp_path / "thing.partial").exists() and not (final / BUILT).exists()
+    built_once(final, lambda tmp: (tmp / "data").write_text("ok") and "v1\n")
+    assert sorted(p.name for p in final.iterdir()) == [BUILT, "data"]

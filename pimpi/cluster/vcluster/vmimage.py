@@ -8,7 +8,6 @@ for direct boot) and only read afterwards: every node boots a copy-on-write over
 
 from __future__ import annotations
 
-import fcntl
 import os
 import platform
 import shutil
@@ -19,6 +18,7 @@ from pathlib import Path
 from pimpi.cluster.vcluster import foreignroot, initrd
 from pimpi.cluster.vcluster.rootfs import find_mirror, host_codename
 from pimpi.cluster.vcluster.sysrun import VclusterError, run, run_logged
+from pimpi.fileio import BUILT, built_once
 
 __all__ = ["PACKAGES", "RECIPE", "Image", "image_dir", "ensure_image", "native", "ARCHES"]
 
@@ -43,7 +43,6 @@ _ENABLED = ["systemd-networkd.service", "systemd-network-generator.service"]
 _FOREIGN_ENABLED = ["ssh.service", "cloud-init.target", "cloud-init.service", "chrony.service"]
 _FOREIGN_EXTRA = ["busybox-static", "mawk"]  # for the natively written initrd; awk by its real name
 ARCHES = {"amd64": "x86_64", "arm64": "aarch64"}
-_DONE = ".pimpi-complete"
 RECIPE = 2  # raise when what goes into the image changes
 _FOREIGN_RECIPE = 3  # the same for images built without emulation (3: PAM's common-* files)
 _SIZE = "3G"  # sparse: the file holds only what is written
@@ -76,28 +75,16 @@ def ensure_image(log, arch: str = "amd64", timeout: float = 1800) -> Image:
         raise ValueError(f"unknown --arch {arch!r}; choose one of {', '.join(ARCHES)}")
     suite = host_codename()
     final = image_dir(arch, suite)
-    if (final / _DONE).exists():
+    if (final / BUILT).exists():
         return _image(final, arch)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    with open(final.parent / f".{final.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # a second `up` waits for the first build
-        if (final / _DONE).exists():
-            return _image(final, arch)
-        tmp = final.with_name(final.name + ".partial")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
+
+    def build(tmp: Path) -> str:
         started = time.monotonic()
-        try:
-            _build(tmp, arch, suite, log, timeout)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        (tmp / _DONE).write_text(f"{suite} {arch} built in {time.monotonic() - started:.0f} s\n")
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
+        _build(tmp, arch, suite, log, timeout)
         log(f"image {final} ready in {time.monotonic() - started:.0f} s")
-    return _image(final, arch)
+        return f"{suite} {arch} built in {time.monotonic() - started:.0f} s\n"
+
+    return _image(built_once(final, build), arch)  # a second `up` waits for the first build
 
 
 def native(arch: str) -> bool:
