@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 
 import click
 
@@ -14,6 +15,8 @@ from pimpi.cluster.slurm.cli import submit
 from pimpi.cluster.vcluster.cli import vcluster
 from pimpi.collectives.cli import collectives, exercises
 from pimpi.render.cli import render
+
+USAGE_GRACE_S = 30  # how long a rank other than 0 waits, after a usage error, for rank 0 to end the job
 
 __all__ = ["cli", "main"]
 
@@ -61,6 +64,14 @@ def main() -> None:
                 code = cli.main(prog_name="pimpi", standalone_mode=False)  # an Exit's code, or what a command returned
             except click.UsageError as exc:
                 if env_rank() == 0:
+                    exc.show()
+                else:
+                    # Every rank parsed the same arguments, so rank 0 normally fails the same way and
+                    # ends the job once it has printed. Leaving first would let mpirun end rank 0
+                    # before it says what was wrong (seen in CI). Still here after the wait: the
+                    # error is this rank's own (a folder missing on its node), so it says it.
+                    time.sleep(USAGE_GRACE_S)
+                    click.echo(f"rank {env_rank()}: ", err=True, nl=False)
                     exc.show()
                 sys.exit(exc.exit_code)
             except click.ClickException as exc:
