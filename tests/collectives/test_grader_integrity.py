@@ -214,3 +214,23 @@ def test_open_mpis_counts_are_read_per_peer_and_per_communicator():
     assert [where for where, _ in found] == [0, None]  # the built-in on case 0; one message unrecorded
     assert "rank 0 really sent 2 messages to rank 1 but only 1 went through `comm`" in found[1][1]
     assert report.problems([[["S", 1, 0, 80, 0.0]] * 2, []], 1, 0, 1)[1:] == []
+
+
+def test_a_job_that_ends_before_the_learners_import_is_run_once_more_and_only_once(tmp_path, monkeypatch):
+    """mpirun itself can fail to start (CI saw PMIx's listener thread fail); that says nothing about
+    the file, so that segment runs again, once. A failure after the import is never run again."""
+    from pimpi.collectives.exercises import check, get_exercise
+
+    job = check._Job(get_exercise("bcast_linear"), str(reference_path("bcast_linear")), 2, 60)
+    runs: list[int] = []
+
+    def fake(root, start, end, failed_launch=True):
+        runs.append(start)
+        stop = (start, "ERROR", "the job ended: PMIx listener thread failed")
+        return check._Segment({}, {}, {}, stop, None, tmp_path, launch_failed=failed_launch)
+
+    monkeypatch.setattr(job, "_segment_once", fake)
+    assert job._segment(tmp_path, 0, 3).launch_failed and runs == [0, 0]
+    runs.clear()
+    monkeypatch.setattr(job, "_segment_once", lambda root, start, end: fake(root, start, end, False))
+    assert not job._segment(tmp_path, 0, 3).launch_failed and runs == [0]

@@ -169,6 +169,7 @@ class _Segment:
     monitor: MonitorReport | None  # None: the job did not finish (no monitoring report)
     outdir: Path
     harness_dups: int = 0
+    launch_failed: bool = False  # mpirun ended before any rank imported the learner's file
 
     def results(self, index: int, ranks: int) -> list[dict[str, np.ndarray]]:
         """Every rank's result and inputs after the call to case `index`."""
@@ -189,6 +190,15 @@ class _Job:
 
     # -- running -------------------------------------------------------------------------
     def _segment(self, root: Path, start: int, end: int) -> _Segment:
+        """One mpirun over the cases; run again once when mpirun itself failed before the learner's
+        file was imported (seen in CI: "The PMIx server's listener thread failed to start"), as that
+        says nothing about the file."""
+        seg = self._segment_once(root, start, end)
+        if seg.launch_failed and not self.stop.is_set():
+            seg = self._segment_once(root, start, end)
+        return seg
+
+    def _segment_once(self, root: Path, start: int, end: int) -> _Segment:
         from pimpi import procs
         from pimpi.cluster import launch
 
@@ -251,6 +261,7 @@ class _Job:
                 if not go and (now - began > STARTUP or exited):
                     what = "ended" if exited else f"did not prepare its cases in {STARTUP:g} s"
                     seg.stop = (current, "ERROR", f"the job {what}: {_tail(log_path)}")
+                    seg.launch_failed = exited  # before "go": no rank imported the learner's file yet
                     break
                 failed = [rec for rec in done.get(current, {}).values() if rec["status"] != "RAN"]
                 if failed and current not in failed_at:
