@@ -70,7 +70,10 @@ def main() -> None:
                     # ends the job once it has printed. Leaving first would let mpirun end rank 0
                     # before it says what was wrong (seen in CI). Still here after the wait: the
                     # error is this rank's own (a folder missing on its node), so it says it.
-                    time.sleep(USAGE_GRACE_S)
+                    try:
+                        time.sleep(USAGE_GRACE_S)
+                    except (procs.Stopped, KeyboardInterrupt):  # rank 0 failed and the launcher ends us:
+                        sys.exit(exc.exit_code)  # leave with its code (srun reports the highest)
                     click.echo(f"rank {env_rank()}: ", err=True, nl=False)
                     exc.show()
                 sys.exit(exc.exit_code)
