@@ -63,7 +63,8 @@ def main() -> None:
             try:  # click's standalone handling, except that only rank 0 shows a usage error
                 code = cli.main(prog_name="pimpi", standalone_mode=False)  # an Exit's code, or what a command returned
             except click.UsageError as exc:
-                if env_rank() == 0:
+                rank = env_rank()
+                if rank == 0:
                     exc.show()
                 else:
                     # Every rank parsed the same arguments, so rank 0 normally fails the same way and
@@ -74,7 +75,7 @@ def main() -> None:
                         time.sleep(USAGE_GRACE_S)
                     except (procs.Stopped, KeyboardInterrupt):  # rank 0 failed and the launcher ends us:
                         sys.exit(exc.exit_code)  # leave with its code (srun reports the highest)
-                    click.echo(f"rank {env_rank()}: ", err=True, nl=False)
+                    click.echo(f"rank {rank}: ", err=True, nl=False)
                     exc.show()
                 sys.exit(exc.exit_code)
             except click.ClickException as exc:

@@ -144,8 +144,11 @@ def _keep_wheelhouse(wheelhouse: Path) -> None:
     place whole)."""
     for folder in wheelhouse.glob("cp*"):
         if folder.is_dir() and any(folder.glob(".complete-*")):
-            built_once(CACHE / folder.name,
-                       lambda tmp, f=folder: shutil.copytree(f, tmp, dirs_exist_ok=True) and "wheelhouse\n")
+            def copy(tmp: Path, source: Path = folder) -> str:
+                shutil.copytree(source, tmp, dirs_exist_ok=True)
+                return f"copied from {source}\n"
+
+            built_once(CACHE / folder.name, copy)
 
 
 @pytest.fixture(scope="module")

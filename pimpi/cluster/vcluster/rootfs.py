@@ -81,10 +81,11 @@ def cache_dir(suite: str) -> Path:
 def ensure_cache(log, timeout: float = 900) -> Path:
     """debootstrap the minimal Debian once (about 35 s and 280 MB); later calls reuse it."""
     suite = host_codename()
+    final = cache_dir(suite)
 
     def build(tmp: Path) -> str:
         mirror = find_mirror(suite)
-        log(f"debootstrap {suite} from {mirror} into {cache_dir(suite)} (once; about a minute)")
+        log(f"debootstrap {suite} from {mirror} into {final} (once; about a minute)")
         run(["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", suite, str(tmp), mirror],
             timeout=timeout)
         for key in (tmp / "etc/ssh").glob("ssh_host_*"):
@@ -93,7 +94,7 @@ def ensure_cache(log, timeout: float = 900) -> Path:
             deb.unlink()
         return f"{suite} {mirror}\n"
 
-    return built_once(cache_dir(suite), build)  # a second `up` waits for the first debootstrap
+    return built_once(final, build)  # a second `up` waits for the first debootstrap
 
 
 def bind_paths() -> list[str]:

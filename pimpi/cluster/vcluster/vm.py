@@ -49,7 +49,7 @@ def kernel_cmdline(spec: Spec, node: Node, arch: str) -> str:
 
     mitigations=off: an emulated CPU is not open to Meltdown or Spectre, but a guest kernel that
     believes the CPU model (Nehalem is on the list) isolates its page tables at every system call,
-    and each such switch empties QEMU's software TLB: Python started ~5x slower."""
+    and each such switch empties QEMU's software TLB: Python started about a third slower."""
     console = "ttyAMA0" if arch == "arm64" else "ttyS0"
     mask = str(spec.network.netmask)
     gateway = spec.head_address if spec.nat else ""
