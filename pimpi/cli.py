@@ -12,7 +12,7 @@ from pimpi.mpi import env_rank
 from pimpi.bench.cli import bench
 from pimpi.cluster.cli import doctor, hosts, run
 from pimpi.cluster.slurm.cli import submit
-from pimpi.cluster.vcluster.cli import vcluster
+from pimpi.vcluster.cli import vcluster
 from pimpi.collectives.cli import collectives, exercises
 from pimpi.render.cli import render
 

@@ -38,7 +38,7 @@ def load_profile(name_or_path: str) -> dict[str, Any]:
                 "sources": [f"measured by pimpi bench {doc['kind']} on {host}"],
                 "assumptions": ["network figures: α from the Hockney fit over all measured sizes,"
                                 " β from the fit over large messages (64 KiB up) when measured"]}
-    from pimpi.cluster.vcluster.profiles import profile
+    from pimpi.cluster.profiles import profile
 
     prof = profile(name_or_path)
     if not prof.get("bandwidth_bps") or prof.get("latency_s") is None:
@@ -53,7 +53,7 @@ def load_profile(name_or_path: str) -> dict[str, Any]:
 
 def local_speed(pi_model: str | None) -> tuple[float, str]:
     """This machine's core speed relative to a Pi 4 core, and why we think so."""
-    from pimpi.cluster.vcluster.profiles import PROFILES
+    from pimpi.cluster.profiles import PROFILES
 
     for number in ("5", "4", "3"):
         if pi_model and f"Raspberry Pi {number}" in pi_model:

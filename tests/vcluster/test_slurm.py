@@ -25,7 +25,7 @@ class Slurm:
 
     def __init__(self, vc, compute: list[str]) -> None:
         self.vc, self.compute = vc, compute
-        from pimpi.cluster.vcluster import slurm
+        from pimpi.vcluster import slurm
 
         self.env = slurm.client_env(vc.name)
 
@@ -72,7 +72,7 @@ def slurm(vc):
     """Slurm started on the module's cluster; stopped, and nothing of it left, at the end."""
     if shutil.which("slurmctld") is None and os.environ.get("CI", "").lower() != "true":
         pytest.skip("Slurm not installed (make sysdeps installs slurm-wlm munge libpmix2 libpmix-dev)")
-    from pimpi.cluster.vcluster import slurm as slurm_mod
+    from pimpi.vcluster import slurm as slurm_mod
 
     up = vc.pimpi("vcluster", "slurm", "up", "--name", vc.name, timeout=120)
     assert up.returncode == 0, up.stderr
@@ -203,7 +203,7 @@ def test_node_crash_requeues_and_the_render_resumes(slurm, work):
     assert f"pimpi job {job} start 1" in log
     skipped = [line for line in log.splitlines() if "skipped (already done)" in line]
     assert skipped and int(skipped[-1].split(" skipped")[0].split()[-1]) >= finished_before, log
-    from pimpi.cluster.vcluster import slurm as slurm_mod
+    from pimpi.vcluster import slurm as slurm_mod
 
     slurm_mod.start_slurmd(slurm.vc.name, crashed)  # the node comes back (ReturnToService=2)
     slurm_mod.wait_idle(slurm.vc.name, slurm.compute, timeout=60)

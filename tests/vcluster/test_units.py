@@ -10,9 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from pimpi.cli import cli
-from pimpi.cluster.vcluster import agent, etc_hosts, profiles, rootfs
-from pimpi.cluster.vcluster.cli import parse_duration, parse_rate
-from pimpi.cluster.vcluster.spec import make_spec
+from pimpi.cluster import profiles
+from pimpi.vcluster import agent, etc_hosts, rootfs
+from pimpi.vcluster.cli import parse_duration, parse_rate
+from pimpi.vcluster.spec import make_spec
 
 
 def test_spec_names_addresses_and_interfaces_fit_the_kernel_limits():
@@ -52,7 +53,7 @@ def test_bad_requests_name_the_bad_value(kwargs, words):
     ["up", "--nodes", "2", "--profile", "pi9"],
 ])
 def test_cli_bad_options_exit_2_and_create_nothing(args, monkeypatch, tmp_path):
-    from pimpi.cluster.vcluster import cluster
+    from pimpi.vcluster import cluster
 
     monkeypatch.setenv("PIMPI_VCLUSTER_STATE", str(tmp_path / "state"))
     monkeypatch.setattr(cluster, "up", lambda *a, **k: pytest.fail("up must not be reached"))

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pimpi.cluster.vcluster import guest, vm
-from pimpi.cluster.vcluster.cli import vcluster
-from pimpi.cluster.vcluster.seed import Share, meta_data, user_data
-from pimpi.cluster.vcluster.spec import make_spec
-from pimpi.cluster.vcluster.vmimage import Image
+from pimpi.vcluster import guest, vm
+from pimpi.vcluster.cli import vcluster
+from pimpi.vcluster.seed import Share, meta_data, user_data
+from pimpi.vcluster.spec import make_spec
+from pimpi.vcluster.vmimage import Image
 
 
 def test_spec_kinds_and_arches():
@@ -89,7 +89,7 @@ def test_guest_shaping_delays_both_directions_and_unshapes():
 
 
 def test_foreign_root_units_are_enabled_and_masked_by_links(tmp_path: Path):
-    from pimpi.cluster.vcluster import foreignroot
+    from pimpi.vcluster import foreignroot
 
     units = tmp_path / "lib/systemd/system"
     units.mkdir(parents=True)
@@ -105,7 +105,7 @@ def test_foreign_root_units_are_enabled_and_masked_by_links(tmp_path: Path):
 def test_native_initrd_is_a_gzip_newc_cpio_with_init(tmp_path: Path, monkeypatch):
     import gzip
 
-    from pimpi.cluster.vcluster import initrd
+    from pimpi.vcluster import initrd
 
     (tmp_path / "usr/bin").mkdir(parents=True)
     (tmp_path / "usr/bin/busybox").write_bytes(b"\x7fELF busybox")

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from pimpi.cluster.vcluster import powerback, vm, vmenv, vmnodes
-from pimpi.cluster.vcluster.cli import vcluster
-from pimpi.cluster.vcluster.spec import make_spec
-from pimpi.cluster.vcluster.vmimage import Image
+from pimpi.vcluster import powerback, vm, vmenv, vmnodes
+from pimpi.vcluster.cli import vcluster
+from pimpi.vcluster.spec import make_spec
+from pimpi.vcluster.vmimage import Image
 
 
 def _wheel(path: Path, files: dict[str, tuple[bytes, int]]) -> Path:
@@ -77,11 +77,11 @@ def test_power_back_takes_seconds_and_refuses_a_negative_delay_with_exit_2():
     out = CliRunner().invoke(vcluster, ["power-cut", "--back-after", "-3", "node1"])
     assert out.exit_code == 2 and "-3" in out.output and "Traceback" not in out.output
     line = powerback.argv("c", "c2", 2.5, Path("/run/pimpi/vcluster-c/c2/power.log"))
-    assert line[1:3] == ["-m", "pimpi.cluster.vcluster.powerback"] and "2.5" in line and "vcluster-c/" in line[-1]
+    assert line[1:3] == ["-m", "pimpi.vcluster.powerback"] and "2.5" in line and "vcluster-c/" in line[-1]
 
 
 def test_a_foreign_root_gets_pams_common_files_so_sshd_lets_a_key_in(tmp_path: Path):
-    from pimpi.cluster.vcluster import foreignroot
+    from pimpi.vcluster import foreignroot
 
     base = tmp_path / "usr/share/base-passwd"
     base.mkdir(parents=True)
@@ -101,8 +101,8 @@ def test_the_power_back_timer_starts_the_recorded_machine_and_records_it(tmp_pat
     import signal
     import subprocess
 
-    from pimpi.cluster.vcluster import state
-    from pimpi.cluster.vcluster.nodes import alive
+    from pimpi.vcluster import state
+    from pimpi.vcluster.nodes import alive
 
     monkeypatch.setenv("PIMPI_VCLUSTER_STATE", str(tmp_path))
     spec = make_spec(name="pb", nodes=1, subnet="10.9.0.0/24", kind="vm")

@@ -21,14 +21,14 @@ __all__ = ["main", "argv"]
 
 def argv(name: str, hostname: str, seconds: float, log: Path) -> list[str]:
     """The command line that powers HOSTNAME of cluster NAME on after SECONDS."""
-    return [sys.executable, "-m", "pimpi.cluster.vcluster.powerback", "--name", name, "--node", hostname,
+    return [sys.executable, "-m", "pimpi.vcluster.powerback", "--name", name, "--node", hostname,
             "--after", f"{seconds:g}", "--log", str(log)]
 
 
 def _power_on(name: str, hostname: str, log: Path) -> str:
     """Start the node's QEMU unless someone already did; what happened, in a few words."""
-    from pimpi.cluster.vcluster import state, vm, vmnodes
-    from pimpi.cluster.vcluster.spec import spec_from_dict
+    from pimpi.vcluster import state, vm, vmnodes
+    from pimpi.vcluster.spec import spec_from_dict
 
     with state.locked(name, timeout=vmnodes.BOOT_TIMEOUT_S):  # `boot` may hold it while it waits for ssh
         data = state.load(name)
@@ -58,7 +58,7 @@ def main(args: list[str] | None = None) -> int:
     try:
         what = _power_on(opts.name, opts.node, opts.log)
         if what.startswith("powered on"):
-            from pimpi.cluster.vcluster.cluster import reshape_when_back
+            from pimpi.vcluster.cluster import reshape_when_back
 
             if reshape_when_back(opts.name, opts.node):
                 what += ", link shaped again"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from pimpi.cliutil import Float
-from pimpi.cluster.vcluster.spec import DEFAULT_NAME
+from pimpi.vcluster.spec import DEFAULT_NAME
 
 __all__ = ["slurm"]
 
@@ -30,8 +30,8 @@ def slurm() -> None:
               help="Seconds to wait for every node to be idle.")
 def up(name: str, head_compute: bool, timeout: float) -> None:
     """Start Slurm; print the nodes and the SLURM_CONF that sinfo, sbatch and pimpi submit need."""
-    from pimpi.cluster.vcluster import slurm as slurm_mod
-    from pimpi.cluster.vcluster.cli import _call
+    from pimpi.vcluster import slurm as slurm_mod
+    from pimpi.vcluster.cli import _call
 
     compute = _call(slurm_mod.start, name, head_compute=head_compute, timeout=timeout)
     conf = slurm_mod.conf_path(name)
@@ -43,8 +43,8 @@ def up(name: str, head_compute: bool, timeout: float) -> None:
 @_name_option
 def down(name: str) -> None:
     """Stop every Slurm daemon of the cluster and remove its state (the cluster stays up)."""
-    from pimpi.cluster.vcluster import slurm as slurm_mod
-    from pimpi.cluster.vcluster.cli import _call
+    from pimpi.vcluster import slurm as slurm_mod
+    from pimpi.vcluster.cli import _call
 
     left = _call(slurm_mod.stop, name)
     if left:

@@ -11,7 +11,7 @@ import ipaddress
 import re
 from dataclasses import asdict, dataclass
 
-from pimpi.cluster.vcluster.profiles import PROFILES
+from pimpi.cluster.profiles import PROFILES
 
 __all__ = ["Node", "Spec", "make_spec", "spec_from_dict", "DEFAULT_NAME", "DEFAULT_SUBNET", "MAX_NODES",
            "KINDS", "ARCHES"]

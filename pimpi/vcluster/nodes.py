@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 from pimpi import procs
-from pimpi.cluster.vcluster.spec import Node
-from pimpi.cluster.vcluster.sysrun import VclusterError
+from pimpi.vcluster.spec import Node
+from pimpi.vcluster.sysrun import VclusterError
 
 __all__ = ["start_holder", "start_time", "alive", "zombie", "node_pids", "kill_pids", "enter_argv"]
 
@@ -37,7 +37,7 @@ def start_holder(node: Node, log: Path, rootfs: list[str] | None = None, binds: 
     cmd = ["ip", "netns", "exec", node.netns, "unshare", "--uts"]
     if rootfs:
         cmd.append("--mount")  # private: the overlay and its mounts live and die with the holder
-    cmd += ["--", sys.executable, "-m", "pimpi.cluster.vcluster.holder", "--hostname", node.hostname]
+    cmd += ["--", sys.executable, "-m", "pimpi.vcluster.holder", "--hostname", node.hostname]
     if rootfs:
         cmd += ["--rootfs", *rootfs]
         for path in binds:

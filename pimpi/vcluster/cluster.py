@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Callable
 
 from pimpi import procs
-from pimpi.cluster.vcluster import agent, etc_hosts, guest, net, nodes, rootfs, state, vmnodes
-from pimpi.cluster.vcluster.profiles import PROFILES
-from pimpi.cluster.vcluster.spec import Node, Spec, spec_from_dict
-from pimpi.cluster.vcluster.sysrun import VclusterError, require_root, require_tools, run
+from pimpi.vcluster import agent, etc_hosts, guest, net, nodes, rootfs, state, vmnodes
+from pimpi.cluster.profiles import PROFILES
+from pimpi.vcluster.spec import Node, Spec, spec_from_dict
+from pimpi.vcluster.sysrun import VclusterError, require_root, require_tools, run
 from pimpi.fileio import atomic_write
 
 __all__ = ["up", "down", "load_spec", "status", "exec_argv", "node_env", "cut", "heal", "slow",
@@ -101,7 +101,7 @@ def up(spec: Spec, log: Log = _quiet) -> None:
 
 
 def vm_binary(spec: Spec, node: Node) -> str:
-    from pimpi.cluster.vcluster.vm import qemu_binary
+    from pimpi.vcluster.vm import qemu_binary
 
     return qemu_binary(spec.node_arch(node))
 

@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 from pimpi import procs
-from pimpi.cluster.vcluster import cluster, nodes, state
-from pimpi.cluster.vcluster.spec import Node, Spec
-from pimpi.cluster.vcluster.sysrun import VclusterError, require_tools
+from pimpi.vcluster import cluster, nodes, state
+from pimpi.vcluster.spec import Node, Spec
+from pimpi.vcluster.sysrun import VclusterError, require_tools
 from pimpi.fileio import atomic_write
 
 __all__ = ["slurm_dir", "conf_path", "slurm_conf", "start", "stop", "start_slurmd", "client_env",

@@ -15,9 +15,9 @@ import shlex
 import tempfile
 from pathlib import Path
 
-from pimpi.cluster.vcluster.etc_hosts import node_hosts
-from pimpi.cluster.vcluster.spec import Node, Spec
-from pimpi.cluster.vcluster.sysrun import run
+from pimpi.vcluster.etc_hosts import node_hosts
+from pimpi.vcluster.spec import Node, Spec
+from pimpi.vcluster.sysrun import run
 from pimpi.fileio import atomic_write
 
 __all__ = ["USER", "Share", "user_data", "meta_data", "write_seed"]

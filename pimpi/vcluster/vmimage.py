@@ -15,9 +15,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pimpi.cluster.vcluster import foreignroot, initrd
-from pimpi.cluster.vcluster.rootfs import find_mirror, host_codename
-from pimpi.cluster.vcluster.sysrun import VclusterError, run, run_logged
+from pimpi.vcluster import foreignroot, initrd
+from pimpi.vcluster.rootfs import find_mirror, host_codename
+from pimpi.vcluster.sysrun import VclusterError, run, run_logged
 from pimpi.fileio import built_once
 
 __all__ = ["PACKAGES", "RECIPE", "Image", "image_dir", "ensure_image", "native", "ARCHES"]

@@ -10,8 +10,8 @@ import sys
 import click
 
 from pimpi.cliutil import Bounded, Int, Seconds
-from pimpi.cluster.vcluster.profiles import PROFILES
-from pimpi.cluster.vcluster.spec import DEFAULT_NAME, DEFAULT_SUBNET, MAX_NODES
+from pimpi.cluster.profiles import PROFILES
+from pimpi.vcluster.spec import DEFAULT_NAME, DEFAULT_SUBNET, MAX_NODES
 
 MAX_SLOTS = 256  # MPI slots a virtual node offers in its hostfile
 
@@ -40,7 +40,7 @@ def parse_rate(text: str) -> float:
 
 def _call(fn, *args, **kwargs):
     """Run a library call: bad input -> exit 2, anything the system refused -> exit 1."""
-    from pimpi.cluster.vcluster.sysrun import VclusterError
+    from pimpi.vcluster.sysrun import VclusterError
 
     try:
         return fn(*args, **kwargs)
@@ -83,13 +83,13 @@ def vcluster() -> None:
 @_name_option
 def up(nodes, profile, rootfs, vm, arch, imager, subnet, nat, slots, name) -> None:
     """Create NAME1..NAMEn, each with its own network, address and hostname."""
-    from pimpi.cluster.vcluster import cluster
-    from pimpi.cluster.vcluster.spec import make_spec
+    from pimpi.vcluster import cluster
+    from pimpi.vcluster.spec import make_spec
 
     spec = _call(make_spec, name=name, nodes=nodes, subnet=subnet, profile=profile, rootfs=rootfs,
                  nat=nat, slots=slots, kind="vm" if vm else "netns", arch=arch, imager=imager)
     _call(cluster.up, spec, _log)
-    from pimpi.cluster.vcluster.cluster import files
+    from pimpi.vcluster.cluster import files
 
     named = "" if name == DEFAULT_NAME else f" --name {name}"
     click.echo(f"virtual cluster {name!r} is up: {', '.join(n.hostname for n in spec.node_list())} "
@@ -102,7 +102,7 @@ def up(nodes, profile, rootfs, vm, arch, imager, subnet, nat, slots, name) -> No
 @_name_option
 def down(name) -> None:
     """Remove everything `up` created (safe to run twice)."""
-    from pimpi.cluster.vcluster import cluster
+    from pimpi.vcluster import cluster
 
     if _call(cluster.down, name, _log):
         click.echo(f"virtual cluster {name!r} is down")
@@ -115,7 +115,7 @@ def down(name) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def status(name, as_json) -> None:
     """Nodes, addresses, links, processes and injected faults."""
-    from pimpi.cluster.vcluster import cluster
+    from pimpi.vcluster import cluster
 
     info = _call(cluster.status, name)
     if as_json:
@@ -160,7 +160,7 @@ def _vm_row(row: dict) -> None:
 @_name_option
 def hostfile(name) -> None:
     """Print the cluster's hostfile (for `pimpi run --hostfile` / `mpirun --hostfile`)."""
-    from pimpi.cluster.vcluster import agent, cluster
+    from pimpi.vcluster import agent, cluster
 
     click.echo(agent.hostfile_text(_call(cluster.load_spec, name)), nl=False)
 
@@ -169,7 +169,7 @@ def hostfile(name) -> None:
 @_name_option
 def env(name) -> None:
     """Print what a plain `mpirun --hostfile` needs: eval "$(pimpi vcluster env)"."""
-    from pimpi.cluster.vcluster import agent, cluster
+    from pimpi.vcluster import agent, cluster
 
     click.echo(agent.env_text(cluster.node_env(_call(cluster.load_spec, name))), nl=False)
 
@@ -178,7 +178,7 @@ def env(name) -> None:
 @_name_option
 def inventory(name) -> None:
     """Print an Ansible inventory (JSON, valid YAML) of --rootfs nodes reached over SSH."""
-    from pimpi.cluster.vcluster import cluster
+    from pimpi.vcluster import cluster
 
     spec = _call(cluster.load_spec, name)
     if not spec.ssh:
@@ -192,7 +192,7 @@ def inventory(name) -> None:
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
 def exec_(name, node, command) -> None:
     """Run COMMAND inside NODE (name, nodeI or I), with the cluster's MPI environment."""
-    from pimpi.cluster.vcluster import cluster
+    from pimpi.vcluster import cluster
 
     argv, environ = _call(cluster.exec_argv, name, node, list(command))
     sys.stdout.flush()
@@ -207,7 +207,7 @@ def exec_(name, node, command) -> None:
 @click.argument("node")
 def cut(name, node) -> None:
     """Pull NODE's network cable (its link goes down)."""
-    from pimpi.cluster.vcluster import cluster
+    from pimpi.vcluster import cluster
 
     click.echo(f"{_call(cluster.cut, name, node)}: link down")
 
@@ -217,7 +217,7 @@ def cut(name, node) -> None:
 @click.argument("node")
 def heal(name, node) -> None:
     """Plug NODE's cable back in and undo `slow`."""
-    from pimpi.cluster.vcluster import cluster
+    from pimpi.vcluster import cluster
 
     click.echo(f"{_call(cluster.heal, name, node)}: link up")
 
@@ -229,7 +229,7 @@ def heal(name, node) -> None:
 @click.option("--rate", type=Bounded(1e3, 1e11, parse_rate, "rate"), default=None, help="Link rate, e.g. 10mbit, 100mbit, 1gbit.")
 def slow(name, node, delay, rate) -> None:
     """Make NODE's link slower: more delay each way and/or a lower rate (`heal` undoes it)."""
-    from pimpi.cluster.vcluster import cluster
+    from pimpi.vcluster import cluster
 
     seconds, bps = delay, rate  # parsed and bounded by their option types
     host = _call(cluster.slow, name, node, seconds, bps)
@@ -243,7 +243,7 @@ def slow(name, node, delay, rate) -> None:
 @click.argument("node")
 def kill_(name, node) -> None:
     """End every process running in NODE (the node itself stays up)."""
-    from pimpi.cluster.vcluster import cluster
+    from pimpi.vcluster import cluster
 
     host, count = _call(cluster.kill, name, node)
     click.echo(f"{host}: ended {count} processes")
@@ -254,7 +254,7 @@ def kill_(name, node) -> None:
 @click.argument("node")
 def reboot(name, node) -> None:
     """Reboot VM node NODE cleanly and wait until it answers over SSH again."""
-    from pimpi.cluster.vcluster import cluster
+    from pimpi.vcluster import cluster
 
     host, seconds = _call(cluster.reboot, name, node)
     click.echo(f"{host}: back after {seconds:.0f} s")
@@ -267,7 +267,7 @@ def reboot(name, node) -> None:
               help="The power returns by itself after SECONDS: the node boots with nothing else running.")
 def power_cut(name, node, back_after) -> None:
     """Pull VM node NODE's power: the machine stops at once; its disk keeps what was written."""
-    from pimpi.cluster.vcluster import cluster
+    from pimpi.vcluster import cluster
 
     host = _call(cluster.power_cut, name, node, back_after)
     then = (f"it powers on by itself in {back_after:g} s" if back_after is not None
@@ -280,12 +280,12 @@ def power_cut(name, node, back_after) -> None:
 @click.argument("node")
 def boot(name, node) -> None:
     """Power VM node NODE on again and wait until it answers over SSH."""
-    from pimpi.cluster.vcluster import cluster
+    from pimpi.vcluster import cluster
 
     host, seconds = _call(cluster.boot, name, node)
     click.echo(f"{host}: up after {seconds:.0f} s")
 
 
-from pimpi.cluster.vcluster.slurm_cli import slurm as _slurm  # noqa: E402 - a subgroup in its own module
+from pimpi.vcluster.slurm_cli import slurm as _slurm  # noqa: E402 - a subgroup in its own module
 
 vcluster.add_command(_slurm)

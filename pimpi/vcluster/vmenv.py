@@ -20,7 +20,7 @@ import zipfile
 from importlib import metadata
 from pathlib import Path
 
-from pimpi.cluster.vcluster.sysrun import VclusterError, run, run_logged
+from pimpi.vcluster.sysrun import VclusterError, run, run_logged
 from pimpi.fileio import built_once
 
 __all__ = ["PACKAGES", "PLATFORMS", "pins", "guest_python", "wheelhouse", "assemble", "prepare"]

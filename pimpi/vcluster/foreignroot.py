@@ -17,7 +17,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from pimpi.cluster.vcluster.sysrun import VclusterError, run
+from pimpi.vcluster.sysrun import VclusterError, run
 
 __all__ = ["unpack_all", "configure", "enable_units", "mask_units", "module_index"]
 

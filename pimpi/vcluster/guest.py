@@ -12,7 +12,7 @@ import shlex
 import time
 from pathlib import Path
 
-from pimpi.cluster.vcluster.sysrun import VclusterError, run
+from pimpi.vcluster.sysrun import VclusterError, run
 
 __all__ = ["Ssh", "shape_script", "kill_script", "quote"]
 

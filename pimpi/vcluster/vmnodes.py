@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Callable
 
 from pimpi import procs
-from pimpi.cluster.vcluster import guest, powerback, rootfs, vm, vmenv, vmimage
-from pimpi.cluster.vcluster.nodes import alive, start_time, zombie
-from pimpi.cluster.vcluster.seed import Share, meta_data, user_data, write_seed
-from pimpi.cluster.vcluster.spec import Node, Spec
-from pimpi.cluster.vcluster.sysrun import VclusterError, run
+from pimpi.vcluster import guest, powerback, rootfs, vm, vmenv, vmimage
+from pimpi.vcluster.nodes import alive, start_time, zombie
+from pimpi.vcluster.seed import Share, meta_data, user_data, write_seed
+from pimpi.vcluster.spec import Node, Spec
+from pimpi.vcluster.sysrun import VclusterError, run
 from pimpi.fileio import atomic_write
 
 __all__ = ["TOOLS", "BOOT_TIMEOUT_S", "build", "shares", "ssh", "running", "stop_all", "shape",
@@ -120,7 +120,7 @@ def _foreign_venv(arch: str, image: vmimage.Image, state_dir: Path, log: Callabl
 
 
 def _path_dirs() -> list[str]:
-    from pimpi.cluster.vcluster.agent import python_bin_dir
+    from pimpi.vcluster.agent import python_bin_dir
 
     return [python_bin_dir()]
 

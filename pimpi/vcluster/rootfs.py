@@ -9,9 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-from pimpi.cluster.vcluster.etc_hosts import node_hosts
-from pimpi.cluster.vcluster.spec import Node, Spec
-from pimpi.cluster.vcluster.sysrun import VclusterError, run
+from pimpi.vcluster.etc_hosts import node_hosts
+from pimpi.vcluster.spec import Node, Spec
+from pimpi.vcluster.sysrun import VclusterError, run
 from pimpi.fileio import atomic_write, built_once
 
 __all__ = ["PACKAGES", "host_codename", "find_mirror", "cache_dir", "ensure_cache", "bind_paths",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pimpi.cluster.vcluster.spec import Spec
+from pimpi.vcluster.spec import Spec
 
 __all__ = ["begin_marker", "end_marker", "cluster_lines", "node_hosts", "add_block", "remove_block",
            "strip_block"]

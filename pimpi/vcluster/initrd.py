@@ -15,7 +15,7 @@ import stat
 import subprocess
 from pathlib import Path
 
-from pimpi.cluster.vcluster.sysrun import VclusterError
+from pimpi.vcluster.sysrun import VclusterError
 
 __all__ = ["MODULES", "module_order", "init_script", "write_initrd"]
 

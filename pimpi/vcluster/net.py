@@ -5,8 +5,8 @@ from __future__ import annotations
 import ipaddress
 import json
 
-from pimpi.cluster.vcluster.spec import Node, Spec
-from pimpi.cluster.vcluster.sysrun import VclusterError, run, try_run
+from pimpi.vcluster.spec import Node, Spec
+from pimpi.vcluster.sysrun import VclusterError, run, try_run
 
 __all__ = ["check_subnet_free", "add_bridge", "add_node_link", "shape", "set_link",
            "link_state", "add_nat", "remove_nat", "nat_rules", "delete_link", "delete_netns",

@@ -8,7 +8,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from pimpi.cluster.vcluster.spec import Spec
+from pimpi.vcluster.spec import Spec
 from pimpi.fileio import atomic_write
 
 __all__ = ["mpi_env", "agent_script", "write_agent", "hostfile_text", "env_text", "python_bin_dir"]
