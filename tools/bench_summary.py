@@ -196,7 +196,7 @@ def write_summary(folder: str | os.PathLike) -> Path:
     """Write SUMMARY.md in `folder` (atomically) from whichever result files are there."""
     folder = Path(folder)
     parts = ["# Benchmark results on this machine\n",
-             "Regenerate with `.venv/bin/python -m tools.bench_results` (see README, Benchmarks). "
+             "Regenerate with `.venv/bin/python -m tools.bench_results` (see docs/benchmarks.md). "
              "Every number comes from the JSON files beside this one, which also hold each run's "
              "machine state before and after.\n"]
     pp = _load(folder, "pingpong.json")
