@@ -112,6 +112,50 @@ def test_pimpi_commands_named_in_the_docs_exist() -> None:
     assert not wrong, f"commands named in the docs that `pimpi` does not have: {wrong}"
 
 
+def _options(command, args: list[str], line: str, wrong: list[str]) -> None:
+    """Check the options in `args` (what follows `pimpi` on a line) against the click command tree."""
+    import click
+
+    for index, word in enumerate(args):
+        if word == "--":  # `run`/`submit` take another pimpi command after it; others a program
+            rest = args[index + 1:]
+            if command.name in ("run", "submit") and rest and not (rest[0] == "-m" or rest[0].endswith(".py")):
+                from pimpi.cli import cli
+
+                _options(cli, rest, line, wrong)
+            return
+        if isinstance(command, click.Group) and not word.startswith("-"):
+            sub = command.get_command(click.Context(command), word)
+            if sub is None:
+                return  # the command check names it
+            command = sub
+        elif word.startswith("-") and len(word) > 1 and not word[1].isdigit():
+            known = {"-h", "--help"} | {opt for param in command.params for opt in param.opts + param.secondary_opts}
+            if word.split("=")[0] not in known:
+                wrong.append(f"{word} (pimpi {command.name}) in: {line.strip()}")
+
+
+def test_options_in_the_docs_commands_exist() -> None:
+    import shlex
+
+    from pimpi.cli import cli
+
+    wrong: list[str] = []
+    checked = 0
+    for doc in DOCS:
+        for span in _code(doc.read_text()):
+            for line in span.replace("\\\n", " ").splitlines():
+                for match in re.finditer(r"(?<![\w./\[-])pimpi ((?:[a-z-]).*)", line.removeprefix("$ ")):
+                    try:
+                        args = shlex.split(match.group(1))
+                    except ValueError:
+                        args = match.group(1).split()
+                    _options(cli, args, f"{doc.relative_to(ROOT)}: {line}", wrong)
+                    checked += 1
+    assert checked > 50, f"only {checked} command lines found: the pattern is broken"
+    assert not wrong, "options the commands do not have:\n" + "\n".join(wrong)
+
+
 _RESOLVE = """
 import importlib, sys
 bad = []
