@@ -15,6 +15,7 @@ from pimpi.cluster.slurm.cli import submit
 from pimpi.vcluster.cli import vcluster
 from pimpi.collectives.cli import collectives, exercises
 from pimpi.render.cli import render
+from pimpi.monitor.cli import monitor
 
 USAGE_GRACE_S = 30  # how long a rank other than 0 waits, after a usage error, for rank 0 to end the job
 
@@ -31,7 +32,7 @@ def cli() -> None:
     """
 
 
-for _command in (hosts, doctor, run, submit, collectives, exercises, render, vcluster, bench):
+for _command in (hosts, doctor, run, submit, collectives, exercises, render, vcluster, bench, monitor):
     cli.add_command(_command)
 
 

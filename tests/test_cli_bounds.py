@@ -28,8 +28,9 @@ TEXT = {
     "--iface", "--mpirun", "target", "--time", "--partition", "--name", "--log", "--sbatch-option",
     "collective", "--algorithm", "script", "args", "name", "file", "--function", "files", "--expect",
     "command", "--codec", "--arch", "--subnet", "node", "--template", "--profile", "--ops", "--algorithms",
+    "--host", "--token",
 }
-INPUT_PATHS = {"path", "--hostfile", "src", "predicted", "measured"}  # read, never written
+INPUT_PATHS = {"path", "--hostfile", "src", "predicted", "measured", "folders"}  # read, never written
 
 
 def _commands(group: click.Command = cli, path: tuple[str, ...] = ("pimpi",)):

@@ -35,6 +35,7 @@ import numpy as np
 from pimpi.mpi import agree, check_shared_folder, root_decides
 from pimpi.procs import run_process, temporary_folder
 from pimpi.fileio import atomic_write
+from pimpi.jobstatus import job_status
 from pimpi.render.framespec import chunks as split_chunks
 from pimpi.render.framespec import format_frames
 
@@ -472,8 +473,20 @@ def run_cmd(comm: Any, job: CmdJob, progress: Callable[[int, int], None] | None 
                     "without shared storage use --collect") from None
 
     tasks = [Task(_chunk_key(c), cost=float(len(c)), data=c) for c in todo] if rank == 0 else []
-    report = run_dynamic(comm, tasks, work, on_result=on_result, retries=job.retries,
-                         max_rank_failures=job.max_rank_failures, progress=progress)
+    renderer = Path(job.template.argv[0]).name
+    with job_status(comm, job.out_dir, "render-cmd", renderer, total=len(tasks),
+                    skipped=result.skipped) as status:
+        def on_saved(task: Any, array: np.ndarray | None, source: int) -> None:
+            on_result(task, array, source)
+            if status is not None:
+                names = [n for ns in expected_files(job.expect, task.data).values() for n in ns]
+                if names:
+                    status.output(str(names[-1]))
+
+        report = run_dynamic(comm, tasks, work, on_result=on_saved, retries=job.retries,
+                             max_rank_failures=job.max_rank_failures, progress=progress, status=status)
+        if status is not None and report.failed:
+            status.finish("failed", f"{len(report.failed)} of {len(tasks)} chunks failed")
     by_key = {_chunk_key(c): c for c in chunk_list}
     result.report = report
     result.done = list(report.done)

@@ -25,6 +25,7 @@ import numpy as np
 
 from pimpi.render.journal import Journal
 from pimpi.fileio import atomic_write, stale_temps
+from pimpi.jobstatus import job_status
 from pimpi.render.png import encode_png, write_png
 from pimpi.render.scenes import frame_cost, get_scene, numba_enabled, render_frame
 from pimpi.tasks import ScheduleReport, Task, run_dynamic
@@ -193,6 +194,7 @@ class _Writer:
     partial: dict[int, tuple[np.ndarray, int]] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     rendered: list[int] = field(default_factory=list)
+    status: Any = None
 
     def frame(self, frame: int, pixels: np.ndarray) -> None:
         """A whole frame: pixels (height, width, 3), or its PNG bytes as a 1-D uint8 array."""
@@ -205,6 +207,8 @@ class _Writer:
             if self.journal is not None:
                 self.journal.record(f"f{frame}", [name])
             self.files.append(name)
+            if self.status is not None:
+                self.status.output(name)
         self.rendered.append(frame)
 
     def tile(self, task: Task, pixels: np.ndarray, rank: int) -> None:
@@ -260,46 +264,58 @@ def render_frames(
     if comm.size > 1:
         todo, skipped = comm.bcast((todo, skipped), root=0)
     writer = _Writer(out_dir, journal, frames, width, height, tr * tc)
-    render_frame(scene, 0, 1, 4, 4, max_iter=iters)  # warm up (numba loads its kernel) untimed
+    units = tr * tc if schedule == "dynamic" else 1  # the status file counts tiles when tiling
+    with job_status(comm, out_dir, "render-scene", scene, total=len(todo) * units,
+                    skipped=len(skipped) * units) as status:
+        writer.status = status
+        render_frame(scene, 0, 1, 4, 4, max_iter=iters)  # warm up (numba loads its kernel) untimed
 
-    if progress is not None and comm.rank == 0:
-        progress(0, len(todo))
-    if schedule == "dynamic":
-        tasks: list[Task] = []
-        if comm.rank == 0:
-            row_bounds, col_bounds = _bounds(height, tr), _bounds(width, tc)
-            for f in todo:
-                cost = frame_cost(scene, f, frames, iters) / (tr * tc)
-                for ti, (r0, r1) in enumerate(row_bounds):
-                    for tj, (c0, c1) in enumerate(col_bounds):
-                        key = f"f{f}" if tr * tc == 1 else f"f{f}-t{ti}.{tj}"
-                        tasks.append(Task(key, cost, (f, r0, r1, c0, c1)))
+        if progress is not None and comm.rank == 0:
+            progress(0, len(todo))
+        if schedule == "dynamic":
+            tasks: list[Task] = []
+            if comm.rank == 0:
+                row_bounds, col_bounds = _bounds(height, tr), _bounds(width, tc)
+                for f in todo:
+                    cost = frame_cost(scene, f, frames, iters) / (tr * tc)
+                    for ti, (r0, r1) in enumerate(row_bounds):
+                        for tj, (c0, c1) in enumerate(col_bounds):
+                            key = f"f{f}" if tr * tc == 1 else f"f{f}-t{ti}.{tj}"
+                            tasks.append(Task(key, cost, (f, r0, r1, c0, c1)))
 
-        encode_here = out_dir is not None and tr * tc == 1
+            encode_here = out_dir is not None and tr * tc == 1
 
-        def work(task: Task) -> np.ndarray:
-            f, r0, r1, c0, c1 = task.data
-            pixels = render_frame(scene, f, frames, width, height, rows=slice(r0, r1),
-                                  cols=slice(c0, c1), max_iter=iters)
-            if encode_here:  # every rank compresses its own frames; rank 0 only writes
-                return np.frombuffer(encode_png(pixels), dtype=np.uint8)
-            return pixels
+            def work(task: Task) -> np.ndarray:
+                f, r0, r1, c0, c1 = task.data
+                pixels = render_frame(scene, f, frames, width, height, rows=slice(r0, r1),
+                                      cols=slice(c0, c1), max_iter=iters)
+                if encode_here:  # every rank compresses its own frames; rank 0 only writes
+                    return np.frombuffer(encode_png(pixels), dtype=np.uint8)
+                return pixels
 
-        frame_progress = None
-        if progress is not None:
-            per = tr * tc
-            frame_progress = lambda done, total: progress(done // per, total // per)  # noqa: E731
-        rep = run_dynamic(comm, tasks, work, on_result=writer.tile, retries=retries,
-                          progress=frame_progress, target_seconds=target_seconds)
-        failed = rep.failed
-    else:
-        def render_rows(frame: int, rows: np.ndarray) -> np.ndarray:
-            return render_frame(scene, frame, frames, width, height, rows=rows, max_iter=iters)
+            frame_progress = None
+            if progress is not None:
+                per = tr * tc
+                frame_progress = lambda done, total: progress(done // per, total // per)  # noqa: E731
+            rep = run_dynamic(comm, tasks, work, on_result=writer.tile, retries=retries,
+                              progress=frame_progress, target_seconds=target_seconds, status=status)
+            failed = rep.failed
+        else:
+            def render_rows(frame: int, rows: np.ndarray) -> np.ndarray:
+                return render_frame(scene, frame, frames, width, height, rows=rows, max_iter=iters)
 
-        partition = "interleave" if schedule == "static" else "block"
-        rep = run_static(comm, todo, width, height, render_rows, partition=partition,
-                         on_frame=writer.frame, progress=progress)
-        failed = {}
+            partition = "interleave" if schedule == "static" else "block"
+            static_progress = progress
+            if status is not None:
+                def static_progress(done: int, total: int) -> None:
+                    status.progress(done)
+                    if progress is not None:
+                        progress(done, total)
+            rep = run_static(comm, todo, width, height, render_rows, partition=partition,
+                             on_frame=writer.frame, progress=static_progress)
+            failed = {}
+        if status is not None and failed:
+            status.finish("failed", f"{len(failed)} of {len(todo) * units} units failed")
     rendered = comm.bcast(sorted(writer.rendered), root=0) if comm.size > 1 else sorted(writer.rendered)
     files = comm.bcast(writer.files, root=0) if comm.size > 1 else writer.files
     return RenderReport(scene, frames, width, height, schedule, (tr, tc), rendered, skipped,

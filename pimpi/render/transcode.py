@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from pimpi.fileio import atomic_path, stale_temps
+from pimpi.jobstatus import job_status
 from pimpi.render.ffmpeg import (EVEN_PAD, PRESET_CODECS, X264_PRESETS, FFmpegError, find_ffmpeg, probe, run_ffmpeg,
                                  video_encoders)
 
@@ -254,18 +255,23 @@ def run_transcode(comm: Any, job: TranscodeJob,
             key = _encoded_name(seg, job.dst)
             if not journal.done(key):
                 tasks.append(Task(key, cost=float(seg.stat().st_size), data=seg.name))
-    report = run_dynamic(comm, tasks, work, on_result=on_result, retries=job.retries, progress=progress)
-    if report.failed:
-        key, reason = sorted(report.failed.items())[0]
-        raise RuntimeError(f"{len(report.failed)} of {len(names)} segments failed for good "
-                           f"(first: {key}: {reason}); rerun to retry only those (work folder {str(folder)!r})")
+    with job_status(comm, Path(job.dst).parent, "transcode", Path(job.dst).name, total=len(tasks),
+                    skipped=len(names) - len(tasks) if rank == 0 else 0, stem=Path(job.dst).name) as status:
+        report = run_dynamic(comm, tasks, work, on_result=on_result, retries=job.retries, progress=progress,
+                             status=status)
+        if report.failed:
+            key, reason = sorted(report.failed.items())[0]
+            raise RuntimeError(f"{len(report.failed)} of {len(names)} segments failed for good "
+                               f"(first: {key}: {reason}); rerun to retry only those (work folder {str(folder)!r})")
 
-    outcome: Any = None
-    if rank == 0:
-        outcome = assemble(job, source, segments, ffmpeg)
-    outcome = root_decides(comm, outcome)
-    if isinstance(outcome, str):
-        raise RuntimeError(outcome)
+        outcome: Any = None
+        if rank == 0:
+            outcome = assemble(job, source, segments, ffmpeg)
+        outcome = root_decides(comm, outcome)
+        if isinstance(outcome, str):
+            raise RuntimeError(outcome)
+        if status is not None:
+            status.output(Path(job.dst).name)
     output, audio = outcome
     return TranscodeResult(source=source, output=output, segments=len(names), skipped=len(names) - len(report.done),
                            audio=audio, report=report)

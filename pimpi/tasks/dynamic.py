@@ -37,17 +37,19 @@ def run_dynamic(
     progress: Callable[[int, int], None] | None = None,
     target_seconds: float = 0.5,
     rank0_works: bool = True,
+    status: Any = None,
 ) -> ScheduleReport:
     """Run `work` over `tasks` on every rank of `comm` by task pull; see `pimpi.tasks`.
 
     Collective: every rank of `comm` must call it. Returns the same report on every rank.
+    `status` (rank 0, optional): a `pimpi.jobstatus.StatusFile` told of every attempt.
     """
     if target_seconds <= 0:
         raise ValueError(f"target_seconds must be > 0, got {target_seconds}")
     comm = comm.Dup()  # a private channel: no message of this run can reach another
     try:
         return _run_dynamic(comm, tasks, work, on_result, retries, max_rank_failures,
-                            progress, target_seconds, rank0_works)
+                            progress, target_seconds, rank0_works, status)
     finally:
         comm.Free()
 
@@ -55,7 +57,7 @@ def run_dynamic(
 def _run_dynamic(comm: Any, tasks: Sequence[Task], work: Callable[[Task], Any],
                  on_result: Callable[[Task, Any, int], None] | None, retries: int,
                  max_rank_failures: int, progress: Callable[[int, int], None] | None,
-                 target_seconds: float, rank0_works: bool) -> ScheduleReport:
+                 target_seconds: float, rank0_works: bool, status: Any = None) -> ScheduleReport:
     size, rank = comm.size, comm.rank
     comm.Barrier()
     t0 = time.monotonic()
@@ -78,7 +80,7 @@ def _run_dynamic(comm: Any, tasks: Sequence[Task], work: Callable[[Task], Any],
         pool = Pool([], size, workers, 0, 1, target_seconds)
         with pool.lock:
             pool.abort(str(exc))
-    boss = Server(comm, pool, work, on_result, progress, t0)
+    boss = Server(comm, pool, work, on_result, progress, t0, status)
     writer = threading.Thread(target=boss.writer, name="pimpi-results", daemon=True)
     writer.start()
     server = None

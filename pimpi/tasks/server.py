@@ -31,8 +31,10 @@ class Server:
 
     def __init__(self, comm: Any, pool: Pool, work: Callable[[Task], Any],
                  on_result: Callable[[Task, Any, int], None] | None,
-                 progress: Callable[[int, int], None] | None, t0: float) -> None:
+                 progress: Callable[[int, int], None] | None, t0: float,
+                 status: Any = None) -> None:
         self.comm = comm
+        self.status = status  # a pimpi.jobstatus.StatusFile, or None
         self.pool = pool
         self.work = work
         self.on_result = on_result
@@ -85,6 +87,8 @@ class Server:
                 self.pool.finish(index, rank, seconds)
             else:
                 self.pool.fail(index, rank, error)
+        if self.status is not None:
+            self.status.event(key, rank, times[0], times[1], ok, error)
         if ok:
             self.results.put((index, array, rank))
 
