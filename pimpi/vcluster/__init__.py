@@ -1,1 +1,1 @@
-"""Virtual cluster: network-namespace hosts on one Linux machine."""
+"""Virtual cluster on one Linux machine: nodes of one kind (network namespaces or QEMU VMs, see backends/)."""

@@ -8,10 +8,16 @@ import shlex
 import sys
 from pathlib import Path
 
+from pimpi.vcluster import state
 from pimpi.vcluster.spec import Spec
 from pimpi.fileio import atomic_write
 
-__all__ = ["mpi_env", "agent_script", "write_agent", "hostfile_text", "env_text", "python_bin_dir"]
+__all__ = ["node_env", "mpi_env", "agent_script", "write_agent", "hostfile_text", "env_text", "python_bin_dir"]
+
+
+def node_env(spec: Spec) -> dict[str, str]:
+    """The environment for mpirun on this cluster (light mode: with the nsenter agent)."""
+    return mpi_env(spec, None if spec.ssh else state.files(spec.name)["agent"])
 
 
 def mpi_env(spec: Spec, agent: Path | None) -> dict[str, str]:

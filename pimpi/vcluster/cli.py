@@ -4,54 +4,20 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 
 import click
 
 from pimpi.cliutil import Bounded, Int, Seconds
 from pimpi.cluster.profiles import PROFILES
+from pimpi.vcluster.options import call, log, name_option, parse_duration, parse_rate
 from pimpi.vcluster.spec import DEFAULT_NAME, DEFAULT_SUBNET, MAX_NODES
 
 MAX_SLOTS = 256  # MPI slots a virtual node offers in its hostfile
 
 __all__ = ["vcluster", "parse_duration", "parse_rate"]
 
-_name_option = click.option("--name", default=DEFAULT_NAME, show_default=True,
-                            help="Cluster name (1-6 letters/digits); nodes are NAME1..NAMEn.")
-
-
-def parse_duration(text: str) -> float:
-    """'50ms', '200us', '1.5s' or a bare number of milliseconds -> seconds."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*(us|ms|s)?\s*", text)
-    if not match:
-        raise ValueError(f"bad duration {text!r}: use e.g. 50ms, 200us or 1s")
-    value = float(match.group(1))
-    return value * {"us": 1e-6, "ms": 1e-3, "s": 1.0, None: 1e-3}[match.group(2)]
-
-
-def parse_rate(text: str) -> float:
-    """'10mbit', '1gbit', '500kbit' or a bare number of bits per second -> bits per second."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*(kbit|mbit|gbit|bit)?\s*", text.lower())
-    if not match or float(match.group(1)) <= 0:
-        raise ValueError(f"bad rate {text!r}: use e.g. 10mbit, 500kbit or 1gbit")
-    return float(match.group(1)) * {"kbit": 1e3, "mbit": 1e6, "gbit": 1e9, "bit": 1.0, None: 1.0}[match.group(2)]
-
-
-def _call(fn, *args, **kwargs):
-    """Run a library call: bad input -> exit 2, anything the system refused -> exit 1."""
-    from pimpi.vcluster.sysrun import VclusterError
-
-    try:
-        return fn(*args, **kwargs)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
-    except (VclusterError, RuntimeError, OSError) as exc:
-        raise click.ClickException(str(exc)) from None
-
-
-def _log(msg: str) -> None:
-    click.echo(f"vcluster: {msg}", err=True)
+_name_option = name_option()
 
 
 @click.group()
@@ -86,9 +52,9 @@ def up(nodes, profile, rootfs, vm, arch, imager, subnet, nat, slots, name) -> No
     from pimpi.vcluster import cluster
     from pimpi.vcluster.spec import make_spec
 
-    spec = _call(make_spec, name=name, nodes=nodes, subnet=subnet, profile=profile, rootfs=rootfs,
+    spec = call(make_spec, name=name, nodes=nodes, subnet=subnet, profile=profile, rootfs=rootfs,
                  nat=nat, slots=slots, kind="vm" if vm else "netns", arch=arch, imager=imager)
-    _call(cluster.up, spec, _log)
+    call(cluster.up, spec, log)
     from pimpi.vcluster.cluster import files
 
     named = "" if name == DEFAULT_NAME else f" --name {name}"
@@ -104,7 +70,7 @@ def down(name) -> None:
     """Remove everything `up` created (safe to run twice)."""
     from pimpi.vcluster import cluster
 
-    if _call(cluster.down, name, _log):
+    if call(cluster.down, name, log):
         click.echo(f"virtual cluster {name!r} is down")
     else:
         click.echo(f"no virtual cluster named {name!r}: nothing to do")
@@ -116,44 +82,21 @@ def down(name) -> None:
 def status(name, as_json) -> None:
     """Nodes, addresses, links, processes and injected faults."""
     from pimpi.vcluster import cluster
+    from pimpi.vcluster.backends import for_kind
 
-    info = _call(cluster.status, name)
+    info = call(cluster.status, name)
     if as_json:
         click.echo(json.dumps(info, indent=2))
         return
     spec = info["spec"]
+    backend = for_kind(spec.get("kind", "netns"))
     click.echo(f"{info['name']}: {info['status']}, {spec['nodes']} nodes on {spec['subnet']}, "
                f"profile {spec['profile']}{', rootfs' if spec['rootfs'] else ''}"
-               f"{_vm_words(info)}"
+               f"{backend.words(info)}"
                f"{', nat' if spec['nat'] else ''}{'' if info['latency_shaped'] else ' (no netem: rate only)'}"
                f"; state in {info['state_dir']}")
     for row in info["nodes"]:
-        if spec.get("kind") == "vm":
-            _vm_row(row)
-            continue
-        click.echo(f"  {row['hostname']:<10} {row['address']:<15} link {row['link']:<4} "
-                   f"{'running' if row['running'] else 'STOPPED'} {row['processes']:>3} processes"
-                   f"{_faults(row)}")
-
-
-def _faults(row: dict) -> str:
-    faults = [k + (f"={row[k]}" if not isinstance(row[k], bool) else "")
-              for k in ("cut", "delay_s", "rate_bps") if k in row]
-    return "  faults: " + ", ".join(faults) if faults else ""
-
-
-def _vm_words(info: dict) -> str:
-    if info["spec"].get("kind") != "vm":
-        return ""
-    accel = info.get("accel") or {}
-    return ", VM nodes (" + ", ".join(f"{arch} {how}" for arch, how in sorted(accel.items())) + ")"
-
-
-def _vm_row(row: dict) -> None:
-    memory = f"{row['rss_mb']:.0f} MB" if row.get("rss_mb") is not None else "-"
-    click.echo(f"  {row['hostname']:<10} {row['address']:<15} link {row['link']:<4} "
-               f"{'running' if row['running'] else 'OFF':<7} {row['arch']} {row['accel']} {memory:>7} RSS"
-               f"{_faults(row)}")
+        click.echo(backend.row_text(row))
 
 
 @vcluster.command()
@@ -162,7 +105,7 @@ def hostfile(name) -> None:
     """Print the cluster's hostfile (for `pimpi run --hostfile` / `mpirun --hostfile`)."""
     from pimpi.vcluster import agent, cluster
 
-    click.echo(agent.hostfile_text(_call(cluster.load_spec, name)), nl=False)
+    click.echo(agent.hostfile_text(call(cluster.load_spec, name)), nl=False)
 
 
 @vcluster.command()
@@ -171,7 +114,7 @@ def env(name) -> None:
     """Print what a plain `mpirun --hostfile` needs: eval "$(pimpi vcluster env)"."""
     from pimpi.vcluster import agent, cluster
 
-    click.echo(agent.env_text(cluster.node_env(_call(cluster.load_spec, name))), nl=False)
+    click.echo(agent.env_text(cluster.node_env(call(cluster.load_spec, name))), nl=False)
 
 
 @vcluster.command()
@@ -180,7 +123,7 @@ def inventory(name) -> None:
     """Print an Ansible inventory (JSON, valid YAML) of --rootfs nodes reached over SSH."""
     from pimpi.vcluster import cluster
 
-    spec = _call(cluster.load_spec, name)
+    spec = call(cluster.load_spec, name)
     if not spec.ssh:
         raise click.ClickException(f"cluster {name!r} has no SSH: bring it up with --rootfs or --vm")
     click.echo(json.dumps(cluster.inventory(spec), indent=2))
@@ -194,7 +137,7 @@ def exec_(name, node, command) -> None:
     """Run COMMAND inside NODE (name, nodeI or I), with the cluster's MPI environment."""
     from pimpi.vcluster import cluster
 
-    argv, environ = _call(cluster.exec_argv, name, node, list(command))
+    argv, environ = call(cluster.exec_argv, name, node, list(command))
     sys.stdout.flush()
     try:
         os.execvpe(argv[0], argv, environ)
@@ -209,7 +152,7 @@ def cut(name, node) -> None:
     """Pull NODE's network cable (its link goes down)."""
     from pimpi.vcluster import cluster
 
-    click.echo(f"{_call(cluster.cut, name, node)}: link down")
+    click.echo(f"{call(cluster.cut, name, node)}: link down")
 
 
 @vcluster.command()
@@ -219,7 +162,7 @@ def heal(name, node) -> None:
     """Plug NODE's cable back in and undo `slow`."""
     from pimpi.vcluster import cluster
 
-    click.echo(f"{_call(cluster.heal, name, node)}: link up")
+    click.echo(f"{call(cluster.heal, name, node)}: link up")
 
 
 @vcluster.command()
@@ -232,7 +175,7 @@ def slow(name, node, delay, rate) -> None:
     from pimpi.vcluster import cluster
 
     seconds, bps = delay, rate  # parsed and bounded by their option types
-    host = _call(cluster.slow, name, node, seconds, bps)
+    host = call(cluster.slow, name, node, seconds, bps)
     parts = ([f"+{seconds * 1e3:g} ms each way"] if seconds is not None else []) + \
             ([f"{bps / 1e6:g} Mbit/s"] if bps is not None else [])
     click.echo(f"{host}: {', '.join(parts)}")
@@ -245,7 +188,7 @@ def kill_(name, node) -> None:
     """End every process running in NODE (the node itself stays up)."""
     from pimpi.vcluster import cluster
 
-    host, count = _call(cluster.kill, name, node)
+    host, count = call(cluster.kill, name, node)
     click.echo(f"{host}: ended {count} processes")
 
 
@@ -254,9 +197,9 @@ def kill_(name, node) -> None:
 @click.argument("node")
 def reboot(name, node) -> None:
     """Reboot VM node NODE cleanly and wait until it answers over SSH again."""
-    from pimpi.vcluster import cluster
+    from pimpi.vcluster.backends.vm import power
 
-    host, seconds = _call(cluster.reboot, name, node)
+    host, seconds = call(power.reboot, name, node)
     click.echo(f"{host}: back after {seconds:.0f} s")
 
 
@@ -267,9 +210,9 @@ def reboot(name, node) -> None:
               help="The power returns by itself after SECONDS: the node boots with nothing else running.")
 def power_cut(name, node, back_after) -> None:
     """Pull VM node NODE's power: the machine stops at once; its disk keeps what was written."""
-    from pimpi.vcluster import cluster
+    from pimpi.vcluster.backends.vm import power
 
-    host = _call(cluster.power_cut, name, node, back_after)
+    host = call(power.power_cut, name, node, back_after)
     then = (f"it powers on by itself in {back_after:g} s" if back_after is not None
             else "pimpi vcluster boot to start it")
     click.echo(f"{host}: power off ({then})")
@@ -280,9 +223,9 @@ def power_cut(name, node, back_after) -> None:
 @click.argument("node")
 def boot(name, node) -> None:
     """Power VM node NODE on again and wait until it answers over SSH."""
-    from pimpi.vcluster import cluster
+    from pimpi.vcluster.backends.vm import power
 
-    host, seconds = _call(cluster.boot, name, node)
+    host, seconds = call(power.boot, name, node)
     click.echo(f"{host}: up after {seconds:.0f} s")
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import ipaddress
 import json
 
+from pimpi.cluster.profiles import PROFILES
 from pimpi.vcluster.spec import Node, Spec
 from pimpi.vcluster.sysrun import VclusterError, run, try_run
 
-__all__ = ["check_subnet_free", "add_bridge", "add_node_link", "shape", "set_link",
+__all__ = ["check_subnet_free", "add_bridge", "add_node_link", "profile_shape", "shape", "set_link",
            "link_state", "add_nat", "remove_nat", "nat_rules", "delete_link", "delete_netns",
            "netns_exists", "link_exists"]
 
@@ -55,6 +56,13 @@ def add_node_link(spec: Spec, node: Node) -> None:
     run(inside + ["link", "set", "eth0", "up"])
     if spec.nat:
         run(inside + ["route", "add", "default", "via", spec.head_address])
+
+
+def profile_shape(spec: Spec) -> tuple[float | None, float | None]:
+    """(delay each way in seconds, rate in bit/s) of the spec's board profile; None: not shaped."""
+    prof = PROFILES[spec.profile]
+    latency = prof["latency_s"]
+    return (None if latency is None else latency / 2), prof["bandwidth_bps"]
 
 
 def shape(node: Node, delay_s: float | None, bandwidth_bps: float | None, need_delay: bool = True) -> bool:

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from pimpi import procs
-from pimpi.vcluster import cluster, nodes, state
+from pimpi.vcluster import cluster, pids, state
 from pimpi.vcluster.spec import Node, Spec
 from pimpi.vcluster.sysrun import VclusterError, require_tools
 from pimpi.fileio import atomic_write
@@ -89,7 +89,7 @@ def _memory_mb() -> int:
 def _spawn(argv: list[str], log: Path, env: dict[str, str]) -> tuple[int, int]:
     with open(log, "ab") as out:
         proc = procs.start(argv, stdout=out, stderr=out, env=env)
-    started = nodes.start_time(proc.pid)
+    started = pids.start_time(proc.pid)
     if started is None:
         raise VclusterError(f"{argv[-1]} exited at once (see {log})")
     return proc.pid, started
@@ -128,7 +128,7 @@ def _holders(name: str) -> tuple[Spec, dict[str, int]]:
     holders = {}
     for node in spec.node_list():
         pid, started = data["created"]["holders"][node.hostname]
-        if not nodes.alive(pid, started):
+        if not pids.alive(pid, started):
             raise VclusterError(f"node {node.hostname} is not running")
         holders[node.hostname] = pid
     return spec, holders
@@ -246,23 +246,23 @@ def stop(name: str, timeout: float = 15) -> list[str]:
     Returns what would not end (empty when all is gone)."""
     path = _daemons_file(name)
     daemons = json.loads(path.read_text()) if path.exists() else {}
-    live = {key: pid for key, (pid, started) in daemons.items() if nodes.alive(pid, started)}
+    live = {key: pid for key, (pid, started) in daemons.items() if pids.alive(pid, started)}
     for pid in live.values():
         try:
             os.killpg(pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(nodes.alive(p, daemons[k][1]) for k, p in live.items()):
+    while time.monotonic() < deadline and any(pids.alive(p, daemons[k][1]) for k, p in live.items()):
         time.sleep(0.1)
     left = []
     for key, pid in live.items():
-        if nodes.alive(pid, daemons[key][1]):
+        if pids.alive(pid, daemons[key][1]):
             try:
                 os.killpg(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-            if nodes.kill_pids([pid]):
+            if pids.kill_pids([pid]):
                 left.append(f"{key} ({pid})")
     if not left:
         shutil.rmtree(slurm_dir(name), ignore_errors=True)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import click
 
 from pimpi.cliutil import Float
-from pimpi.vcluster.spec import DEFAULT_NAME
+from pimpi.vcluster.options import call, name_option
 
 __all__ = ["slurm"]
 
-_name_option = click.option("--name", default=DEFAULT_NAME, show_default=True, help="Cluster name.")
+_name_option = name_option("Cluster name.")
 
 
 @click.group()
@@ -31,9 +31,8 @@ def slurm() -> None:
 def up(name: str, head_compute: bool, timeout: float) -> None:
     """Start Slurm; print the nodes and the SLURM_CONF that sinfo, sbatch and pimpi submit need."""
     from pimpi.vcluster import slurm as slurm_mod
-    from pimpi.vcluster.cli import _call
 
-    compute = _call(slurm_mod.start, name, head_compute=head_compute, timeout=timeout)
+    compute = call(slurm_mod.start, name, head_compute=head_compute, timeout=timeout)
     conf = slurm_mod.conf_path(name)
     click.echo(f"Slurm is up on {name!r}: compute nodes {', '.join(compute)}, partition pimpi")
     click.echo(f"  pimpi vcluster exec --name {name} node1 -- env SLURM_CONF={conf} sinfo")
@@ -44,9 +43,8 @@ def up(name: str, head_compute: bool, timeout: float) -> None:
 def down(name: str) -> None:
     """Stop every Slurm daemon of the cluster and remove its state (the cluster stays up)."""
     from pimpi.vcluster import slurm as slurm_mod
-    from pimpi.vcluster.cli import _call
 
-    left = _call(slurm_mod.stop, name)
+    left = call(slurm_mod.stop, name)
     if left:
         raise click.ClickException(f"would not end: {', '.join(left)}")
     click.echo(f"Slurm is down on {name!r}")

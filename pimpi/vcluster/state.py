@@ -9,8 +9,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from pimpi.fileio import atomic_write
+from pimpi.vcluster.spec import Spec, spec_from_dict
+from pimpi.vcluster.sysrun import VclusterError, require_root
 
-__all__ = ["state_root", "state_file", "state_dir", "load", "save", "forget", "locked", "list_clusters"]
+__all__ = ["state_root", "state_file", "state_dir", "load", "save", "forget", "locked", "files", "loaded"]
 
 VERSION = 1
 
@@ -29,6 +31,15 @@ def state_dir(name: str) -> Path:
     return state_root() / f"vcluster-{name}"
 
 
+def files(name: str) -> dict[str, Path]:
+    """The documented files in the state dir."""
+    d = state_dir(name)
+    return {"dir": d, "agent": d / "ssh-agent", "shared": d / "shared",
+            "hostfile": d / "shared" / "hostfile", "env": d / "shared" / "env",
+            "key": d / "id_ed25519", "known_hosts": d / "known_hosts",
+            "inventory": d / "inventory.yml", "inventory_json": d / "inventory.json"}
+
+
 def load(name: str) -> dict | None:
     """The recorded state, or None when no cluster of that name exists."""
     try:
@@ -37,6 +48,15 @@ def load(name: str) -> dict | None:
         return None
     except ValueError as exc:
         raise ValueError(f"{state_file(name)}: not a pimpi state file ({exc})") from None
+
+
+def loaded(name: str) -> tuple[Spec, dict]:
+    """The spec and state of a running cluster (VclusterError when there is none; needs root)."""
+    require_root()
+    data = load(name)
+    if data is None:
+        raise VclusterError(f"no virtual cluster named {name!r} (start one: pimpi vcluster up --nodes 3)")
+    return spec_from_dict(data["spec"]), data
 
 
 def save(name: str, state: dict) -> None:
@@ -53,14 +73,6 @@ def forget(name: str) -> None:
         state_file(name).unlink()
     except FileNotFoundError:
         pass
-
-
-def list_clusters() -> list[str]:
-    """Names of the clusters that have a state file."""
-    root = state_root()
-    if not root.is_dir():
-        return []
-    return sorted(p.name[len("vcluster-"):-len(".json")] for p in root.glob("vcluster-*.json"))
 
 
 @contextmanager

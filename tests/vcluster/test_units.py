@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from pimpi.cli import cli
 from pimpi.cluster import profiles
 from pimpi.vcluster import agent, etc_hosts, rootfs
-from pimpi.vcluster.cli import parse_duration, parse_rate
+from pimpi.vcluster.options import parse_duration, parse_rate
 from pimpi.vcluster.spec import make_spec
 
 
@@ -168,3 +168,29 @@ def test_bind_paths_fold_nested_folders():
     import pimpi
 
     assert any(str(Path(pimpi.__file__).resolve()).startswith(p + "/") for p in paths)
+
+
+def test_every_node_kind_has_a_backend_with_every_verb_of_the_protocol():
+    from pimpi.vcluster.backends import Nodes, for_kind
+    from pimpi.vcluster.spec import KINDS
+
+    verbs = [name for name in vars(Nodes) if not name.startswith("_")]
+    assert {"build", "start", "teardown", "exec_argv", "status", "shape", "kill"} <= set(verbs)
+    for kind in KINDS:
+        backend = for_kind(kind)
+        missing = [verb for verb in verbs if not callable(getattr(type(backend), verb, None))]
+        assert missing == [], f"{kind}: {missing}"
+    with pytest.raises(ValueError, match="'lxc'"):
+        for_kind("lxc")
+
+
+def test_status_lines_come_from_the_nodes_backend():
+    from pimpi.vcluster.backends import for_kind
+
+    row = {"hostname": "n1", "address": "10.9.0.2", "link": "up", "running": False, "processes": 0,
+           "arch": "arm64", "accel": "tcg", "rss_mb": None, "cut": True, "delay_s": 0.05}
+    assert for_kind("netns").row_text(row).split()[4:] == ["STOPPED", "0", "processes", "faults:", "cut,",
+                                                           "delay_s=0.05"]
+    assert for_kind("vm").row_text(row).split()[4:7] == ["OFF", "arm64", "tcg"]
+    info = {"accel": {"arm64": "tcg", "amd64": "kvm"}}
+    assert for_kind("netns").words(info) == "" and for_kind("vm").words(info) == ", VM nodes (amd64 kvm, arm64 tcg)"

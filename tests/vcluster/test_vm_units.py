@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pimpi.vcluster import guest, vm
+from pimpi.vcluster.backends.vm import guest, qemu
+from pimpi.vcluster.backends.vm.seed import Share, meta_data, user_data
+from pimpi.vcluster.backends.vm.vmimage import Image
 from pimpi.vcluster.cli import vcluster
-from pimpi.vcluster.seed import Share, meta_data, user_data
 from pimpi.vcluster.spec import make_spec
-from pimpi.vcluster.vmimage import Image
 
 
 def test_spec_kinds_and_arches():
@@ -68,15 +68,15 @@ def test_qemu_boots_the_kernel_directly_on_a_tap_with_a_static_address(tmp_path:
     spec = make_spec(name="t", nodes=2, subnet="10.9.0.0/24", kind="vm")
     node = spec.node_list()[0]
     image = Image(tmp_path / "base.raw", tmp_path / "vmlinuz", tmp_path / "initrd.img", "amd64")
-    argv = vm.qemu_argv(spec, node, image, "tcg", tmp_path / "d.qcow2", tmp_path / "s.iso", tmp_path / "c.log",
+    argv = qemu.qemu_argv(spec, node, image, "tcg", tmp_path / "d.qcow2", tmp_path / "s.iso", tmp_path / "c.log",
                         [Share("pimpi0", "/repo", False)])
     joined = " ".join(argv)
     assert argv[0] == "qemu-system-x86_64" and "-cpu Nehalem -accel tcg,tb-size=256" in joined
-    assert f"ifname={node.host_if}," in joined and f"mac={vm.mac_address(node)}" in joined
+    assert f"ifname={node.host_if}," in joined and f"mac={qemu.mac_address(node)}" in joined
     cmdline = argv[argv.index("-append") + 1]
     assert "net.ifnames=0" in cmdline and "ip=10.9.0.2::" in cmdline and ":eth0:off" in cmdline
     assert "mount_tag=pimpi0,security_model=none,readonly=on" in joined
-    assert vm.mac_address(node) == "52:54:00:09:00:02"
+    assert qemu.mac_address(node) == "52:54:00:09:00:02"
 
 
 def test_guest_shaping_delays_both_directions_and_unshapes():
@@ -89,7 +89,7 @@ def test_guest_shaping_delays_both_directions_and_unshapes():
 
 
 def test_foreign_root_units_are_enabled_and_masked_by_links(tmp_path: Path):
-    from pimpi.vcluster import foreignroot
+    from pimpi.vcluster.backends.vm import foreignroot
 
     units = tmp_path / "lib/systemd/system"
     units.mkdir(parents=True)
@@ -105,7 +105,7 @@ def test_foreign_root_units_are_enabled_and_masked_by_links(tmp_path: Path):
 def test_native_initrd_is_a_gzip_newc_cpio_with_init(tmp_path: Path, monkeypatch):
     import gzip
 
-    from pimpi.vcluster import initrd
+    from pimpi.vcluster.backends.vm import initrd
 
     (tmp_path / "usr/bin").mkdir(parents=True)
     (tmp_path / "usr/bin/busybox").write_bytes(b"\x7fELF busybox")

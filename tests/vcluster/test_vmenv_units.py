@@ -10,10 +10,10 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from pimpi.vcluster import powerback, vm, vmenv, vmnodes
+from pimpi.vcluster.backends.vm import machines, power, qemu, vmenv
+from pimpi.vcluster.backends.vm.vmimage import Image
 from pimpi.vcluster.cli import vcluster
 from pimpi.vcluster.spec import make_spec
-from pimpi.vcluster.vmimage import Image
 
 
 def _wheel(path: Path, files: dict[str, tuple[bytes, int]]) -> Path:
@@ -61,11 +61,11 @@ def test_an_arm64_node_mounts_its_own_venv_over_this_ones_path(tmp_path: Path):
     spec = make_spec(name="t", nodes=2, subnet="10.9.0.0/24", kind="vm", arch="amd64,arm64")
     x86, arm = spec.node_list()
     venv = str(Path(sys.prefix).absolute())
-    plain, own = vmnodes.shares(spec, tmp_path, x86), vmnodes.shares(spec, tmp_path, arm)
+    plain, own = machines.shares(spec, tmp_path, x86), machines.shares(spec, tmp_path, arm)
     assert own[-1].path == plain[-1].path == str(tmp_path) and own[-1].writable
     assert venv in [s.path for s in own] and not [s for s in own if s.path == venv][0].writable
     image = Image(tmp_path / "base.raw", tmp_path / "vmlinuz", tmp_path / "initrd.img", "arm64")
-    argv = " ".join(vm.qemu_argv(spec, arm, image, "tcg", tmp_path / "d", tmp_path / "s", tmp_path / "c", own,
+    argv = " ".join(qemu.qemu_argv(spec, arm, image, "tcg", tmp_path / "d", tmp_path / "s", tmp_path / "c", own,
                                  {venv: "/state/venv-arm64"}))
     tag = [s.tag for s in own if s.path == venv][0]
     assert f"local,path=/state/venv-arm64,mount_tag={tag}," in argv
@@ -76,12 +76,12 @@ def test_an_arm64_node_mounts_its_own_venv_over_this_ones_path(tmp_path: Path):
 def test_power_back_takes_seconds_and_refuses_a_negative_delay_with_exit_2():
     out = CliRunner().invoke(vcluster, ["power-cut", "--back-after", "-3", "node1"])
     assert out.exit_code == 2 and "-3" in out.output and "Traceback" not in out.output
-    line = powerback.argv("c", "c2", 2.5, Path("/run/pimpi/vcluster-c/c2/power.log"))
-    assert line[1:3] == ["-m", "pimpi.vcluster.powerback"] and "2.5" in line and "vcluster-c/" in line[-1]
+    line = power.power_back_argv("c", "c2", 2.5, Path("/run/pimpi/vcluster-c/c2/power.log"))
+    assert line[1:3] == ["-m", "pimpi.vcluster.backends.vm.powerback"] and "2.5" in line and "vcluster-c/" in line[-1]
 
 
 def test_a_foreign_root_gets_pams_common_files_so_sshd_lets_a_key_in(tmp_path: Path):
-    from pimpi.vcluster import foreignroot
+    from pimpi.vcluster.backends.vm import foreignroot
 
     base = tmp_path / "usr/share/base-passwd"
     base.mkdir(parents=True)
@@ -102,7 +102,7 @@ def test_the_power_back_timer_starts_the_recorded_machine_and_records_it(tmp_pat
     import subprocess
 
     from pimpi.vcluster import state
-    from pimpi.vcluster.nodes import alive
+    from pimpi.vcluster.pids import alive
 
     monkeypatch.setenv("PIMPI_VCLUSTER_STATE", str(tmp_path))
     spec = make_spec(name="pb", nodes=1, subnet="10.9.0.0/24", kind="vm")
@@ -110,7 +110,7 @@ def test_the_power_back_timer_starts_the_recorded_machine_and_records_it(tmp_pat
     state.save("pb", {"spec": spec.to_dict(), "created": {"vm_argv": {"pb1": ["sleep", "120"]}, "vms": {},
                                                           "power_back": {"pb1": [1, None]}}})
     log = tmp_path / "vcluster-pb" / "pb1" / "power.log"
-    done = subprocess.run(powerback.argv("pb", "pb1", 0.2, log), capture_output=True, text=True, timeout=120,
+    done = subprocess.run(power.power_back_argv("pb", "pb1", 0.2, log), capture_output=True, text=True, timeout=120,
                           env={**os.environ, "PIMPI_VCLUSTER_STATE": str(tmp_path)})
     assert done.returncode == 0, done.stderr
     created = json.loads(state.state_file("pb").read_text())["created"]

@@ -19,11 +19,11 @@ import time
 from pathlib import Path
 
 from pimpi import procs
-from pimpi.vcluster.nodes import alive, start_time, zombie
-from pimpi.vcluster.seed import Share
+from pimpi.vcluster.pids import alive, start_time, zombie
+from pimpi.vcluster.backends.vm.seed import Share
 from pimpi.vcluster.spec import Node, Spec
 from pimpi.vcluster.sysrun import VclusterError, run
-from pimpi.vcluster.vmimage import Image
+from pimpi.vcluster.backends.vm.vmimage import Image
 from pimpi.fileio import atomic_write
 
 __all__ = ["MEMORY_MB", "qemu_binary", "accelerator", "make_overlay", "qemu_argv", "start", "stop",

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pimpi.vcluster import foreignroot, initrd
+from pimpi.vcluster.backends.vm import foreignroot, initrd
 from pimpi.vcluster.rootfs import find_mirror, host_codename
 from pimpi.vcluster.sysrun import VclusterError, run, run_logged
 from pimpi.fileio import built_once

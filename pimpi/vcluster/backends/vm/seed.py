@@ -4,7 +4,7 @@ Imager turns its settings (hostname, user, SSH key) into cloud-init user-data wi
 ``manage_etc_hosts: true``; a pimpi VM node gets the same on a small ISO labelled
 ``cidata``. cloud-init re-renders /etc/hosts from its template at every boot, so the
 cluster's block goes into the template (and ``127.0.1.1 <hostname>``, which makes mpirun
-hang, never appears). The address is static, from the kernel command line (see vm.py);
+hang, never appears). The address is static, from the kernel command line (see qemu.py);
 cloud-init's own network config is disabled in the image.
 """
 

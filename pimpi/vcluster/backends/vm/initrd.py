@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import gzip
 import io
-import os
 import stat
 import subprocess
 from pathlib import Path
 
 from pimpi.vcluster.sysrun import VclusterError
+from pimpi.fileio import atomic_write
 
 __all__ = ["MODULES", "module_order", "init_script", "write_initrd"]
 
@@ -111,7 +111,5 @@ def write_initrd(root: Path, release: str, path: Path) -> int:
         names.append(name)
     cpio.add("init", stat.S_IFREG | 0o755, init_script(names).encode())
     data = gzip.compress(cpio.finish(), compresslevel=6)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    atomic_write(path, data)
     return len(data)

@@ -16,29 +16,24 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["main", "argv"]
+from pimpi.vcluster import state
+from pimpi.vcluster.backends.vm import machines, power, qemu
+from pimpi.vcluster.spec import spec_from_dict
 
-
-def argv(name: str, hostname: str, seconds: float, log: Path) -> list[str]:
-    """The command line that powers HOSTNAME of cluster NAME on after SECONDS."""
-    return [sys.executable, "-m", "pimpi.vcluster.powerback", "--name", name, "--node", hostname,
-            "--after", f"{seconds:g}", "--log", str(log)]
+__all__ = ["main"]
 
 
 def _power_on(name: str, hostname: str, log: Path) -> str:
     """Start the node's QEMU unless someone already did; what happened, in a few words."""
-    from pimpi.vcluster import state, vm, vmnodes
-    from pimpi.vcluster.spec import spec_from_dict
-
-    with state.locked(name, timeout=vmnodes.BOOT_TIMEOUT_S):  # `boot` may hold it while it waits for ssh
+    with state.locked(name, timeout=machines.BOOT_TIMEOUT_S):  # `boot` may hold it while it waits for ssh
         data = state.load(name)
         if data is None:
             return "the cluster is gone"
         created = data["created"]
         node = spec_from_dict(data["spec"]).find(hostname)
-        if vmnodes.running(created, node):
+        if machines.running(created, node):
             return "already running"
-        pid, started = vm.start(created["vm_argv"][hostname], log.parent / "qemu.log")
+        pid, started = qemu.start(created["vm_argv"][hostname], log.parent / "qemu.log")
         created["vms"] = {**created.get("vms", {}), hostname: [pid, started]}
         created.get("power_back", {}).pop(hostname, None)
         state.save(name, data)
@@ -58,9 +53,7 @@ def main(args: list[str] | None = None) -> int:
     try:
         what = _power_on(opts.name, opts.node, opts.log)
         if what.startswith("powered on"):
-            from pimpi.vcluster.cluster import reshape_when_back
-
-            if reshape_when_back(opts.name, opts.node):
+            if power.reshape_when_back(opts.name, opts.node):
                 what += ", link shaped again"
     except Exception as exc:  # noqa: BLE001 - nobody is waiting for this process: say it in its log
         what = f"failed: {exc}"

@@ -1,7 +1,7 @@
-"""VM nodes of a virtual cluster: bring them up on the cluster bridge, and power them off, on and again.
+"""VM nodes' machines: bring them up on the cluster bridge, and power them off, on and again.
 
-`cluster.py` owns the bridge, the hosts block, the hostfile and the state file for both
-kinds of node; this module adds what only VM nodes have: the base image, taps, overlays,
+`cluster.py` owns the bridge, the hosts block, the hostfile and the state file for every
+kind of node; this module adds what only VM nodes have: the base image, taps, overlays,
 NoCloud seeds, QEMU processes, and link shaping done by each guest's own kernel.
 """
 
@@ -11,16 +11,17 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from pimpi import procs
-from pimpi.vcluster import guest, powerback, rootfs, vm, vmenv, vmimage
-from pimpi.vcluster.nodes import alive, start_time, zombie
-from pimpi.vcluster.seed import Share, meta_data, user_data, write_seed
+from pimpi.vcluster import rootfs
+from pimpi.vcluster.agent import python_bin_dir
+from pimpi.vcluster.backends.vm import guest, qemu, vmenv, vmimage
+from pimpi.vcluster.backends.vm.seed import Share, meta_data, user_data, write_seed
+from pimpi.vcluster.pids import alive, zombie
 from pimpi.vcluster.spec import Node, Spec
 from pimpi.vcluster.sysrun import VclusterError, run
 from pimpi.fileio import atomic_write
 
 __all__ = ["TOOLS", "BOOT_TIMEOUT_S", "build", "shares", "ssh", "running", "stop_all", "shape",
-           "kill_jobs", "ready_check", "reboot", "power_cut", "power_back", "cancel_power_back", "boot", "rss_mb"]
+           "kill_jobs", "ready_check", "reboot", "power_cut", "cancel_power_back", "boot", "rss_mb"]
 
 TOOLS = ("qemu-img", "genisoimage", "mkfs.ext4", "debugfs", "debootstrap", "ssh", "ssh-keygen")
 BOOT_TIMEOUT_S = 1800.0  # one node under TCG takes ~1-6 min on two cores, far more when they are busy
@@ -62,7 +63,7 @@ def build(spec: Spec, data: dict, record: Record, files: dict[str, Path], env: d
     """Start every VM node and wait until each answers over SSH with its folders mounted."""
     created = data["created"]
     images = {arch: vmimage.ensure_image(log, arch) for arch in sorted({spec.node_arch(n) for n in spec.node_list()})}
-    accel = {arch: vm.accelerator(image, log) for arch, image in images.items()}
+    accel = {arch: qemu.accelerator(image, log) for arch, image in images.items()}
     record("accel", accel)
     rootfs.make_key(files["key"], f"pimpi-vcluster-{spec.name}")
     public, private = files["key"].with_suffix(".pub").read_text(), files["key"].read_text()
@@ -84,17 +85,17 @@ def build(spec: Spec, data: dict, record: Record, files: dict[str, Path], env: d
         record("links", node.host_if)
         run(["ip", "tuntap", "add", "dev", node.host_if, "mode", "tap"])
         run(["ip", "link", "set", node.host_if, "master", spec.bridge, "up"])
-        vm.make_overlay(images[arch], layer / "disk.qcow2")
+        qemu.make_overlay(images[arch], layer / "disk.qcow2")
         write_seed(layer / "seed.iso",
                    user_data(spec, node, public, private, host_keys[node.hostname], "".join(known),
                              {**env, **_GUEST_ENV},
                              [str(Path(p)) for p in _path_dirs()], node_shares),
                    meta_data(node, f"{instance}-{node.hostname}"))
-        argv = vm.qemu_argv(spec, node, images[arch], accel[arch], layer / "disk.qcow2", layer / "seed.iso",
+        argv = qemu.qemu_argv(spec, node, images[arch], accel[arch], layer / "disk.qcow2", layer / "seed.iso",
                             layer / "console.log", node_shares, sources[arch])
         record("vm_argv", {**created.get("vm_argv", {}), node.hostname: argv})
         log(f"node {node.hostname} at {node.address}: {arch} VM ({accel[arch]}), booting")
-        pid, started = vm.start(argv, layer / "qemu.log")
+        pid, started = qemu.start(argv, layer / "qemu.log")
         record("vms", {**created.get("vms", {}), node.hostname: [pid, started]})
     start = time.monotonic()
     boot_s = {}
@@ -120,8 +121,6 @@ def _foreign_venv(arch: str, image: vmimage.Image, state_dir: Path, log: Callabl
 
 
 def _path_dirs() -> list[str]:
-    from pimpi.vcluster.agent import python_bin_dir
-
     return [python_bin_dir()]
 
 
@@ -151,7 +150,7 @@ def stop_all(created: dict) -> list[str]:
             errors.append(f"{hostname}: {exc}")
     for hostname, (pid, started) in created.get("vms", {}).items():
         try:
-            vm.stop(pid, started)
+            qemu.stop(pid, started)
         except VclusterError as exc:
             errors.append(f"{hostname}: {exc}")
     return errors
@@ -183,23 +182,14 @@ def power_cut(created: dict, node: Node) -> None:
     if not running(created, node):
         raise VclusterError(f"node {node.hostname} is already off (pimpi vcluster boot {node.hostname})")
     pid, started = created["vms"][node.hostname]
-    vm.stop(pid, started)  # SIGTERM: QEMU stops at once, the guest gets no shutdown
-
-
-def power_back(name: str, files: dict[str, Path], created: dict, node: Node, seconds: float) -> None:
-    """Have the power come back by itself: a process of its own boots NODE after SECONDS (see
-    powerback), recorded so that `boot` and `down` can end it while it waits."""
-    log = files["dir"] / node.hostname / "power.log"
-    with open(log, "ab") as out:
-        proc = procs.start(powerback.argv(name, node.hostname, seconds, log), stdout=out, stderr=out)
-    created["power_back"] = {**created.get("power_back", {}), node.hostname: [proc.pid, start_time(proc.pid)]}
+    qemu.stop(pid, started)  # SIGTERM: QEMU stops at once, the guest gets no shutdown
 
 
 def cancel_power_back(created: dict, hostname: str) -> None:
     """End NODE's power-back timer if it still waits (it may have booted the node already)."""
     pid, started = created.get("power_back", {}).pop(hostname, [0, None])
     if pid:
-        vm.stop(pid, started, grace=10.0)
+        qemu.stop(pid, started, grace=10.0)
 
 
 def boot(files: dict[str, Path], created: dict, node: Node, node_shares: list[Share],
@@ -209,7 +199,7 @@ def boot(files: dict[str, Path], created: dict, node: Node, node_shares: list[Sh
     if running(created, node):
         raise VclusterError(f"node {node.hostname} is already running")
     argv = created["vm_argv"][node.hostname]
-    pid, started = vm.start(argv, files["dir"] / node.hostname / "qemu.log")
+    pid, started = qemu.start(argv, files["dir"] / node.hostname / "qemu.log")
     record("vms", {**created.get("vms", {}), node.hostname: [pid, started]})
     start = time.monotonic()
     ssh(files, node).wait(BOOT_TIMEOUT_S, ready_check(node_shares), lambda: running(created, node))

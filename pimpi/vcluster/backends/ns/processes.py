@@ -1,34 +1,19 @@
-"""A virtual node's processes: its holder, entering it with nsenter, finding and ending what runs in it."""
+"""A namespace node's processes: its holder, entering it with nsenter, finding what runs in it."""
 
 from __future__ import annotations
 
 import os
 import select
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from pimpi import procs
+from pimpi.vcluster.pids import start_time
 from pimpi.vcluster.spec import Node
 from pimpi.vcluster.sysrun import VclusterError
 
-__all__ = ["start_holder", "start_time", "alive", "zombie", "node_pids", "kill_pids", "enter_argv"]
-
-
-def start_time(pid: int) -> int | None:
-    """The process's start time in clock ticks (tells a live pid from a reused one)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat.rsplit(")", 1)[1].split()[19])
-
-
-def alive(pid: int, started: int | None) -> bool:
-    """True while PID is still the process that was started at STARTED."""
-    return started is not None and start_time(pid) == started
+__all__ = ["start_holder", "node_pids", "enter_argv"]
 
 
 def start_holder(node: Node, log: Path, rootfs: list[str] | None = None, binds: list[str] = (),
@@ -37,7 +22,7 @@ def start_holder(node: Node, log: Path, rootfs: list[str] | None = None, binds: 
     cmd = ["ip", "netns", "exec", node.netns, "unshare", "--uts"]
     if rootfs:
         cmd.append("--mount")  # private: the overlay and its mounts live and die with the holder
-    cmd += ["--", sys.executable, "-m", "pimpi.vcluster.holder", "--hostname", node.hostname]
+    cmd += ["--", sys.executable, "-m", "pimpi.vcluster.backends.ns.holder", "--hostname", node.hostname]
     if rootfs:
         cmd += ["--rootfs", *rootfs]
         for path in binds:
@@ -78,30 +63,6 @@ def node_pids(node: Node) -> list[int]:
         if entry.name.isdigit() and _ns_inode(f"/proc/{entry.name}/ns/net") == target:
             pids.append(int(entry.name))
     return sorted(pids)
-
-
-def kill_pids(pids: list[int], timeout: float = 10) -> list[int]:
-    """SIGKILL PIDS and wait until they are gone; return those still there after TIMEOUT."""
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + timeout
-    left = list(pids)
-    while left and time.monotonic() < deadline:
-        left = [p for p in left if Path(f"/proc/{p}").exists() and not zombie(p)]
-        if left:
-            time.sleep(0.05)
-    return left
-
-
-def zombie(pid: int) -> bool:
-    """True when PID has exited but is not reaped yet (or is gone)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return True
 
 
 def enter_argv(holder_pid: int, rootfs: bool) -> list[str]:
