@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from pimpi.futures.attempt import run_batch
 from pimpi.futures.failures import Failure, MapError
-from pimpi.futures.journal import ResultJournal, function_name, item_key
+from pimpi.journal import ResultJournal, function_name, item_key
 
 __all__ = ["MapRun", "BLOCK_AFTER"]
 

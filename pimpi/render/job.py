@@ -23,7 +23,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from pimpi.render.journal import Journal
+from pimpi.journal import Journal
 from pimpi.fileio import atomic_write, stale_temps
 from pimpi.render.png import encode_png, write_png
 from pimpi.render.scenes import frame_cost, get_scene, numba_enabled, render_frame

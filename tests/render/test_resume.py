@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from pimpi.render.job import frame_name, job_signature
-from pimpi.render.journal import JOURNAL_NAME, Journal
+from pimpi.journal import JOURNAL_NAME, Journal
 from pimpi.render.png import encode_png
 from pimpi.render.scenes import render_frame
 
