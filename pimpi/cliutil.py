@@ -29,7 +29,7 @@ import click
 
 from pimpi.mpi import env_rank
 
-__all__ = ["env_rank", "fail", "fail_together", "library_errors", "choice", "json_opt", "quiet_opt", "force_opt",
+__all__ = ["env_rank", "fail", "fail_together", "library_errors", "show_usage_error", "choice", "json_opt", "quiet_opt", "force_opt",
            "stats_opt", "task_timeout_opt", "retries_opt", "Bounded", "Int", "Float", "Seconds", "IntList",
            "OutPath", "MAX_RANKS", "MAX_FRAMES", "MAX_FRAME_NUMBER", "MAX_SIDE", "MAX_SECONDS", "MAX_RETRIES",
            "MAX_THREADS", "MAX_BYTES", "parse_list", "parse_size", "parse_sizes", "local_ranks", "memory_problem", "check_memory_together"]
@@ -269,6 +269,20 @@ def check_memory_together(what: str, per_rank: int, shared: int = 0, hint: str =
         fail_together(comm.rank, problem + hint, usage=True)
 
 
+def show_usage_error(exc: click.UsageError) -> None:
+    """A usage error as one line on stderr, `Error: ...`, without click's Usage and Try lines;
+    the --help hint follows only when nothing valid was given (no command was recognised).
+    A group called with nothing at all still shows its help, as click does."""
+    if isinstance(exc, click.exceptions.NoArgsIsHelpError):
+        exc.show()
+        return
+    click.echo(f"Error: {exc.format_message()}", err=True)
+    ctx = exc.ctx
+    if ctx is None or ctx.parent is None:
+        command = ctx.command_path if ctx is not None else "pimpi"
+        click.echo(f"Try '{command} --help' for help.", err=True)
+
+
 def fail(rank: int, message: str, usage: bool) -> NoReturn:
     """Rank 0 prints one line (exit 2 for bad input, 1 otherwise); other ranks leave quietly."""
     if rank == 0:
@@ -293,8 +307,10 @@ def fail_together(rank: int, message: str, usage: bool) -> NoReturn:
     if not MPI.Is_finalized():
         comm = world()
         if comm.rank == 0:
-            error = click.UsageError(message, click.get_current_context()) if usage else click.ClickException(message)
-            error.show()
+            if usage:
+                show_usage_error(click.UsageError(message, click.get_current_context()))
+            else:
+                click.ClickException(message).show()
             sys.stderr.flush()
         sys.stdout.flush()
         finalize_together(comm)
