@@ -8,6 +8,7 @@ import time
 import click
 
 from pimpi import __version__
+from pimpi.cliutil import show_usage_error
 from pimpi.mpi import env_rank
 from pimpi.bench.cli import bench
 from pimpi.cluster.cli import doctor, hosts, run
@@ -66,7 +67,7 @@ def main() -> None:
             except click.UsageError as exc:
                 rank = env_rank()
                 if rank == 0:
-                    exc.show()
+                    show_usage_error(exc)
                 else:
                     # Every rank parsed the same arguments, so rank 0 normally fails the same way and
                     # ends the job once it has printed. Leaving first would let mpirun end rank 0
@@ -77,7 +78,7 @@ def main() -> None:
                     except (procs.Stopped, KeyboardInterrupt):  # rank 0 failed and the launcher ends us:
                         sys.exit(exc.exit_code)  # leave with its code (srun reports the highest)
                     click.echo(f"rank {rank}: ", err=True, nl=False)
-                    exc.show()
+                    show_usage_error(exc)
                 sys.exit(exc.exit_code)
             except click.ClickException as exc:
                 exc.show()

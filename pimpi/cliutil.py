@@ -9,7 +9,8 @@ user never leaves and an absurd value always does, NaN and infinity refused; eve
 path through `OutPath` (kind, parent folder, writable, no special file) at parse time, so
 bad values stop before any work (tests/test_cli_bounds.py walks every command for both);
 `check_memory_together` compares what a job will allocate with MemAvailable.
-Library errors become one line at the edge: `fail`
+Library errors become one line at the edge: `library_errors` (a `with` block or decorator
+that maps ValueError/TypeError to exit 2 and the failures it is told of to exit 1), `fail`
 (rank 0 prints, the others leave quietly) and `fail_together` (all ranks reach it).
 Each package's `cli.py` assembles its commands from these; `pimpi/cli.py` assembles
 the packages.
@@ -17,19 +18,21 @@ the packages.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import re
 import sys
-from typing import Any, Callable, Iterable, NoReturn
+from typing import Any, Callable, Iterable, Iterator, NoReturn
 
 import click
 
 from pimpi.mpi import env_rank
 
-__all__ = ["env_rank", "fail", "fail_together", "choice", "json_opt", "quiet_opt", "force_opt",
+__all__ = ["env_rank", "fail", "fail_together", "library_errors", "show_usage_error", "choice", "json_opt", "quiet_opt", "force_opt",
            "stats_opt", "task_timeout_opt", "retries_opt", "Bounded", "Int", "Float", "Seconds", "IntList",
            "OutPath", "MAX_RANKS", "MAX_FRAMES", "MAX_FRAME_NUMBER", "MAX_SIDE", "MAX_SECONDS", "MAX_RETRIES",
-           "MAX_THREADS", "MAX_BYTES", "local_ranks", "memory_problem", "check_memory_together"]
+           "MAX_THREADS", "MAX_BYTES", "parse_list", "parse_size", "parse_sizes", "local_ranks", "memory_problem", "check_memory_together"]
 
 # Bounds a real user never reaches and an absurd value always does (one place for all commands).
 MAX_RANKS = 4096                 # ranks of one job (a 1000-Pi cluster with 4 cores each)
@@ -113,23 +116,58 @@ def Seconds(hi: float = MAX_SECONDS, lo: float = 0.0) -> Bounded:  # noqa: N802
     return Bounded(lo, hi, float, "number of seconds", lo_open=True)
 
 
-def _int_list(text: str) -> list[int]:
-    items = [p.strip() for p in text.split(",") if p.strip()]
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10, "m": 1 << 20,
+          "mb": 1 << 20, "mib": 1 << 20, "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30}
+
+
+def parse_size(text: str) -> int:
+    """'64K' -> 65536, '16M' -> 16777216, '100' -> 100 (binary units)."""
+    match = re.fullmatch(r"\s*(\d+)\s*([a-zA-Z]*)\s*", str(text))
+    if not match or match.group(2).lower() not in _UNITS:
+        raise ValueError(f"not a size: {text!r} (use e.g. 1, 64K, 4M)")
+    return int(match.group(1)) * _UNITS[match.group(2).lower()]
+
+
+def parse_sizes(text: str) -> list[int]:
+    """'1:16M' -> powers of two from 1 to 16 MiB; '1K,64K' -> those sizes."""
+    sizes: list[int] = []
+    for part in str(text).split(","):
+        if not part.strip():
+            continue
+        if ":" in part:
+            low, high = (parse_size(p) for p in part.split(":", 1))
+            if low < 1 or high < low:
+                raise ValueError(f"bad size range {part!r}: need 1 <= low <= high")
+            size = 1 << (low - 1).bit_length()
+            while size <= high:
+                sizes.append(size)
+                size <<= 1
+        else:
+            sizes.append(parse_size(part))
+    if not sizes:
+        raise ValueError(f"no sizes in {text!r}")
+    return sorted(set(sizes))
+
+
+def parse_list(text: str, kind: Callable[[str], Any] = str, what: str = "") -> list[Any]:
+    """'1,2,4' -> [1, 2, 4]: comma-separated items (blanks dropped), `kind` applied to each;
+    ValueError for an empty list or an item `kind` refuses (named as a `what`)."""
+    items = [p.strip() for p in str(text).split(",") if p.strip()]
     if not items:
         raise ValueError("an empty list")
-    numbers = []
+    values = []
     for item in items:
         try:
-            numbers.append(int(item))
+            values.append(kind(item))
         except ValueError:
-            raise ValueError(f"{item!r} is not a whole number") from None
-    return numbers
+            raise ValueError(f"{item!r} is not a {what}" if what else f"bad item {item!r}") from None
+    return values
 
 
 def IntList(lo: int, hi: int, most: int = 64) -> Bounded:  # noqa: N802
     """A comma-separated list of at most `most` whole numbers, each in [lo, hi]: '1,2,4'."""
     def parse(text: str) -> list[int]:
-        numbers = _int_list(text)
+        numbers = parse_list(text, int, "whole number")
         if len(numbers) > most:
             raise ValueError(f"more than {most} items")
         return numbers
@@ -231,6 +269,20 @@ def check_memory_together(what: str, per_rank: int, shared: int = 0, hint: str =
         fail_together(comm.rank, problem + hint, usage=True)
 
 
+def show_usage_error(exc: click.UsageError) -> None:
+    """A usage error as one line on stderr, `Error: ...`, without click's Usage and Try lines;
+    the --help hint follows only when nothing valid was given (no command was recognised).
+    A group called with nothing at all still shows its help, as click does."""
+    if isinstance(exc, click.exceptions.NoArgsIsHelpError):
+        exc.show()
+        return
+    click.echo(f"Error: {exc.format_message()}", err=True)
+    ctx = exc.ctx
+    if ctx is None or ctx.parent is None:
+        command = ctx.command_path if ctx is not None else "pimpi"
+        click.echo(f"Try '{command} --help' for help.", err=True)
+
+
 def fail(rank: int, message: str, usage: bool) -> NoReturn:
     """Rank 0 prints one line (exit 2 for bad input, 1 otherwise); other ranks leave quietly."""
     if rank == 0:
@@ -255,9 +307,35 @@ def fail_together(rank: int, message: str, usage: bool) -> NoReturn:
     if not MPI.Is_finalized():
         comm = world()
         if comm.rank == 0:
-            error = click.UsageError(message, click.get_current_context()) if usage else click.ClickException(message)
-            error.show()
+            if usage:
+                show_usage_error(click.UsageError(message, click.get_current_context()))
+            else:
+                click.ClickException(message).show()
             sys.stderr.flush()
         sys.stdout.flush()
         finalize_together(comm)
     raise click.exceptions.Exit(2 if usage else 1)
+
+
+@contextlib.contextmanager
+def library_errors(rank: int | None = None, *, together: bool = False, usage: tuple = (),
+                   runtime: tuple = (), prefix: str = "") -> Iterator[None]:
+    """The CLI's edge for library errors, as a `with` block or a decorator: ValueError and
+    TypeError (and the `usage` types) are bad input, one line and exit 2; the `runtime` types
+    (RuntimeError, OSError...) are failures, one line (after `prefix`) and exit 1.
+
+    `rank=None`: a command that is no MPI job (click's error at once); otherwise `fail`
+    (rank 0 prints), or `fail_together` when every rank reaches the block together.
+    """
+    try:
+        yield
+    except (ValueError, TypeError, *usage) as exc:
+        _library_fail(rank, together, getattr(exc, "message", None) or str(exc), usage=True)
+    except runtime as exc:
+        _library_fail(rank, together, prefix + str(exc), usage=False)
+
+
+def _library_fail(rank: int | None, together: bool, message: str, usage: bool) -> NoReturn:
+    if rank is None:
+        raise click.UsageError(message) if usage else click.ClickException(message)
+    (fail_together if together else fail)(rank, message, usage)

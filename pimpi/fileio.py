@@ -8,9 +8,9 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import IO, Callable, Iterator
 
-__all__ = ["atomic_write", "atomic_path", "default_mode", "stale_temps", "check_target", "built_once", "BUILT"]
+__all__ = ["atomic_write", "atomic_path", "default_mode", "stale_temps", "check_target", "built_once", "BUILT", "last_lines"]
 
 BUILT = ".pimpi-complete"  # the marker a folder made by built_once holds, written last
 
@@ -180,3 +180,22 @@ def check_target(path: str | os.PathLike, folder: bool = False) -> None:
         raise ValueError(f"{text!r}: folder {str(parent)!r} is not writable ({exc.strerror or exc})") from None
     os.close(fd)
     os.unlink(name)
+
+
+def last_lines(source: str | os.PathLike | IO[bytes], count: int, keep: Callable[[str], bool] = str.strip,
+               window: int = 8192) -> list[str]:
+    """The last `count` lines of a file (a path, or a binary file open for reading) that
+    `keep` accepts (default: not blank), right-stripped, read from its last `window` bytes
+    (a log may be huge); a carriage return ends a line too (progress bars). [] when the
+    file cannot be read."""
+    try:
+        if isinstance(source, (str, os.PathLike)):
+            with open(source, "rb") as handle:
+                return last_lines(handle, count, keep, window)
+        source.seek(0, os.SEEK_END)
+        source.seek(max(0, source.tell() - window))
+        text = source.read().decode(errors="replace").replace("\r", "\n")
+    except OSError:
+        return []
+    lines = [line.rstrip() for line in text.splitlines() if keep(line)]
+    return lines[-count:] if count > 0 else []

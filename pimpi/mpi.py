@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-__all__ = ["world", "env_rank", "under_mpirun", "library_version", "abort_job", "finalize_together",
+__all__ = ["world", "env_rank", "under_mpirun", "library_version", "finalize_together",
            "poll_wait", "quiet_barrier", "root_decides", "agree_error", "agree", "check_shared_folder"]
 
 
@@ -38,11 +38,6 @@ def library_version() -> str:
     from mpi4py import MPI
 
     return MPI.Get_library_version().strip().splitlines()[0]
-
-
-def abort_job(comm: Any, code: int = 1) -> None:
-    """Abort every rank of `comm`'s job (used when one rank cannot go on)."""
-    comm.Abort(code)
 
 
 def finalize_together(comm: Any) -> None:

@@ -27,6 +27,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
+from pimpi.fileio import last_lines
+
 __all__ = ["start", "end_group", "group_alive", "wait", "Stopped", "stop_signals", "watch_parent", "stopping",
            "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "EXIT_TIMEOUT", "EXIT_INTERRUPTED", "ProcessResult",
            "run_process", "output", "CommandError", "temporary_folder", "guard_pid"]
@@ -334,11 +336,8 @@ def run_process(argv: Sequence[str], timeout: float | None = None, cwd: str | No
             timed_out = True
         finally:
             end_group(proc)  # on timeout, Ctrl-C, and for children that outlive the leader
-        log.seek(0, os.SEEK_END)
-        log.seek(max(0, log.tell() - 8192))
-        text = log.read().decode(errors="replace").replace("\r", "\n")
-    lines = [line.rstrip() for line in text.splitlines() if line.strip()]
-    return ProcessResult(proc.returncode, timed_out, time.monotonic() - begin, "\n".join(lines[-tail_lines:]))
+        lines = last_lines(log, tail_lines)
+    return ProcessResult(proc.returncode, timed_out, time.monotonic() - begin, "\n".join(lines))
 
 
 class CommandError(RuntimeError):

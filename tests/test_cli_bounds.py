@@ -11,7 +11,6 @@ import math
 import os
 import stat
 import subprocess
-import sys
 
 import click
 import pytest
@@ -19,6 +18,7 @@ from click.testing import CliRunner
 
 from pimpi.cli import cli
 from pimpi.cliutil import Bounded, OutPath
+from tests.helpers import pimpi
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -259,8 +259,7 @@ def test_a_benchmark_buffer_larger_than_the_memory_is_refused(tmp_path, monkeypa
 # -- real processes: MPI started, and two ranks under `pimpi run` --------------------------------
 
 def _pimpi(*args: str, cwd=None, timeout: float = 150) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pimpi", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=cwd)
+    return pimpi(*args, cwd=cwd, timeout=timeout)
 
 
 def test_one_process_failing_after_mpi_started_exits_without_the_abort_banner(tmp_path):

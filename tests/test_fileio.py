@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from pimpi.fileio import BUILT, atomic_path, atomic_write, built_once, default_mode, stale_temps
+from pimpi.fileio import BUILT, atomic_path, atomic_write, built_once, default_mode, last_lines, stale_temps
 
 
 def test_atomic_write_gets_the_umask_mode_not_mkstemps_0600(tmp_path):
@@ -130,3 +130,13 @@ def test_built_once_leaves_nothing_when_the_build_fails_and_replaces_a_broken_fo
     assert not (tmp_path / "thing.partial").exists() and not (final / BUILT).exists()
     built_once(final, lambda tmp: (tmp / "data").write_text("ok") and "v1\n")
     assert sorted(p.name for p in final.iterdir()) == [BUILT, "data"]
+
+
+def test_last_lines_reads_only_the_end_and_skips_what_it_is_told(tmp_path):
+    log = tmp_path / "log"
+    log.write_bytes(b"old\n" * 10_000 + b"first\n\n+ mpirun ...\nprogress 1%\rprogress 99%\r\nlast  \n")
+    assert last_lines(log, 3) == ["progress 1%", "progress 99%", "last"]
+    assert last_lines(log, 2, keep=lambda line: line.strip() and not line.startswith("+ "), window=64) == [
+        "progress 99%", "last"]
+    assert len(last_lines(log, 100_000, window=100)) < 30  # only the last 100 bytes were read
+    assert last_lines(tmp_path / "missing", 3) == []

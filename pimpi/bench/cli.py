@@ -8,21 +8,15 @@ from typing import Any
 import click
 
 from pimpi.cliutil import (MAX_BYTES, MAX_FRAMES, MAX_RANKS, MAX_SECONDS, MAX_SIDE, MAX_THREADS, Bounded, Float, Int,
-                           IntList, OutPath, check_memory_together, choice, env_rank, fail, json_opt)
-from pimpi.render.job import SCHEDULES
-from pimpi.render.scenes import SCENES
+                           IntList, OutPath, check_memory_together, choice, env_rank, fail, json_opt,
+                           library_errors, parse_list, parse_sizes)
+from pimpi.render.names import SCENE_SUMMARIES, SCHEDULES
 
 __all__ = ["bench"]
 
 
-def _parse_sizes(text: str) -> list[int]:
-    from pimpi.bench.timing import parse_sizes
-
-    return parse_sizes(text)
-
-
 # Message sizes in bytes, e.g. 1:16M or 1K,64K: each at most 1 GiB (and so at most 31 of them).
-_SIZES = Bounded(1, MAX_BYTES, _parse_sizes, "list of sizes")
+_SIZES = Bounded(1, MAX_BYTES, parse_sizes, "list of sizes")
 _REPEATS = Int(1, 1000)
 _LOOPS = Int(1, 1_000_000)
 _SKIP = Int(0, 1_000_000)
@@ -30,8 +24,6 @@ _SKIP = Int(0, 1_000_000)
 
 def _list(kind: type, empty_ok: bool = False):
     def convert(ctx: click.Context, param: click.Parameter, value: str | None) -> list | None:
-        from pimpi.bench.timing import parse_list
-
         if value is None:
             return None
         if empty_ok and not value.strip():
@@ -71,12 +63,8 @@ def _run(name: str, json_path: str | None, **options: Any) -> dict[str, Any]:
     if name in _BUFFERS_PER_RANK and options.get("sizes"):
         check_memory_together(f"--sizes {_format_size(max(options['sizes']))}",
                               _BUFFERS_PER_RANK[name] * max(options["sizes"]))
-    try:
+    with library_errors(env_rank(), runtime=(RuntimeError, OSError)):
         return registry.run(name, json_path=json_path, **options)
-    except ValueError as exc:
-        fail(env_rank(), str(exc), usage=True)
-    except (RuntimeError, OSError) as exc:
-        fail(env_rank(), str(exc), usage=False)
 
 
 @click.group()
@@ -91,7 +79,7 @@ def bench() -> None:
     """
 
 
-_WORKLOAD = choice(SCENES, "cmd")
+_WORKLOAD = choice(SCENE_SUMMARIES, "cmd")
 _SCHEDULE = choice(SCHEDULES)
 
 
@@ -199,7 +187,7 @@ def tune(json_path, **options) -> None:
 @click.option("--nodes", default="4,8,16", show_default=True, type=IntList(1, MAX_RANKS), help="Node counts to predict.")
 @click.option("--cores-per-node", type=Int(1, MAX_THREADS), default=None,
               help="Ranks per node (default: the profile's cores, else 1).")
-@click.option("--workload", type=choice(SCENES, "none"),
+@click.option("--workload", type=choice(SCENE_SUMMARIES, "none"),
               default="mandelbrot", show_default=True)
 @click.option("--frames", type=Int(1, MAX_FRAMES), default=16, show_default=True)
 @click.option("--width", type=Int(1, MAX_SIDE), default=320, show_default=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pimpi.bench.registry import register
+from pimpi.bench.benchmark import benchmark
 from pimpi.bench.schema import read_json
 from pimpi.bench.text import fmt_bytes, fmt_num, fmt_seconds, table
 
@@ -82,7 +82,7 @@ def _format(result: dict[str, Any]) -> str:
     return text + f"{result['within']} of {result['judged']} predictions within {tol} of the measurement\n"
 
 
-@register("compare", text=_format, mpi=False)
+@benchmark(text=_format, mpi=False)
 def compare(_comm: Any, *, predicted: str, measured: list[str], tolerance: float = 0.25,
             hostfile: str | None = None) -> dict[str, Any]:
     """Compare a `predict` result with `collectives` and `scaling` results."""

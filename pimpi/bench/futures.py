@@ -87,7 +87,7 @@ def futures_scaling(ranks: Sequence[int], *, frames: int, width: int, height: in
     """The `scaling` result for the futures workload: ranks are workers (each job has one
     more process, rank 0, which runs the map), Pool is ProcessPoolExecutor(processes)."""
     from pimpi.bench import baseline
-    from pimpi.bench.scaling import analyse
+    from pimpi.bench.speedup import analyse
     from pimpi.bench.timing import summary
 
     serial: list[float] = []

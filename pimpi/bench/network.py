@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from typing import Any, Sequence
 
-from pimpi.bench.registry import register
+from pimpi.bench.benchmark import benchmark
 from pimpi.bench.text import fmt_bytes, fmt_num, fmt_seconds, table
 from pimpi.bench.timing import summary
 
@@ -43,7 +43,7 @@ def _format_pingpong(result: dict[str, Any]) -> str:
     return text
 
 
-@register("pingpong", text=_format_pingpong)
+@benchmark(text=_format_pingpong)
 def pingpong_bench(comm: Any, *, sizes: Sequence[int], pair: tuple[int, int] = (0, 1),
                    repeats: int = 3, loops: int | None = None,
                    skip: int | None = None) -> dict[str, Any]:
@@ -91,7 +91,7 @@ def _format_pingmatrix(result: dict[str, Any]) -> str:
     return text
 
 
-@register("pingmatrix", text=_format_pingmatrix)
+@benchmark(text=_format_pingmatrix)
 def pingmatrix_bench(comm: Any, *, sizes: Sequence[int], loops: int | None = None,
                      skip: int | None = None, factor: float = 3.0) -> dict[str, Any]:
     """Ping-pong every pair of nodes; Hockney fit per link; links `factor`× off the median flagged."""

@@ -7,7 +7,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from pimpi.bench import calls
-from pimpi.bench.registry import register
+from pimpi.bench.benchmark import benchmark
 from pimpi.bench.text import fmt_bytes, fmt_num, fmt_seconds, table
 from pimpi.bench.timing import loops_for, summary, timed_loop
 
@@ -71,7 +71,7 @@ def format_collectives(results: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-@register("collectives", text=format_collectives)
+@benchmark(text=format_collectives)
 def collectives(comm: Any, *, ops: Sequence[str], sizes: Sequence[int],
                 algorithms: Sequence[str] | None = None, repeats: int = 3,
                 skip: int = 10, loop: int = 100, check: bool = True) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import os
 from typing import Any, Callable, Sequence
 
 from pimpi.bench import model
-from pimpi.bench.registry import register
+from pimpi.bench.benchmark import benchmark
 from pimpi.bench.text import fmt_bytes, fmt_num, fmt_seconds, table
 
 __all__ = ["load_profile", "local_speed", "collective_times", "predict_render", "predict"]
@@ -138,7 +138,7 @@ def _format(result: dict[str, Any]) -> str:
     return text
 
 
-@register("predict", text=_format, mpi=False)
+@benchmark(text=_format, mpi=False)
 def predict(_comm: Any, *, profile: str, nodes: Sequence[int], cores_per_node: int | None = None,
             workload: str | None = "mandelbrot", frames: int = 8, width: int = 320,
             height: int = 240, schedule: str = "dynamic", ops: Sequence[str] = ("allreduce", "bcast"),

@@ -1,59 +1,47 @@
-"""Benchmarks register here by decorator (as mpi4py.bench does); one runner wraps them all."""
+"""Every benchmark by name, in one place; one runner wraps them all.
+
+Members mark their function with `@benchmark` (pimpi.bench.benchmark) and never import this
+module: the registry imports a member only when its benchmark is asked for, so listing the
+names (`--help`) loads nothing.
+"""
 
 from __future__ import annotations
 
+import importlib
 import sys
-from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
-from pimpi.bench.machine import finish_state, machine_state, node_states
-from pimpi.bench.schema import document, write_json
+from pimpi.bench.benchmark import Benchmark
 
-__all__ = ["Benchmark", "register", "get", "names", "run"]
+__all__ = ["Benchmark", "BENCHMARKS", "get", "names", "run"]
 
 
-@dataclass(frozen=True)
-class Benchmark:
-    """A benchmark: `func(comm, **options) -> results`, and `text(results) -> str` for people."""
-
-    name: str
-    func: Callable[..., Any]
-    text: Callable[[Any], str]
-    mpi: bool  # True: runs on every rank of COMM_WORLD; False: a driver on one process
-
-
-_registry: dict[str, Benchmark] = {}
-
-
-def register(name: str, *, text: Callable[[Any], str], mpi: bool = True) -> Callable:
-    """Decorator: `@register("pingpong", text=fmt)` adds the function to the registry."""
-
-    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
-        if name in _registry:
-            raise ValueError(f"benchmark {name!r} registered twice")
-        _registry[name] = Benchmark(name, func, text, mpi)
-        return func
-
-    return decorate
+# name -> "module:function" of every benchmark.
+BENCHMARKS = {
+    "collectives": "pimpi.bench.osu:collectives",
+    "compare": "pimpi.bench.compare:compare",
+    "pingmatrix": "pimpi.bench.network:pingmatrix_bench",
+    "pingpong": "pimpi.bench.network:pingpong_bench",
+    "predict": "pimpi.bench.predict:predict",
+    "render-job": "pimpi.bench.render_job:render_job",
+    "scaling": "pimpi.bench.scaling:scaling",
+    "traffic": "pimpi.bench.traffic:traffic",
+    "tune": "pimpi.bench.tune:tune",
+}
 
 
 def get(name: str) -> Benchmark:
-    """The registered benchmark called `name` (imports all benchmark modules first)."""
-    _load()
-    try:
-        return _registry[name]
-    except KeyError:
-        raise ValueError(f"unknown benchmark {name!r}; known: {', '.join(names())}") from None
+    """The benchmark called `name` (its module imported now)."""
+    if name not in BENCHMARKS:
+        raise ValueError(f"unknown benchmark {name!r}; known: {', '.join(names())}")
+    module, _, attr = BENCHMARKS[name].partition(":")
+    func = getattr(importlib.import_module(module), attr)
+    return Benchmark(name, func, func.benchmark_text, func.benchmark_mpi)
 
 
 def names() -> list[str]:
-    _load()
-    return sorted(_registry)
-
-
-def _load() -> None:
-    """Import the modules that register benchmarks (cheap: MPI starts only when one runs)."""
-    from pimpi.bench import compare, network, osu, predict, render_job, scaling, traffic, tune  # noqa: F401
+    """Every benchmark's name, sorted."""
+    return sorted(BENCHMARKS)
 
 
 def run(name: str, *, json_path: str | None = None, hostfile: str | None = None,
@@ -62,6 +50,9 @@ def run(name: str, *, json_path: str | None = None, hostfile: str | None = None,
 
     Every rank returns the whole result document.
     """
+    from pimpi.bench.machine import finish_state, machine_state, node_states
+    from pimpi.bench.schema import document, write_json
+
     bench = get(name)
     comm = None
     if bench.mpi:

@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from pimpi.bench.registry import register
+from pimpi.bench.benchmark import benchmark
 from pimpi.bench.text import fmt_seconds
 
 __all__ = ["render_job", "summarise_report"]
@@ -27,7 +27,7 @@ def _text(result: dict[str, Any]) -> str:
             f" (imbalance {result['imbalance']})")
 
 
-@register("render-job", text=_text)
+@benchmark(text=_text)
 def render_job(comm: Any, *, workload: str, frames: int, width: int, height: int,
                schedule: str = "dynamic", template: str | None = None,
                expect: str | None = None) -> dict[str, Any]:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 from typing import Any, Callable, Sequence
 
-from pimpi.bench import baseline, model
+from pimpi.bench import baseline
 from pimpi.bench.jobs import launch_job
-from pimpi.bench.registry import register
+from pimpi.bench.benchmark import benchmark
+from pimpi.bench.speedup import analyse
 from pimpi.bench.text import fmt_num, fmt_seconds, table
 from pimpi.bench.timing import summary
 from pimpi.render.scenes import SCENES
@@ -37,46 +38,6 @@ def cpu_share(job: dict[str, Any]) -> float | None:
     if not cpu or any(c is None for c in cpu) or job.get("seconds", 0) <= 0:
         return None
     return sum(cpu) / (len(cpu) * job["seconds"])
-
-
-def analyse(ranks: Sequence[int], seconds: dict[int, list[float]], *, serial: list[float],
-            pool: list[float], pool_processes: int, frames: int, pixels: int,
-            slots: int) -> dict[str, Any]:
-    """Speedup (vs 1 rank, else vs serial), efficiency, Pool ratio and Amdahl's serial fraction.
-
-    Medians of the repeats are compared; rows above `slots` ranks are oversubscribed and
-    left out of the Amdahl fit (they measure core sharing, not the program).
-    """
-    def rate(stats: dict[str, float]) -> dict[str, float]:
-        return {"frames_per_s": frames / stats["median"], "pixels_per_s": frames * pixels / stats["median"]}
-
-    serial_s, pool_s = summary(serial), summary(pool)
-    base_name = "1 rank" if 1 in seconds else "serial"
-    base = summary(seconds[1])["median"] if 1 in seconds else serial_s["median"]
-    rows = []
-    for n in ranks:
-        stats = summary(seconds[n])
-        s = model.speedup(base, stats["median"])
-        rows.append({"ranks": n, "seconds": stats, **rate(stats), "speedup": s,
-                     "efficiency": model.efficiency(s, n),
-                     "vs_pool": model.speedup(pool_s["median"], stats["median"]),
-                     "vs_serial": model.speedup(serial_s["median"], stats["median"]),
-                     "oversubscribed": n > slots})
-    fit_rows = [r for r in rows if not r["oversubscribed"]]
-    fraction = model.fit_amdahl([r["ranks"] for r in fit_rows], [r["speedup"] for r in fit_rows])
-    return {
-        "speedup_base": base_name,
-        "baselines": {
-            "serial": {"seconds": serial_s, **rate(serial_s)},
-            "pool": {"seconds": pool_s, "processes": pool_processes, **rate(pool_s)},
-        },
-        "rows": rows,
-        "amdahl": {
-            "serial_fraction": fraction,
-            "fitted_on": [r["ranks"] for r in fit_rows],
-            "speedup": {str(n): model.amdahl_speedup(fraction, n) for n in ranks} if fraction is not None else None,
-        },
-    }
 
 
 def format_scaling(result: dict[str, Any]) -> str:
@@ -111,7 +72,7 @@ def format_scaling(result: dict[str, Any]) -> str:
     return text
 
 
-@register("scaling", text=format_scaling, mpi=False)
+@benchmark(text=format_scaling, mpi=False)
 def scaling(_comm: Any, *, workload: str, ranks: Sequence[int], frames: int, width: int,
             height: int, repeats: int = 3, schedule: str = "dynamic",
             pool_processes: int | None = None, template: str | None = None, expect: str | None = None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from pimpi.bench import calls
-from pimpi.bench.registry import register
+from pimpi.bench.benchmark import benchmark
 from pimpi.bench.text import fmt_bytes, table
 
 __all__ = ["traffic", "traffic_index"]
@@ -18,7 +18,7 @@ def _format(result: dict[str, Any]) -> str:
                   "all bytes"], rows, f"traffic of each algorithm on {result['ranks']} ranks (traced)")
 
 
-@register("traffic", text=_format)
+@benchmark(text=_format)
 def traffic(comm: Any, *, ops: Sequence[str], sizes: Sequence[int]) -> dict[str, Any]:
     """Trace one run of every algorithm of `ops` at each size (bytes per rank's block, as OSU).
 

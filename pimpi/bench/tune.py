@@ -7,7 +7,7 @@ from typing import Any, Sequence
 
 from pimpi.bench import calls
 from pimpi.bench.osu import measure, pimpi_algorithms
-from pimpi.bench.registry import register
+from pimpi.bench.benchmark import benchmark
 from pimpi.bench.text import fmt_bytes, fmt_seconds, table
 
 __all__ = ["tune", "rules_for", "merge_rules", "PER_BLOCK"]
@@ -51,7 +51,7 @@ def _format(result: dict[str, Any]) -> str:
     return text + f"decision table written: {result['table']} ({how})\n"
 
 
-@register("tune", text=_format)
+@benchmark(text=_format)
 def tune(comm: Any, *, ops: Sequence[str], sizes: Sequence[int], repeats: int = 3,
          skip: int = 10, loop: int = 100, out: str | None = None) -> dict[str, Any]:
     """Measure each algorithm (median of `repeats`), pick the fastest per size, save the table.

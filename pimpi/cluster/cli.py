@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from pimpi.cliutil import MAX_RANKS, Float, Int, OutPath, Seconds, fail_together, memory_problem
+from pimpi.cliutil import MAX_RANKS, Float, Int, OutPath, Seconds, fail_together, library_errors, memory_problem
 
 __all__ = ["hosts", "doctor", "run"]
 
@@ -36,10 +36,8 @@ def hosts_check(path: str, resolve: bool) -> None:
     from pimpi.cluster import facts
     from pimpi.cluster import hostfile as hostfile_mod
 
-    try:
+    with library_errors():
         parsed = hostfile_mod.load(path)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
     entries = parsed.entries
     for warning in parsed.warnings:
         click.echo(f"warning: {warning}", err=True)
@@ -173,7 +171,7 @@ def run(nprocs, hostfile, iface, timeout, mpirun_path, oversubscribe, launcher, 
     from pimpi.cluster.slurm import launch as slurm_launch
 
     parsed = _check_hostfile(hostfile) if hostfile is not None else None
-    try:
+    with library_errors():
         allocation = alloc_mod.current()
         if hostfile is None and allocation is None and nprocs is not None:  # every rank on this machine
             problem = memory_problem(f"-n {nprocs}", RANK_BYTES, ranks=nprocs)
@@ -185,13 +183,11 @@ def run(nprocs, hostfile, iface, timeout, mpirun_path, oversubscribe, launcher, 
         use_srun = slurm_launch.choose_launcher(launcher, allocation) == "srun"
         mpirun = None if use_srun else launch_mod.find_mpirun(mpirun_path)
         flavor = "openmpi" if use_srun else launch_mod.detect_flavor(mpirun)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
     env = {**os.environ, **slurm_launch.SRUN_ENV} if use_srun else None
     # The MPI gets a private copy in its own format (MPICH <-> Open MPI, LF line ends), so
     # what `pimpi hosts check` accepted is what launches, even if the file changes meanwhile.
     with (hostfile_mod.launcher_file(parsed, flavor) if parsed else contextlib.nullcontext()) as copy:
-        try:
+        with library_errors():
             spec = launch_mod.Launch(
                 nprocs=nprocs, target=list(target), hostfile=copy, iface=iface,
                 timeout=timeout, oversubscribe=oversubscribe, in_allocation=allocation is not None,
@@ -202,8 +198,6 @@ def run(nprocs, hostfile, iface, timeout, mpirun_path, oversubscribe, launcher, 
                 cmd = slurm_launch.srun_command(spec, allocation)
             else:
                 cmd = launch_mod.build_command(spec, mpirun, flavor)
-        except ValueError as exc:
-            raise click.UsageError(str(exc)) from None
         if allocation is not None:
             click.echo(f"pimpi run: Slurm job {allocation.job_id} on {','.join(allocation.nodes)}", err=True)
         shown = [hostfile if arg == copy else arg for arg in cmd] if copy else cmd
@@ -236,10 +230,8 @@ def _check_hostfile(path: str) -> Any:
     print its warnings. Returns the parsed hostfile."""
     from pimpi.cluster import hostfile as hostfile_mod
 
-    try:
+    with library_errors():
         parsed = hostfile_mod.load(path)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
     for warning in parsed.warnings:
         click.echo(f"warning: {warning}", err=True)
     return parsed

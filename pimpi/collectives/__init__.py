@@ -14,18 +14,54 @@ mpi4py communicator whose uppercase collectives (buffer specs, MPI.IN_PLACE) run
 
 from __future__ import annotations
 
-from .broadcast import bcast
-from .comm import Comm
-from .exchange import allgather, allgatherv, alltoall, alltoallv
-from .nonblocking import NONBLOCKING, Schedule, iallgather, iallreduce, ialltoall, ibarrier, ibcast
-from .ops import Op, resolve_op
-from .partition import block_2d, block_counts, block_range, grid_2d
-from .prefix import exscan, scan
-from .reduction import allreduce, reduce, reduce_scatter, reduce_scatter_block
-from .registry import ALGORITHMS, ORDERED, TAGS, cost, get, implementation
-from .scatter_gather import gather, gatherv, scatter, scatterv
-from .synchronize import barrier
-from .tuning import choose, load_table, reload_table, save_table, user_table_path
+import importlib
+from typing import Any
+
+# Where each public name lives: imported on first use, so `import pimpi.collectives`
+# (and the `pimpi` command line under it) loads no NumPy until a collective is used.
+_HOMES = {
+    "bcast": "broadcast",
+    "Comm": "comm",
+    "allgather": "exchange",
+    "allgatherv": "exchange",
+    "alltoall": "exchange",
+    "alltoallv": "exchange",
+    "NONBLOCKING": "nonblocking",
+    "Schedule": "nonblocking",
+    "iallgather": "nonblocking",
+    "iallreduce": "nonblocking",
+    "ialltoall": "nonblocking",
+    "ibarrier": "nonblocking",
+    "ibcast": "nonblocking",
+    "Op": "ops",
+    "resolve_op": "ops",
+    "block_2d": "partition",
+    "block_counts": "partition",
+    "block_range": "partition",
+    "grid_2d": "partition",
+    "exscan": "prefix",
+    "scan": "prefix",
+    "allreduce": "reduction",
+    "reduce": "reduction",
+    "reduce_scatter": "reduction",
+    "reduce_scatter_block": "reduction",
+    "ALGORITHMS": "registry",
+    "ORDERED": "registry",
+    "TAGS": "registry",
+    "cost": "registry",
+    "get": "registry",
+    "implementation": "registry",
+    "gather": "scatter_gather",
+    "gatherv": "scatter_gather",
+    "scatter": "scatter_gather",
+    "scatterv": "scatter_gather",
+    "barrier": "synchronize",
+    "choose": "tuning",
+    "load_table": "tuning",
+    "reload_table": "tuning",
+    "save_table": "tuning",
+    "user_table_path": "tuning",
+}
 
 __all__ = [
     "ALGORITHMS", "ORDERED", "TAGS", "get", "implementation", "cost",
@@ -37,3 +73,16 @@ __all__ = [
     "block_counts", "block_range", "grid_2d", "block_2d",
     "choose", "load_table", "save_table", "reload_table", "user_table_path",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOMES))

@@ -8,9 +8,10 @@ import numpy as np
 
 from .buffers import check_root, flat
 from .call import Call, collective, same_text
+from .catalog import TAGS, public, register
 from .partition import block_counts, ceil_log2
-from .registry import TAGS, public, register, select
-from .trace.record import phase
+from .phase import phase
+from .tuning import select
 
 __all__ = ["bcast", "bcast_linear", "bcast_binomial", "bcast_scatter_allgather", "bcast_pipeline",
            "PIPELINE_SEGMENT"]

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from pimpi.cliutil import MAX_BYTES, MAX_RANKS, Int, IntList, OutPath, Seconds, fail_together
+from pimpi.cliutil import MAX_BYTES, MAX_RANKS, Int, IntList, OutPath, Seconds, fail_together, library_errors
 
 __all__ = ["collectives", "exercises"]
 
@@ -67,10 +67,8 @@ def trace_cmd(collective, algorithm, size, dtype, root, svg_path, png_path, json
 
     comm = mpi.world()
     rank = comm.Get_rank()
-    try:
+    with library_errors(rank, together=True):
         algorithm = trace_mod.check_request(collective, algorithm, root, comm.Get_size())
-    except ValueError as exc:
-        fail_together(rank, str(exc), usage=True)
     outputs = _outputs(rank, svg_path, png_path, json_path)
     report = trace_mod.trace_collective(comm, collective, algorithm, size, dtype, root)
     _show(comm, report, outputs)
@@ -124,12 +122,10 @@ def run_cmd(algorithms, trace_path, counts, script, args) -> None:
     from pimpi.collectives.runner import parse_algorithms, run_script
 
     rank = env_rank()
-    try:
+    with library_errors(rank, together=True, usage=(click.UsageError,)):
         chosen = parse_algorithms(algorithms)
         if not os.path.isfile(script):
             raise ValueError(f"script not found: {script}")
-    except (ValueError, click.UsageError) as exc:
-        fail_together(rank, getattr(exc, "message", str(exc)), usage=True)
     world = run_script(script, list(args), chosen, trace=trace_path is not None)
     _after_run(world, trace_path, counts)
 
@@ -233,7 +229,7 @@ def exercise_trace_cmd(name, file, reference, function, size, dtype, root, svg_p
         if chosen.kind == "pi" and size < 1:
             raise ValueError("--size: pi needs at least 1 interval")
         func = load_functions(exercise, file)[chosen.kind]
-    except (ValueError, OSError, SyntaxError) as exc:
+    except (ValueError, TypeError, OSError, SyntaxError) as exc:  # a learner's file: all bad input
         fail_together(rank, str(exc), usage=True)
     outputs = _outputs(rank, svg_path, png_path, json_path)
     words = exercise.trace.split()
@@ -311,14 +307,12 @@ def check_cmd(name: str, files: tuple[str, ...], sizes: list[int], timeout: floa
         raise click.UsageError("run `pimpi exercises check` directly, not under mpirun: "
                                "it starts its own mpirun for each rank count")
     several = len(set(files)) > 1
-    try:
+    with library_errors():
         size_list = list(dict.fromkeys(sizes))
         if not several:
             records = check.grade([(name, files[0])], size_list, timeout, jobs=jobs, strict=True)
         else:
             records = check.grade([(name, path) for path in files], size_list, timeout, jobs=jobs, strict=False)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
     if not quiet:
         for path in dict.fromkeys(files):
             for ranks in size_list:

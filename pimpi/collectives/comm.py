@@ -22,12 +22,11 @@ from typing import Any, Callable
 from .bufspec import Refused, is_in_place, simple, vector
 from .call import agree
 
-__all__ = ["Comm", "COLLECTIVES", "NONBLOCKING_COLLECTIVES"]
+__all__ = ["Comm", "COLLECTIVES"]
 
 COLLECTIVES = ("Barrier", "Bcast", "Gather", "Gatherv", "Scatter", "Scatterv", "Allgather",
                "Allgatherv", "Alltoall", "Alltoallv", "Reduce", "Allreduce",
                "Reduce_scatter_block", "Reduce_scatter", "Scan", "Exscan")
-NONBLOCKING_COLLECTIVES = ("Ibarrier", "Ibcast", "Iallreduce", "Iallgather", "Ialltoall")
 NO_ALGORITHM = ("scatterv", "gatherv")
 
 
@@ -139,7 +138,7 @@ class Comm:
         """The algorithm asked for, unless `op` is not commutative and it needs one
         (then the decision table picks an ordered one)."""
         from .ops import resolve_op
-        from .registry import ORDERED
+        from .catalog import ORDERED
 
         algorithm = self.algorithms.get(collective)
         if algorithm is not None and op is not None and algorithm not in ORDERED.get(collective, ()):
@@ -156,10 +155,10 @@ class Comm:
         argument error, or a call pimpi cannot run (TypeError naming why), raises on this
         rank only, and the job must end (pimpi's entry points end it).
         """
-        import pimpi.collectives as library
+        from .registry import function
 
         if not self.check:
-            return self._run_trusted(name, build, op, library)
+            return self._run_trusted(name, build, op)
 
         collective = name.lower()
         prepared = error = reason = None
@@ -167,13 +166,13 @@ class Comm:
             args, kwargs = build()
             if collective not in NO_ALGORITHM:
                 kwargs["algorithm"] = self._algorithm(collective, op)
-            prepared = getattr(library, collective).prepare(self._algorithm_comm(), *args, **kwargs)
+            prepared = function(collective).prepare(self._algorithm_comm(), *args, **kwargs)
         except Refused as exc:
             reason = str(exc)
         except (TypeError, ValueError) as exc:
             error = exc
         if agree(self._algorithm_comm(), error, prepared.same if prepared is not None else (),
-                 refuse=reason is not None, cells=getattr(library, collective).cells,
+                 refuse=reason is not None, cells=function(collective).cells,
                  facts=prepared.facts if prepared is not None else ()):
             self._count(name, "refused", reason or "refused on another rank")
             builtin()
@@ -181,8 +180,9 @@ class Comm:
         prepared.run()  # type: ignore[union-attr]
         self._count(name, "pimpi")
 
-    def _run_trusted(self, name: str, build: Callable[[], tuple[tuple, dict]], op: Any,
-                     library: Any) -> None:
+    def _run_trusted(self, name: str, build: Callable[[], tuple[tuple, dict]], op: Any) -> None:
+        from .registry import function
+
         collective = name.lower()
         try:
             args, kwargs = build()
@@ -191,7 +191,7 @@ class Comm:
                             "Comm(check=True) runs MPI's built-in instead") from None
         if collective not in NO_ALGORITHM:
             kwargs["algorithm"] = self._algorithm(collective, op)
-        getattr(library, collective).prepare(self._algorithm_comm(), *args, **kwargs).run()
+        function(collective).prepare(self._algorithm_comm(), *args, **kwargs).run()
         self._count(name, "pimpi")
 
     def _post(self, name: str, build: Callable[[], tuple], builtin: Callable[[], Any]) -> Any:

@@ -9,8 +9,9 @@ import numpy as np
 from .buffers import (block_count, check_count, check_counts, check_fits, check_like, flat,
                       gathered_v, in_place)
 from .call import Call, Cells, collective, same_text
+from .catalog import TAGS, public, register
 from .partition import ceil_log2, fold_rank, pow2_floor, unfold_rank
-from .registry import TAGS, public, register, select
+from .tuning import select
 from .workspace import scratch
 
 __all__ = ["allgather", "alltoall", "allgatherv", "alltoallv", "allgather_ring",

@@ -24,7 +24,7 @@ import numpy as np
 
 from .call import ERROR, Call, Differ, detail, name_difference, vote, verdict
 from .partition import block_counts
-from .trace.record import phase
+from .phase import phase
 
 __all__ = ["Schedule", "schedule", "ibarrier", "ibcast", "iallreduce", "iallgather", "ialltoall", "NONBLOCKING",
            "cost"]

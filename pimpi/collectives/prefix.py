@@ -8,9 +8,10 @@ import numpy as np
 
 from .buffers import check_count, check_like, flat, in_place
 from .call import Call, collective, same_text
+from .catalog import TAGS, public, register
 from .ops import Op, resolve_op
 from .partition import ceil_log2
-from .registry import TAGS, public, register, select
+from .tuning import select
 from .workspace import scratch
 
 __all__ = ["scan", "exscan", "scan_recursive_doubling", "scan_linear",

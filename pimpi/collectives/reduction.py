@@ -14,10 +14,11 @@ import numpy as np
 from .buffers import (block_count, check_count, check_counts, check_like, check_root, flat,
                       in_place, in_place_on_root, root_buffer)
 from .call import Call, collective, same_text
+from .catalog import TAGS, public, register
 from .ops import Op, resolve_op
 from .partition import block_counts, ceil_log2, fold_rank, pow2_floor, unfold_rank
-from .registry import TAGS, public, register, select_reduction
-from .trace.record import phase
+from .phase import phase
+from .tuning import select_reduction
 from .workspace import scratch
 
 __all__ = [

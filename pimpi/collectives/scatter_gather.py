@@ -9,8 +9,9 @@ import numpy as np
 from .buffers import (block_count, check_count, check_counts, check_fits, check_like, check_root,
                       flat, gathered_v, in_place, in_place_on_root, root_buffer)
 from .call import Call, Cells, collective, same_text
+from .catalog import TAGS, public, register
 from .partition import ceil_log2
-from .registry import TAGS, public, register, select
+from .tuning import select
 from .workspace import scratch
 
 __all__ = ["scatter", "gather", "scatterv", "gatherv",

@@ -7,8 +7,9 @@ from typing import Any
 import numpy as np
 
 from .call import Call, collective, same_text
+from .catalog import TAGS, public, register
 from .partition import ceil_log2
-from .registry import TAGS, public, register, select
+from .tuning import select
 
 __all__ = ["barrier", "barrier_dissemination", "barrier_tree"]
 

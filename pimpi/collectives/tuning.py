@@ -12,6 +12,9 @@ rule whose limits all hold wins. Limits are optional:
 and `max_size` with the communicator size. The default table ships with pimpi;
 a user table (env PIMPI_TUNING, else ~/.config/pimpi/tuning.json) replaces the
 rules of the collectives it names. Every rank must see the same table.
+
+`select` (which implementation a call runs) lives here too, so its memo is forgotten
+with the table.
 """
 
 from __future__ import annotations
@@ -19,11 +22,11 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from pimpi.fileio import atomic_write
 
-from .registry import ALGORITHMS, forget_selections
+from .catalog import ALGORITHMS, IMPLS, ORDERED, check_name
 
 __all__ = [
     "DEFAULT_TABLE_PATH",
@@ -33,12 +36,17 @@ __all__ = [
     "save_table",
     "reload_table",
     "choose",
+    "select",
+    "select_reduction",
+    "forget_selections",
 ]
 
 DEFAULT_TABLE_PATH = Path(__file__).with_name("decision_table.json")
 _RULE_KEYS = {"max_bytes", "min_size", "max_size", "algorithm"}
 _ACTIVE: dict[str, list[dict[str, Any]]] | None = None
 _CHOICES: dict[tuple[str, int, int], str] = {}  # memo: choose() runs on every call
+_SELECTED: dict[tuple[Any, ...], Callable[..., Any]] = {}  # select's memo
+_PLANS: dict[tuple[Any, ...], tuple[Any, Any, Callable[..., Any]]] = {}  # select_reduction's
 
 
 def user_table_path() -> Path:
@@ -166,3 +174,70 @@ def _choose(collective: str, nbytes: int, size: int) -> str:
             continue
         return rule["algorithm"]
     return ALGORITHMS[collective][0]
+
+
+def select(collective: str, algorithm: str | None, nbytes: int, size: int, op: Any = None):
+    """The implementation to run: `algorithm` if given, else the decision table's choice.
+
+    With a non-commutative op, an explicit unordered algorithm is refused and the
+    automatic choice falls back to the first ordered one. Answers are memoised
+    (select runs on every call); reload_table forgets them.
+    """
+    key = (collective, algorithm, nbytes, size, op is None or op.commutative)
+    try:
+        return _SELECTED[key]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable algorithm: let _select name it
+        return _select(collective, algorithm, nbytes, size, op)
+    func = _select(collective, algorithm, nbytes, size, op)
+    if len(_SELECTED) >= 4096:
+        _SELECTED.clear()
+    _SELECTED[key] = func
+    return func
+
+
+def select_reduction(collective: str, algorithm: str | None, nbytes: int, size: int, op: Any,
+                     dtype: Any) -> tuple[Any, Callable[..., Any]]:
+    """(resolved op, implementation) for a reduction of `dtype` items: resolve_op,
+    Op.check_dtype and select in one memo lookup, since reductions run them every call."""
+    key = (collective, algorithm, nbytes, size, id(op), dtype)
+    try:
+        plan = _PLANS.get(key)
+    except TypeError:  # an unhashable algorithm: let select name it
+        plan = None
+    if plan is not None and plan[0] is op:
+        return plan[1], plan[2]
+    from .ops import resolve_op
+
+    resolved = resolve_op(op)
+    resolved.check_dtype(dtype)
+    func = select(collective, algorithm, nbytes, size, resolved)
+    if len(_PLANS) >= 4096:
+        _PLANS.clear()
+    _PLANS[key] = (op, resolved, func)  # keeps op alive, so its id is not reused meanwhile
+    return resolved, func
+
+
+def forget_selections() -> None:
+    """Drop the memos of select and select_reduction (the decision table changed)."""
+    _SELECTED.clear()
+    _PLANS.clear()
+
+
+def _select(collective: str, algorithm: str | None, nbytes: int, size: int, op: Any = None):
+    impls = IMPLS[collective]
+    if algorithm is None:
+        algorithm = choose(collective, nbytes, size)
+        if op is not None and not op.commutative and algorithm not in ORDERED[collective]:
+            algorithm = ORDERED[collective][0]
+        return impls[algorithm]
+    func = impls.get(algorithm) if isinstance(algorithm, str) else None
+    if func is None:
+        check_name(collective, algorithm if isinstance(algorithm, str) else repr(algorithm))
+    if op is not None and not op.commutative and algorithm not in ORDERED[collective]:
+        raise ValueError(
+            f"algorithm {algorithm!r} of {collective} needs a commutative op, got {op.name}; "
+            f"use one of {', '.join(ORDERED[collective])}"
+        )
+    return func

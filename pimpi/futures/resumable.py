@@ -12,11 +12,11 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from pimpi.futures.attempt import run_batch
 from pimpi.futures.failures import Failure, MapError
-from pimpi.futures.journal import ResultJournal, function_name, item_key
+from pimpi.journal import ResultJournal, function_name, item_key
+from pimpi.tasks.pool import BLOCK_AFTER, RetryPolicy
 
 __all__ = ["MapRun", "BLOCK_AFTER"]
 
-BLOCK_AFTER = 3  # failed items after which a worker gets no more
 ANYWHERE_AFTER = 30.0  # s a batch may go on being declined (no other worker took it) before any worker runs it
 
 
@@ -39,6 +39,7 @@ class MapRun:
             raise TypeError(f"fn must be callable, got {fn!r}")
         self.chunksize = _check_int("chunksize", chunksize, 1)
         self.retries = _check_int("retries", retries, 0)
+        self.policy = RetryPolicy(self.retries, BLOCK_AFTER)  # the task farm's: retries and blocklist
         self.submit, self.workers, self.fn = submit, max(1, workers), fn
         self.name = function_name(fn).rsplit(".", 1)[-1] if "<" not in function_name(fn) else repr(fn)
         self.items = [tuple(args) for args in zip(*iterables)]
@@ -84,29 +85,27 @@ class MapRun:
     def _loop(self) -> None:
         queue = collections.deque(self.todo[i:i + self.chunksize] for i in range(0, len(self.todo), self.chunksize))
         in_flight: dict[cf.Future, list[int]] = {}
-        tried: dict[int, list[str]] = collections.defaultdict(list)
         last: dict[int, tuple[BaseException, str]] = {}  # each item's latest exception and traceback
         declined: dict[int, float] = {}  # a batch's first item -> when it was first declined
         anywhere: set[int] = set()  # batches (first items) declined so often that any worker runs them
-        failures_of: collections.Counter = collections.Counter()
-        blocked: set[str] = set()
+        policy = self.policy
         window = 2 * self.workers
         count = 0
         if self.progress is not None:
             self.progress(0)
         while queue or in_flight:
-            if self.stop.is_set() or len(blocked) >= self.workers:
+            if self.stop.is_set() or len(policy.blocked) >= self.workers:
                 self.reason = (": the executor was shut down" if self.stop.is_set() else
-                               f": every worker failed {BLOCK_AFTER} items and gets no more")
+                               f": every worker failed {policy.block_after} items and gets no more")
                 for batch in queue:
                     for index in batch:
-                        self._give_up(index, tried, *last.get(index, (RuntimeError("not run" + self.reason), "")))
+                        self._give_up(index, *last.get(index, (RuntimeError("not run" + self.reason), "")))
                 queue.clear()
             while queue and len(in_flight) < window:
                 batch = queue.popleft()
-                avoid = set(blocked).union(*(tried[i] for i in batch))
+                avoid = policy.avoid(*batch)
                 if len(avoid) >= self.workers:  # nowhere else to go: any worker not blocked
-                    avoid = set(blocked)
+                    avoid = set(policy.blocked)
                 if batch[0] in anywhere:
                     avoid = set()
                 args = [(i, self.items[i]) for i in batch]
@@ -129,15 +128,11 @@ class MapRun:
                     if outcome[1]:
                         ok[index] = outcome[2]
                         continue
-                    tried[index].append(worker)
                     last[index] = (outcome[2], outcome[3])
-                    failures_of[worker] += 1
-                    if failures_of[worker] >= BLOCK_AFTER and worker != "?":
-                        blocked.add(worker)
-                    if len(tried[index]) <= self.retries:
+                    if policy.fail(index, worker, blame=worker != "?"):
                         queue.append([index])
                     else:
-                        self._give_up(index, tried, outcome[2], outcome[3])
+                        self._give_up(index, outcome[2], outcome[3])
                 if self.journal is not None:
                     self.journal.record({self.keys[i]: v for i, v in ok.items() if self.keys[i] is not None})
                 with self.cond:
@@ -156,8 +151,8 @@ class MapRun:
             text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
             return "?", [(index, False, exc, text) for index in batch]
 
-    def _give_up(self, index: int, tried: dict[int, list[str]], exc: BaseException, text: str) -> None:
-        failure = Failure(index, self.items[index], exc, text, list(tried.get(index, [])))
+    def _give_up(self, index: int, exc: BaseException, text: str) -> None:
+        failure = Failure(index, self.items[index], exc, text, self.policy.tried(index))
         with self.cond:
             self.failed[index] = failure
             self.cond.notify_all()

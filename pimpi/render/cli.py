@@ -17,13 +17,12 @@ from typing import Any, Callable
 import click
 
 from pimpi.cliutil import (MAX_FRAME_NUMBER, MAX_FRAMES, MAX_SIDE, MAX_THREADS, Bounded, Float, Int, OutPath, Seconds,
-                           check_memory_together, choice, env_rank, fail, fail_together, force_opt, quiet_opt,
+                           check_memory_together, choice, env_rank, fail_together, force_opt, library_errors, quiet_opt,
                            retries_opt, stats_opt, task_timeout_opt)
 from pimpi.fileio import atomic_write
 from pimpi.render.ffmpeg import X264_PRESETS
 from pimpi.render.framespec import parse_frames
-from pimpi.render.job import SCHEDULES, check_arguments, frame_name, render_frames
-from pimpi.render.scenes import SCENES
+from pimpi.render.names import SCENE_SUMMARIES, SCHEDULES
 
 __all__ = ["render", "scene", "cmd", "transcode", "parse_tiles"]
 
@@ -60,6 +59,8 @@ def _validate(name: str, frames: int, width: int, height: int, tiles: tuple[int,
     """Every argument check that needs no file system and no MPI (identical on all ranks):
     the scene's own arguments through `job.check_arguments` (options and output paths are
     bounded and checked by their click types while parsing)."""
+    from pimpi.render.job import check_arguments
+
     _spec, tile_shape = check_arguments(name, frames, width, height, schedule, tiles or (1, 1), max_iter, retries)
     return tile_shape
 
@@ -67,6 +68,7 @@ def _validate(name: str, frames: int, width: int, height: int, tiles: tuple[int,
 def _encode(out: str, n_frames: int, video: str, fps: float) -> None:
     """Frames to video with the ffmpeg helpers of pimpi.render.ffmpeg (even-size padding)."""
     from pimpi.render.ffmpeg import frames_to_video
+    from pimpi.render.job import frame_name
 
     # the job's own frames only: an older, longer job may have left more in the folder
     files = [os.path.join(out, frame_name(f, n_frames)) for f in range(n_frames)]
@@ -74,7 +76,7 @@ def _encode(out: str, n_frames: int, video: str, fps: float) -> None:
 
 
 _HELP = "Render a built-in SCENE across all ranks, resumably.\n\n\b\nScenes:\n" + "\n".join(
-    f"  {key:<11} {value.summary}" for key, value in SCENES.items()
+    f"  {key:<11} {summary}" for key, summary in SCENE_SUMMARIES.items()
 )
 
 
@@ -109,12 +111,10 @@ def scene(name: str, frames: int, width: int, height: int, out: str, schedule: s
     """Render a built-in SCENE across all ranks, resumably (see _HELP)."""
 
     rank = env_rank()
-    try:
+    with library_errors(rank, together=True):
         tile_shape = _validate(name, frames, width, height, tiles, max_iter, retries, schedule)
-    except ValueError as exc:
-        fail_together(rank, str(exc), usage=True)
     from pimpi.mpi import world
-    from pimpi.render.job import frame_memory
+    from pimpi.render.job import frame_memory, render_frames
 
     check_memory_together(f"-W {width} -H {height}", *frame_memory(width, height, tile_shape),
                           hint=" (use smaller frames, more --tiles or fewer ranks per node)")
@@ -128,13 +128,10 @@ def scene(name: str, frames: int, width: int, height: int, out: str, schedule: s
         tty = None if progress_mode == "auto" else progress_mode == "bar"
         progress = Progress(frames, label=f"{name} ({comm.size} ranks, {schedule})", tty=tty)
     try:
-        report = render_frames(comm, name, frames, width, height, schedule=schedule, out=out,
-                               tiles=tile_shape, max_iter=max_iter, force=force, retries=retries,
-                               progress=progress)
-    except ValueError as exc:
-        fail(rank, str(exc), usage=True)
-    except (RuntimeError, OSError) as exc:
-        fail(rank, f"render failed: {exc}", usage=False)
+        with library_errors(rank, runtime=(RuntimeError, OSError), prefix="render failed: "):
+            report = render_frames(comm, name, frames, width, height, schedule=schedule, out=out,
+                                   tiles=tile_shape, max_iter=max_iter, force=force, retries=retries,
+                                   progress=progress)
     finally:
         if progress is not None:
             progress.close()
@@ -187,11 +184,8 @@ def _run_everywhere(run: Callable[..., Any], job: Any, unit: str, quiet: bool) -
     rank = comm.rank
     progress = Progress(0, label=f"render {unit}", unit=unit) if rank == 0 and not quiet else None
     try:
-        return rank, run(comm, job, progress=progress)
-    except ValueError as exc:
-        fail_together(rank, str(exc), usage=True)
-    except RuntimeError as exc:
-        fail_together(rank, str(exc), usage=False)
+        with library_errors(rank, together=True, runtime=(RuntimeError,)):
+            return rank, run(comm, job, progress=progress)
     finally:
         if progress is not None:
             progress.close()
@@ -250,11 +244,9 @@ def cmd(frames, chunk_size, out_dir, expect, retries, task_timeout, collect, for
     from pimpi.render.framespec import format_frames
 
     rank = env_rank()
-    try:
+    with library_errors(rank, together=True):
         template = Template.parse(list(command))
         patterns = parse_expect(list(expect))
-    except ValueError as exc:
-        fail_together(rank, str(exc), usage=True)
     job = CmdJob(template=template, expect=patterns, out_dir=Path(out_dir), frames=frames,
                  chunk_size=chunk_size, retries=retries, task_timeout=task_timeout,
                  collect=collect, force=force)
@@ -344,12 +336,8 @@ def transcode(src, dst, segment_seconds, crf, preset, codec, task_timeout, retri
     rank = env_rank()
     job = TranscodeJob(src=Path(src), dst=Path(dst), segment_seconds=segment_seconds, crf=crf, preset=preset,
                        codec=codec, task_timeout=task_timeout, retries=retries, force=force, threads=threads)
-    try:
+    with library_errors(rank, together=True, runtime=(RuntimeError,)):  # RuntimeError: no ffmpeg to ask
         check_job(job)
-    except ValueError as exc:
-        fail_together(rank, str(exc), usage=True)
-    except RuntimeError as exc:  # no ffmpeg to ask
-        fail_together(rank, str(exc), usage=False)
 
     from pimpi.render.transcode import run_transcode
 

@@ -339,7 +339,7 @@ def _check_renderer(comm: Any, program: str) -> None:
 
 def _prepare_root(job: CmdJob, chunk_list: list[list[int]]) -> tuple[Any, list[list[int]]]:
     """Rank 0: journal, stale staging folders, and the chunks left to do."""
-    from pimpi.render.journal import Journal
+    from pimpi.journal import Journal
 
     journal = Journal.open(job.out_dir, job.signature(), force=job.force)
     for stale in job.out_dir.glob(_STAGE_PREFIX + "*"):

@@ -23,18 +23,18 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from pimpi.render.journal import Journal
+from pimpi.journal import Journal
 from pimpi.fileio import atomic_write, stale_temps
 from pimpi.jobstatus import job_status
 from pimpi.render.png import encode_png, write_png
 from pimpi.render.scenes import frame_cost, get_scene, numba_enabled, render_frame
 from pimpi.tasks import ScheduleReport, Task, run_dynamic
+from pimpi.render.names import SCHEDULES
 from pimpi.render.static import run_static
 
-__all__ = ["SCHEDULES", "RenderReport", "render_frames", "frame_name", "frame_pattern",
+__all__ = ["SCHEDULES", "RenderReport", "render_frames", "frame_name",
            "check_tiles", "check_arguments", "job_signature", "frame_memory"]
 
-SCHEDULES = ("dynamic", "static", "block")
 
 
 @dataclass
@@ -107,12 +107,6 @@ def frame_name(frame: int, n_frames: int) -> str:
     """`frame_00007.png` (at least five digits, more for longer animations)."""
     digits = max(5, len(str(max(n_frames - 1, 0))))
     return f"frame_{frame:0{digits}d}.png"
-
-
-def frame_pattern(n_frames: int) -> str:
-    """The printf pattern of `frame_name` (for ffmpeg)."""
-    digits = max(5, len(str(max(n_frames - 1, 0))))
-    return f"frame_%0{digits}d.png"
 
 
 def check_tiles(tiles: Sequence[int], width: int, height: int) -> tuple[int, int]:

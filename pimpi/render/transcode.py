@@ -193,7 +193,7 @@ def verify_output(source: dict[str, Any], output: dict[str, Any]) -> str:
 
 def _prepare(job: TranscodeJob, ffmpeg: str) -> tuple[Any, dict[str, Any], list[Path]]:
     """Rank 0: probe the input, open the journal, cut (unless journaled). -> (journal, facts, segments)."""
-    from pimpi.render.journal import Journal
+    from pimpi.journal import Journal
 
     source = probe(job.src)
     folder = work_folder(job.dst)

@@ -38,7 +38,18 @@ The API (stable):
   `RuntimeError` on every rank.
 """
 
-from pimpi.tasks.dynamic import run_dynamic
+from typing import Any
+
 from pimpi.tasks.report import RankStats, ScheduleReport, Task, TaskEvent, TaskFailed
 
 __all__ = ["Task", "TaskFailed", "TaskEvent", "RankStats", "ScheduleReport", "run_dynamic"]
+
+
+def __getattr__(name: str) -> Any:
+    """`run_dynamic` is imported when first used: the policy (`pool`) and the report types
+    are pure Python, so pimpi.futures can use them without loading NumPy or MPI."""
+    if name == "run_dynamic":
+        from pimpi.tasks.dynamic import run_dynamic
+
+        return run_dynamic
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,7 +12,7 @@ import time
 from typing import Any, Callable, Sequence
 
 from pimpi.mpi import quiet_barrier
-from pimpi.tasks.pool import Pool
+from pimpi.tasks.pool import BLOCK_AFTER, Pool
 from pimpi.tasks.report import RankStats, ScheduleReport, Task
 from pimpi.tasks.server import Server
 from pimpi.tasks.worker import worker_loop
@@ -33,7 +33,7 @@ def run_dynamic(
     *,
     on_result: Callable[[Task, Any, int], None] | None = None,
     retries: int = 0,
-    max_rank_failures: int = 3,
+    max_rank_failures: int = BLOCK_AFTER,
     progress: Callable[[int, int], None] | None = None,
     target_seconds: float = 0.5,
     rank0_works: bool = True,
@@ -108,7 +108,7 @@ def _run_dynamic(comm: Any, tasks: Sequence[Task], work: Callable[[Task], Any],
         cpus = comm.gather(cpus[0], root=0)
     ranks = []
     for r in range(size):
-        stats = RankStats(r, boss.units[r], boss.busy[r], 0.0, pool.rank_failures[r], r in pool.blocked)
+        stats = RankStats(r, boss.units[r], boss.busy[r], 0.0, pool.rank_failures(r), r in pool.blocked)
         stats.idle = max(0.0, wall - stats.busy) if r in workers else 0.0
         stats.cpu = cpus[r]
         ranks.append(stats)

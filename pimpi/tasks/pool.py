@@ -2,13 +2,55 @@
 
 from __future__ import annotations
 
+import collections
 import heapq
 import threading
-from typing import Sequence
+from typing import Hashable, Sequence
 
 from pimpi.tasks.report import Task
 
-__all__ = ["Pool"]
+__all__ = ["Pool", "RetryPolicy", "BLOCK_AFTER"]
+
+BLOCK_AFTER = 3  # failed tasks after which a worker gets no more (the default everywhere)
+
+
+class RetryPolicy:
+    """Retries and the blocklist, for any scheduler: which workers a task failed on, whether
+    it gets another try, which workers get no more work.
+
+    Tasks and workers are any hashable names (task indices and MPI ranks in the farm, item
+    indices and worker ids in pimpi.futures). A task that failed gets another try while it
+    failed at most `retries` times; a worker that failed `block_after` tasks is blocked.
+    """
+
+    def __init__(self, retries: int, block_after: int = BLOCK_AFTER) -> None:
+        if retries < 0:
+            raise ValueError(f"retries must be >= 0, got {retries}")
+        if block_after < 1:
+            raise ValueError(f"block_after must be >= 1, got {block_after}")
+        self.retries = retries
+        self.block_after = block_after
+        self.failed_on: dict[Hashable, list[Hashable]] = collections.defaultdict(list)
+        self.failures: collections.Counter = collections.Counter()  # worker -> failed tasks
+        self.blocked: set[Hashable] = set()
+
+    def fail(self, task: Hashable, worker: Hashable, blame: bool = True) -> bool:
+        """`task` failed on `worker` (`blame=False`: the worker is unknown, so not counted
+        toward its block); True while the task may be tried again."""
+        self.failed_on[task].append(worker)
+        if blame:
+            self.failures[worker] += 1
+            if self.failures[worker] >= self.block_after:
+                self.blocked.add(worker)
+        return len(self.failed_on[task]) <= self.retries
+
+    def tried(self, task: Hashable) -> list[Hashable]:
+        """The workers `task` failed on, in order."""
+        return list(self.failed_on.get(task, ()))
+
+    def avoid(self, *tasks: Hashable) -> set[Hashable]:
+        """Workers that should not run `tasks`: the blocked ones and those they failed on."""
+        return self.blocked.union(*(self.failed_on.get(t, ()) for t in tasks))
 
 
 class Pool:
@@ -31,10 +73,9 @@ class Pool:
         if len(set(keys)) != len(keys):
             dup = next(k for k in keys if keys.count(k) > 1)
             raise ValueError(f"duplicate task key {dup!r}")
-        if retries < 0:
-            raise ValueError(f"retries must be >= 0, got {retries}")
         if max_rank_failures < 1:
             raise ValueError(f"max_rank_failures must be >= 1, got {max_rank_failures}")
+        self.policy = RetryPolicy(retries, max_rank_failures)
         self.lock = threading.Condition()
         self.tasks = list(tasks)
         # longest expected first; ties keep the given order
@@ -42,23 +83,27 @@ class Pool:
         heapq.heapify(self.heap)
         self.size = size
         self.workers = set(workers)
-        self.retries = retries
-        self.max_rank_failures = max_rank_failures
         self.target = target_seconds
         self.attempts = [0] * len(self.tasks)
-        self.failed_on: list[set[int]] = [set() for _ in self.tasks]
         self.in_flight: dict[int, int] = {}  # task index -> rank
-        self.rank_failures = {r: 0 for r in range(size)}
-        self.blocked: set[int] = set()
         self.finished = 0
         self.failed: dict[str, str] = {}
         self.sec_per_cost: float | None = None
         self.stopped = False
         self.error = ""
 
+    @property
+    def blocked(self) -> set[int]:
+        """Ranks that get no more work."""
+        return self.policy.blocked  # type: ignore[return-value]
+
+    def rank_failures(self, rank: int) -> int:
+        """How many tasks failed on `rank`."""
+        return self.policy.failures[rank]
+
     # -- called with the lock held ------------------------------------------------
     def _eligible(self, rank: int, index: int) -> bool:
-        if rank not in self.failed_on[index]:
+        if rank not in self.policy.failed_on.get(index, ()):
             return True
         return len(self.workers) == 1  # nobody else could retry it
 
@@ -112,7 +157,7 @@ class Pool:
 
     def _others_can_take(self, rank: int) -> bool:
         live = self.workers - self.blocked - {rank}
-        return any(any(r not in self.failed_on[i] for r in live) for _, i in self.heap) or bool(self.in_flight)
+        return any(any(r not in self.policy.failed_on.get(i, ()) for r in live) for _, i in self.heap) or bool(self.in_flight)
 
     def _fail_unplaceable(self) -> None:
         """Tasks no live rank may run any more fail for good."""
@@ -138,12 +183,9 @@ class Pool:
     def fail(self, index: int, rank: int, error: str) -> None:
         """Task `index` failed on `rank`: queue it for another rank, or fail it for good."""
         self.in_flight.pop(index, None)
-        self.failed_on[index].add(rank)
-        self.rank_failures[rank] += 1
-        if self.rank_failures[rank] >= self.max_rank_failures:
-            self.blocked.add(rank)
+        again = self.policy.fail(index, rank)
         task = self.tasks[index]
-        if self.attempts[index] <= self.retries and any(
+        if again and any(
             self._eligible(r, index) for r in self.workers - self.blocked
         ):
             heapq.heappush(self.heap, (-float(task.cost), index))

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.helpers import ssh_command
+
 RECAP = re.compile(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
@@ -36,9 +38,7 @@ class Nodes:
     def __init__(self, inventory: dict):
         v = inventory["all"]["vars"]
         self.hosts = inventory["all"]["children"]["pimpi_vcluster"]["hosts"]
-        self.base = ["ssh", "-i", v["ansible_ssh_private_key_file"], "-o",
-                     f"UserKnownHostsFile={v['pimpi_vcluster_known_hosts']}", "-o", "StrictHostKeyChecking=yes",
-                     "-o", "BatchMode=yes", "-o", "ConnectTimeout=120"]
+        self.base = ssh_command(v["ansible_ssh_private_key_file"], v["pimpi_vcluster_known_hosts"], connect_timeout=120)
 
     def run(self, host: str, command: str, timeout: float = 120) -> subprocess.CompletedProcess:
         return subprocess.run(self.base + [f"root@{self.hosts[host]['ansible_host']}", command],

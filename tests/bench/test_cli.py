@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from pimpi.cli import cli
+from tests.helpers import PIMPI
 
-PIMPI = [sys.executable, "-m", "pimpi"]
 
 
 def test_predict_prints_prediction_and_assumptions(tmp_path):

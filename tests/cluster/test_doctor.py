@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 from pimpi.cluster.doctor import Report, find_problems, matrix_problems, write_json
 from pimpi.cluster.facts import decode_throttled, local_facts
+from tests.helpers import pimpi
 
 
 def _record(rank, host, **extra):
@@ -145,10 +144,7 @@ def test_decode_throttled_names_the_bits():
 
 def test_doctor_under_pimpi_run_writes_one_record_per_rank(tmp_path):
     out = tmp_path / "doctor.json"
-    proc = subprocess.run(
-        [sys.executable, "-m", "pimpi", "run", "-n", "3", "--timeout", "60", "--", "doctor", "--json", str(out)],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path,
-    )
+    proc = pimpi("run", "-n", "3", "--timeout", "60", "--", "doctor", "--json", str(out), timeout=120, cwd=tmp_path)
     data = json.loads(out.read_text())
     assert len(data["records"]) == 3, proc.stdout + proc.stderr
     assert sorted(r["rank"] for r in data["records"]) == [0, 1, 2]
@@ -161,8 +157,7 @@ def test_doctor_under_pimpi_run_writes_one_record_per_rank(tmp_path):
 
 def test_doctor_json_into_a_missing_folder_is_a_usage_error(tmp_path):
     target = tmp_path / "no" / "doctor.json"
-    proc = subprocess.run([sys.executable, "-m", "pimpi", "doctor", "--json", str(target)],
-                          capture_output=True, text=True, timeout=60)
+    proc = pimpi("doctor", "--json", str(target), timeout=60)
     assert proc.returncode == 2
     assert f"folder '{target.parent}' does not exist" in proc.stderr
     assert "Traceback" not in proc.stderr and not target.parent.exists()

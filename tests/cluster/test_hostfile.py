@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from pimpi.cli import cli
 from pimpi.cluster import hostfile
 from pimpi.cluster.hostfile import HostEntry
+from tests.helpers import pimpi
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -185,15 +186,10 @@ def test_run_hands_mpirun_a_private_normalised_copy_and_removes_it(tmp_path, mon
 
 @pytest.mark.timeout(120)
 def test_run_launches_an_mpich_format_hostfile_with_open_mpi(tmp_path):
-    import subprocess
-    import sys
-
     path = tmp_path / "hosts"
     path.write_text("localhost:2\n")
     script = tmp_path / "size.py"
     script.write_text("from mpi4py import MPI\nprint('size', MPI.COMM_WORLD.size)\n")
-    proc = subprocess.run([sys.executable, "-m", "pimpi", "run", "-n", "2", "--timeout", "60",
-                           "--hostfile", str(path), "--", str(script)],
-                          capture_output=True, text=True, timeout=90)
+    proc = pimpi("run", "-n", "2", "--timeout", "60", "--hostfile", str(path), "--", str(script), timeout=90)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("size 2") == 2

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import pytest
+
+from tests.helpers import pimpi
 
 # mpi4py's vendored unittest files run through test_mpi4py_suite_mpi.py, not on their own
 collect_ignore = ["mpi4py_suite"]
@@ -15,7 +16,6 @@ collect_ignore = ["mpi4py_suite"]
 def pimpi_cli():
     """Run `python -m pimpi ARGS...` with a timeout; returns the CompletedProcess."""
     def run(*args: str, timeout: float = 150) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "pimpi", *args], capture_output=True, text=True,
-                              timeout=timeout)
+        return pimpi(*args, timeout=timeout)
 
     return run

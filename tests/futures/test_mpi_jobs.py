@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pimpi.futures.journal import ResultJournal
+from pimpi.journal import ResultJournal
 
 
 

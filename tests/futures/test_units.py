@@ -14,7 +14,7 @@ from pimpi import procs
 from pimpi.futures import ClusterExecutor, MapError, ProcessPoolExecutor
 from pimpi.futures.attempt import run_batch, worker_id
 from pimpi.futures.failures import Failure
-from pimpi.futures.journal import ResultJournal, function_name, item_key
+from pimpi.journal import ResultJournal, function_name, item_key
 
 
 def double(x):

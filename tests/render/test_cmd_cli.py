@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 
 from pimpi.render.cmd import check_output_file
+from tests.helpers import pimpi, processes
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")
 
 
 def _pimpi(args: list[str], ranks: int | None, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
     launcher = ["run", "-n", str(ranks), "--timeout", str(timeout - 10), "--"] if ranks else []
-    return subprocess.run([sys.executable, "-m", "pimpi", *launcher, *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout)
+    return pimpi(*launcher, *args, cwd=cwd, timeout=timeout)
 
 
 def _testsrc(seconds: float, extra: list[str] | None = None) -> list[str]:
@@ -55,15 +55,7 @@ def test_chunk_that_always_fails_gives_exit_1_and_names_the_frames(tmp_path):
 
 
 def _processes_with(token: str) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if token.encode() in Path(f"/proc/{entry}/cmdline").read_bytes():
-                    found.append(int(entry))
-            except OSError:
-                pass
-    return found
+    return [pid for pid, argv in processes(lambda argv: token in "\0".join(argv))]
 
 
 def test_task_timeout_kills_the_renderer(tmp_path):

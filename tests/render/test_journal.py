@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pimpi.render.journal import JOURNAL_NAME, Journal
+from pimpi.journal import JOURNAL_NAME, Journal
 
 
 def _write(path: Path, data: bytes) -> None:

@@ -7,38 +7,28 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
+from pimpi.journal import JOURNAL_NAME, Journal
 from pimpi.render.job import frame_name, job_signature
-from pimpi.render.journal import JOURNAL_NAME, Journal
 from pimpi.render.png import encode_png
 from pimpi.render.scenes import render_frame
+from tests.helpers import PIMPI, processes
 
 SCENE, N, W, H, ITERS = "mandelbrot", 30, 160, 120, 512
 
 
 def _job(out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "pimpi", "run", "-n", "3", "--timeout", "240", "--",
+    return [*PIMPI, "run", "-n", "3", "--timeout", "240", "--",
             "render", "scene", SCENE, "--frames", str(N), "--width", str(W), "--height", str(H),
             "--max-iter", str(ITERS), "--out", str(out), "-q", *extra]
 
 
 def _rank_pids(marker: str) -> list[int]:
     """Processes of the job: command lines that run pimpi under mpi4py with our folder."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        words = [w.decode(errors="replace") for w in cmdline]
-        if "mpi4py" in words and marker in words and "mpirun" not in Path(words[0]).name:
-            pids.append(int(entry))
-    return pids
+    return [pid for pid, words in processes(
+        lambda words: "mpi4py" in words and marker in words and "mpirun" not in Path(words[0]).name)]
 
 
 def _records(out: Path) -> int:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from pimpi.cli import cli
+from tests.helpers import PIMPI
 
 SMALL = ["--frames", "2", "--width", "16", "--height", "12"]
 
@@ -74,7 +74,7 @@ def test_out_not_writable() -> None:
 def test_serial_run_writes_frames_stats_gantt_and_video(tmp_path: Path) -> None:
     out, stats, gantt = tmp_path / "out", tmp_path / "s.json", tmp_path / "g.png"
     video = tmp_path / "v.mp4"
-    cmd = [sys.executable, "-m", "pimpi", "render", "scene", "julia", *SMALL, "--out", str(out),
+    cmd = [*PIMPI, "render", "scene", "julia", *SMALL, "--out", str(out),
            "--stats", str(stats), "--gantt", str(gantt), "--video", str(video), "--fps", "5"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr

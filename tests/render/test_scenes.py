@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pimpi.render.names import SCENE_SUMMARIES
 from pimpi.render.scenes import SCENES, frame_cost, render_frame
 from pimpi.render.scenes import fractal
 
@@ -58,3 +59,8 @@ def test_bad_arguments_raise_value_error(kwargs: dict, word: str) -> None:
     args.update(kwargs)
     with pytest.raises(ValueError, match=word):
         render_frame(**args)
+
+
+def test_the_cli_offers_exactly_the_built_in_scenes():
+    assert list(SCENE_SUMMARIES) == list(SCENES)
+    assert all(SCENES[name].summary == summary for name, summary in SCENE_SUMMARIES.items())

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from pimpi.testing import down_when_gone
+from tests.helpers import pimpi, ssh_command
 
 STATE = Path(os.environ.get("PIMPI_VCLUSTER_STATE", "/run/pimpi"))
 
@@ -27,8 +28,7 @@ class VC:
         self.hostfile = self.shared / "hostfile"
 
     def pimpi(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "pimpi", *args], capture_output=True, text=True,
-                              timeout=timeout, stdin=subprocess.DEVNULL)
+        return pimpi(*args, timeout=timeout)
 
     def vc(self, command: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
         return self.pimpi("vcluster", command, "--name", self.name, *args, timeout=timeout)
@@ -38,9 +38,7 @@ class VC:
 
     def ssh(self, host: str, *cmd: str, timeout: float = 60) -> subprocess.CompletedProcess:
         """COMMAND on HOST as root over real SSH with the cluster's key and known_hosts (VM nodes)."""
-        return subprocess.run(["ssh", "-i", str(self.dir / "id_ed25519"), "-o",
-                               f"UserKnownHostsFile={self.dir / 'known_hosts'}", "-o", "StrictHostKeyChecking=yes",
-                               "-o", "BatchMode=yes", "-o", "ConnectTimeout=30", f"root@{host}", *cmd],
+        return subprocess.run(ssh_command(self.dir / "id_ed25519", self.dir / "known_hosts", f"root@{host}", *cmd),
                               capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
     def mpi(self, *target: str, n: int | None = None, timeout: float = 120,

@@ -18,10 +18,6 @@ class Allocation:
     nodes: list[str]
     ntasks: int | None
 
-    @property
-    def nnodes(self) -> int:
-        return len(self.nodes)
-
 
 def expand_nodelist(text: str) -> list[str]:
     """Slurm's compressed host list: 'pi[1-3,5],head' -> ['pi1', 'pi2', 'pi3', 'pi5', 'head'].

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from pimpi.cliutil import MAX_RANKS, Int, Seconds
+from pimpi.cliutil import MAX_RANKS, Int, Seconds, library_errors
 
 __all__ = ["submit"]
 
@@ -57,10 +57,8 @@ def submit(nodes, ntasks, time_limit, partition, name, log, requeue, exclusive, 
     spec = batch_mod.Batch(target=list(target), nodes=nodes, ntasks=ntasks, time=time_limit, name=name,
                            partition=partition, log=str(log_path), chdir=str(cwd), requeue=requeue,
                            exclusive=exclusive, launcher=launcher, run_timeout=run_timeout, extra=list(extra))
-    try:
+    with library_errors():
         text = batch_mod.script_text(spec)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
     if dry_run:
         click.echo(text, nl=False)
         return

@@ -19,18 +19,20 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
+from pimpi.fileio import last_lines
+
 from ..cases import Case, Prepared, compare
 from .monitor import MonitorReport, read_reports
 from .registry import Exercise, cases_for, get_exercise
 
-__all__ = ["Record", "check_file", "check_files", "grade", "verify_source", "parse_sizes", "format_record",
-           "records_json", "default_jobs"]
+__all__ = ["Record", "check_file", "check_files", "grade", "verify_source", "format_record",
+           "default_jobs"]
 
 STARTUP = 120.0  # seconds mpirun may take to start Python on every rank and prepare every case
 STATUSES = ("PASS", "FAIL", "DEADLOCK", "ERROR", "NOT RUN")
@@ -58,17 +60,6 @@ class Record:
     def case(self) -> Case:
         kind = next(f.kind for f in get_exercise(self.exercise).functions if f.name == self.function)
         return Case(kind, self.ranks, self.root, self.length, self.dtype, self.op)
-
-
-def parse_sizes(text: str) -> list[int]:
-    """'1,2,3,4,5,8' -> [1, 2, 3, 4, 5, 8]; ValueError naming a bad value."""
-    sizes = []
-    for part in text.split(","):
-        part = part.strip()
-        if not part.isdigit() or int(part) < 1:
-            raise ValueError(f"-n {text!r}: {part!r} is not a rank count >= 1")
-        sizes.append(int(part))
-    return list(dict.fromkeys(sizes))
 
 
 def default_jobs() -> int:
@@ -134,12 +125,8 @@ class _Tail:
 
 
 def _tail(path: Path, lines: int = 3) -> str:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
-    except OSError:
-        return ""
-    useful = [line for line in text if line.strip() and not line.startswith("+ ")]
-    return _PID.sub("", " | ".join(useful[-lines:]))  # the same crash reads the same on every run
+    useful = last_lines(path, lines, keep=lambda line: bool(line.strip()) and not line.startswith("+ "), window=1 << 16)
+    return _PID.sub("", " | ".join(useful))  # the same crash reads the same on every run
 
 
 _PID = re.compile(r" with PID \d+ on node \S+")
@@ -569,8 +556,3 @@ def check_file(name: str, path: str, sizes: list[int], timeout: float = 10.0,
                emit: Callable[[Record, Case], None] = lambda r, c: None) -> list[Record]:
     """Grade `path` for exercise `name` at every rank count in `sizes`."""
     return check_files([(name, path)], sizes, timeout, emit)
-
-
-def records_json(records: list[Record]) -> str:
-    """One object per case (the records part of --json)."""
-    return json.dumps([asdict(r) for r in records], indent=1) + "\n"

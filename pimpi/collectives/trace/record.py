@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from ..phase import phase
+
 __all__ = ["PICKLED", "BUILTIN", "ForbiddenCall", "Event", "TracingComm", "phase"]
 
 # Pickling (lowercase) calls: the algorithm must move NumPy buffers instead.
@@ -57,14 +59,6 @@ class Event:
     nbytes: int
     time: float
     label: str = ""  # the phase's name, for kind 'P'
-
-
-def phase(comm: Any, name: str) -> None:
-    """Mark that the algorithm on `comm` starts phase `name` (e.g. "reduce-scatter"):
-    a TracingComm records it so pictures can label the rounds; any other comm ignores it."""
-    mark = getattr(comm, "phase", None) if isinstance(comm, TracingComm) else None
-    if mark is not None:
-        mark(name)
 
 
 
@@ -222,9 +216,11 @@ class TracingComm:
         self._record("R", status.Get_source(), status.Get_tag(), status.Get_count(self._mpi.BYTE))
 
     def phase(self, name: str) -> None:
-        """Record that the algorithm starts phase `name` (see `phase`)."""
+        """Record that the algorithm starts phase `name` (see `pimpi.collectives.phase`)."""
         self._sweep()
         self.events.append(Event("P", -1, -1, 0, self._mpi.Wtime(), name))
+
+    pimpi_phase = phase  # what `phase(comm, name)` looks for
 
     def unfinished(self) -> list[str]:
         """'Irecv(source=1, tag=0)' for each request never completed (no Wait, Test or Waitall)."""

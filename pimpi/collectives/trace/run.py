@@ -18,7 +18,8 @@ UNROOTED_EXTRA = ("scatterv", "gatherv")  # traceable, but without a choice of a
 def check_request(collective: str, algorithm: str | None, root: int, ranks: int) -> str | None:
     """The algorithm to trace (default: the first listed; a non-blocking collective's is
     its schedule's); ValueError naming a bad value."""
-    from pimpi.collectives import ALGORITHMS, NONBLOCKING
+    from pimpi.collectives.catalog import ALGORITHMS
+    from pimpi.collectives.nonblocking import NONBLOCKING
 
     if collective in NONBLOCKING:
         follows = NONBLOCKING[collective][1]
@@ -73,18 +74,19 @@ def trace_collective(comm: Any, collective: str, algorithm: str | None, length: 
     are traced, against the cost() of the algorithm it follows."""
     import functools
 
-    import pimpi.collectives as library
+    from pimpi.collectives import nonblocking
+    from pimpi.collectives.registry import function
 
-    if collective in library.NONBLOCKING:
-        blocking, follows = library.NONBLOCKING[collective]
-        post = getattr(library, collective)
+    if collective in nonblocking.NONBLOCKING:
+        blocking, follows = nonblocking.NONBLOCKING[collective]
+        post = getattr(nonblocking, collective)
 
         def wait(comm: Any, *args: Any, **kwargs: Any) -> None:
             post(comm, *args, **kwargs).Wait()
 
         return trace_call(comm, wait, blocking, length, dtype, root,
                           f"{collective} (schedule: {follows})", (blocking, follows))
-    func = getattr(library, collective)
+    func = function(collective)
     if algorithm is not None:
         func = functools.partial(func, algorithm=algorithm)
     name = collective + (f" ({algorithm})" if algorithm else "")
@@ -103,7 +105,7 @@ def trace_call(comm: Any, func: Callable[..., Any], kind: str, length: int, dtyp
     """
     import numpy as np
 
-    from pimpi.collectives import cost
+    from pimpi.collectives.registry import cost
     from pimpi.collectives.cases import ROOTED, Case, compare, cost_nbytes, prepare
 
     ranks = comm.Get_size()

@@ -7,6 +7,7 @@ from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 
+from pimpi.render.names import SCENE_SUMMARIES
 from pimpi.render.scenes.fractal import (
     mandelbrot_cost,
     numba_enabled,
@@ -36,10 +37,9 @@ def _flat_cost(frame: int, n_frames: int, max_iter: int) -> float:
 
 
 SCENES: dict[str, Scene] = {
-    "mandelbrot": Scene("mandelbrot", "zoom into Seahorse Valley (deep frames cost more)",
-                        render_mandelbrot, 256, mandelbrot_cost),
-    "julia": Scene("julia", "Julia set, c once around a circle", render_julia, 200, _flat_cost),
-    "raytrace": Scene("raytrace", "spheres on a plane: shadows, reflections, orbiting camera",
+    "mandelbrot": Scene("mandelbrot", SCENE_SUMMARIES["mandelbrot"], render_mandelbrot, 256, mandelbrot_cost),
+    "julia": Scene("julia", SCENE_SUMMARIES["julia"], render_julia, 200, _flat_cost),
+    "raytrace": Scene("raytrace", SCENE_SUMMARIES["raytrace"],
                       lambda f, n, w, h, rows, cols, max_iter: render_raytrace(f, n, w, h, rows, cols),
                       None, _flat_cost),
 }
