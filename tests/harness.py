@@ -54,7 +54,7 @@ def main() -> int:
         runs.append((
             f"mpi n={size}",
             [py, "-m", "pimpi", "run", "-n", str(size), "--timeout", str(args.timeout), "--",
-             "-m", "pytest", "--with-mpi", "-m", "mpi", "-q", *pytest_args],
+             "-m", "pytest", "--with-mpi", "-m", "mpi", "-q", "--durations=10", *pytest_args],
         ))
     totals: dict[str, int] = {}
     bad: list[str] = []

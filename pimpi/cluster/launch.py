@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import ipaddress
 import os
@@ -10,18 +11,26 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 from pimpi import procs
 
 __all__ = ["Launch", "detect_flavor", "find_mpirun", "build_command", "mpirun_command", "python_target",
-           "run_command", "mpi_env", "exit_status", "SSH_ARGS", "spawn_timeout", "unreachable"]
+           "run_command", "run_captured", "mpi_env", "private_session", "start_failed", "exit_status", "SSH_ARGS",
+           "spawn_timeout", "unreachable"]
 
 # How Open MPI's launch agent reaches a node: never a password prompt, and a node that does
 # not answer is given up after 10 s instead of the kernel's two minutes of SYN retries.
 SSH_ARGS = "-o BatchMode=yes -o ConnectTimeout=10 -o ServerAliveInterval=10 -o ServerAliveCountMax=3"
 SPAWN_TIMEOUT = 60.0  # seconds for every node's daemon to start and fork its ranks
+# What Open MPI prints when mpirun's own PMIx server could not start: no daemon and no rank ran.
+START_FAILED = "The PMIx server's listener thread failed to start"
+# Where mpirun (PRRTE) puts its session directory: `<base>/ompi.<pid>`, /tmp by default.
+SESSION_BASE_VARS = ("PRTE_MCA_prte_local_tmpdir_base", "PRTE_MCA_prte_tmpdir_base")
 
 
 @dataclass
@@ -201,6 +210,42 @@ def exit_status(code: int | None) -> int:
     return procs.EXIT_FAILED
 
 
+def start_failed(output: str) -> bool:
+    """True when mpirun's output says it ended before starting any daemon or rank: its PMIx
+    server did not start (`START_FAILED`). Only then is a launch safe to run again."""
+    return START_FAILED in output
+
+
+@contextlib.contextmanager
+def private_session(env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """`env` with mpirun's session directory in a fresh folder, removed after the block (and
+    by this process's guard if it is killed first).
+
+    Why: Open MPI 5's mpirun writes its PMIx contact files as /tmp/ompi.<pid>/pmix.<host>.tool*
+    with O_EXCL. An mpirun that was SIGKILLed leaves them behind, and a later mpirun given the
+    same pid (pids wrap at 32768 on many Linux systems) cannot create them: "The PMIx server's
+    listener thread failed to start", exit 213. A fresh base per job has nothing stale in it.
+    A base the user set is kept.
+    """
+    if any(name in env for name in SESSION_BASE_VARS):
+        yield env
+        return
+    with procs.temporary_folder(prefix="pimpi-mpirun-") as base:
+        yield {**env, SESSION_BASE_VARS[0]: base}
+
+
+def _tee(stream, sink, seen: list[bytes]) -> None:
+    """Copy `stream` to `sink` line by line, keeping the lines that say the start failed."""
+    marker = START_FAILED.encode()
+    for line in iter(stream.readline, b""):
+        if marker in line:
+            seen.append(line)
+        with contextlib.suppress(OSError, ValueError):
+            sink.write(line)
+            sink.flush()
+    stream.close()
+
+
 def run_command(cmd: list[str], timeout: float | None = None, env: dict[str, str] | None = None,
                 label: str = "pimpi run") -> int:
     """Run mpirun in its own process group; however it ends, end the whole job.
@@ -208,26 +253,66 @@ def run_command(cmd: list[str], timeout: float | None = None, env: dict[str, str
     Returns pimpi's exit code (`exit_status`): 124 when the job ran out of time, 130 after
     Ctrl-C, 143/129 after SIGTERM/SIGHUP (under `procs.stop_signals`, or `procs.stopping`
     which also stops when this process's parent dies). mpirun keeps this terminal's stdin
-    (it forwards it to rank 0).
+    (it forwards it to rank 0). Each run gets a `private_session`; a run that failed before
+    starting any rank (`start_failed`) is run once more.
     """
-    proc = procs.start(cmd, guard=True, env=mpi_env(env), stdin=None)
-    try:
-        code = proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        print(f"{label}: job timed out after {timeout:g} s; ending it", file=sys.stderr)
-        return procs.EXIT_TIMEOUT
-    except KeyboardInterrupt:
-        return procs.EXIT_INTERRUPTED
-    except procs.Stopped as stop:
-        print(f"{label}: stopped by {signal.Signals(stop.signum).name}; ending the job", file=sys.stderr)
-        return stop.exit_code
-    finally:  # also after a normal exit: nothing of the job may outlive mpirun
-        procs.end_group(proc, grace=5.0)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    code, failed = _run_once(cmd, timeout, env, label)
+    if failed:
+        print(f"{label}: {Path(cmd[0]).name} failed before starting any rank ({START_FAILED}); "
+              f"retrying once", file=sys.stderr, flush=True)
+        left = None if deadline is None else max(1.0, deadline - time.monotonic())
+        code, _ = _run_once(cmd, left, env, label)
+    return code
+
+
+def _run_once(cmd: list[str], timeout: float | None, env: dict[str, str] | None,
+              label: str) -> tuple[int, bool]:
+    """One mpirun: (pimpi's exit code, whether it failed before starting any rank)."""
+    seen: list[bytes] = []
+    with private_session(mpi_env(env)) as session_env:
+        proc = procs.start(cmd, guard=True, env=session_env, stdin=None, stderr=subprocess.PIPE)
+        sink = getattr(sys.stderr, "buffer", None) or sys.__stderr__.buffer
+        tee = threading.Thread(target=_tee, args=(proc.stderr, sink, seen), daemon=True)
+        tee.start()
+        try:
+            code = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            print(f"{label}: job timed out after {timeout:g} s; ending it", file=sys.stderr)
+            return procs.EXIT_TIMEOUT, False
+        except KeyboardInterrupt:
+            return procs.EXIT_INTERRUPTED, False
+        except procs.Stopped as stop:
+            print(f"{label}: stopped by {signal.Signals(stop.signum).name}; ending the job", file=sys.stderr)
+            return stop.exit_code, False
+        finally:  # also after a normal exit: nothing of the job may outlive mpirun
+            procs.end_group(proc, grace=5.0)
+            tee.join(timeout=5.0)
+    if code != 0 and seen:
+        return exit_status(code), True
     status = exit_status(code)
     if status != code:
         how = f"signal {-code}" if code < 0 else f"exit code {code}"
         print(f"{label}: {Path(cmd[0]).name} ended with {how}: the job failed (exit {status})", file=sys.stderr)
-    return status
+    return status, False
+
+
+def run_captured(cmd: list[str], timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run a short mpirun (no stdin) to its end and return its output, as `run_command` runs
+    a job: a `private_session`, its whole group ended afterwards (also on timeout, which
+    raises subprocess.TimeoutExpired), and once more if it failed before starting any rank."""
+    for _ in range(2):
+        with private_session(mpi_env()) as env:
+            proc = procs.start(cmd, guard=True, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            try:
+                out, err = proc.communicate(timeout=timeout)
+            finally:
+                procs.end_group(proc)
+        done = subprocess.CompletedProcess(cmd, proc.returncode, out.decode(errors="replace"),
+                                           err.decode(errors="replace"))
+        if done.returncode == 0 or not start_failed(done.stdout + done.stderr):
+            break
+    return done
 
 
 def unreachable(hosts: list[str], port: int = 22, timeout: float = 3.0) -> list[tuple[str, str]]:

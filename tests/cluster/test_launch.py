@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -87,3 +88,75 @@ def test_timeout_ends_a_hung_job(tmp_path):
     )
     assert proc.returncode == 124
     assert "timed out after 3 s" in proc.stderr
+
+
+def _fake_mpirun(tmp_path, script: str):
+    """A stand-in for mpirun's own start (not for MPI): counts its runs in `runs`."""
+    fake = tmp_path / "mpirun"
+    fake.write_text(f"#!/bin/sh\necho run >> {tmp_path / 'runs'}\n{script}\n")
+    fake.chmod(0o755)
+    return [str(fake)]
+
+
+def _runs(tmp_path) -> int:
+    path = tmp_path / "runs"
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def test_a_failed_start_is_run_once_more_and_only_once(tmp_path, capfd):
+    """mpirun that says its PMIx server did not start ran no rank: the launch path runs it
+    again, once; a second failed start is the job's result, and any other failure never reruns."""
+    first_fails = f'[ "$(wc -l < {tmp_path / "runs"})" -gt 1 ] && exit 0; echo "{launch.START_FAILED}. We cannot" >&2; exit 213'
+    assert launch.run_command(_fake_mpirun(tmp_path, first_fails), timeout=30) == 0
+    assert _runs(tmp_path) == 2 and "retrying once" in capfd.readouterr().err
+    (tmp_path / "runs").unlink()
+    always = f'echo "{launch.START_FAILED}. We cannot" >&2; exit 213'
+    assert launch.run_command(_fake_mpirun(tmp_path, always), timeout=30) == 1 and _runs(tmp_path) == 2
+    (tmp_path / "runs").unlink()
+    capfd.readouterr()
+    other = 'echo "rank 1 raised: ValueError" >&2; exit 213'
+    assert launch.run_command(_fake_mpirun(tmp_path, other), timeout=30) == 1 and _runs(tmp_path) == 1
+    assert "retrying" not in capfd.readouterr().err
+
+
+def test_each_job_has_a_private_session_folder_removed_afterwards(tmp_path):
+    """mpirun's session directory is in a fresh folder per job (nothing stale from an earlier
+    mpirun can be in it) which is gone after the job; a base the user chose is kept."""
+    show = _fake_mpirun(tmp_path, f'echo "$PRTE_MCA_prte_local_tmpdir_base" > {tmp_path / "base"}; '
+                                  f'[ -d "$PRTE_MCA_prte_local_tmpdir_base" ] && [ -z "$(ls -A "$PRTE_MCA_prte_local_tmpdir_base")" ]')
+    assert launch.run_command(show, timeout=30) == 0
+    first = (tmp_path / "base").read_text().strip()
+    assert launch.run_command(show, timeout=30) == 0
+    second = (tmp_path / "base").read_text().strip()
+    assert first and second and first != second
+    assert not os.path.exists(first) and not os.path.exists(second)
+    mine = str(tmp_path / "mine")
+    with launch.private_session({"PRTE_MCA_prte_local_tmpdir_base": mine}) as env:
+        assert env["PRTE_MCA_prte_local_tmpdir_base"] == mine
+
+
+@pytest.mark.root
+def test_stale_pmix_files_of_a_killed_mpirun_do_not_stop_a_launch(tmp_path):
+    """A SIGKILLed mpirun leaves <tmp>/ompi.<pid>/pmix.<host>.tool; the next mpirun given that pid
+    failed ("The PMIx server's listener thread failed to start"). In a new pid namespace the next
+    pids are known: plain mpirun fails on the stale files, the launch path does not."""
+    code = (
+        "import os, socket, subprocess, sys\n"
+        "from pimpi.cluster import launch\n"
+        "tmp = os.environ['TMPDIR']\n"
+        "for pid in range(1, 3000):\n"
+        "    os.makedirs(f'{tmp}/ompi.{pid}')\n"
+        "    open(f'{tmp}/ompi.{pid}/pmix.{socket.gethostname()}.tool', 'w').close()\n"
+        "cmd = [launch.find_mpirun(), '--allow-run-as-root', '-n', '1', 'true']\n"
+        "plain = subprocess.run(cmd, capture_output=True, text=True, timeout=60)\n"
+        "print('plain', plain.returncode, launch.start_failed(plain.stderr + plain.stdout))\n"
+        "print('pimpi', launch.run_command(cmd, timeout=60))\n"
+    )
+    stale = tmp_path / "tmp"
+    stale.mkdir()
+    env = {**os.environ, "TMPDIR": str(stale)}
+    proc = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", sys.executable, "-c", code],
+                          capture_output=True, text=True, timeout=180, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "plain 213 True" in proc.stdout, proc.stdout + proc.stderr  # the failure is real here
+    assert "pimpi 0" in proc.stdout and "retrying" not in proc.stderr, proc.stdout + proc.stderr

@@ -177,8 +177,8 @@ class _Job:
 
     # -- running -------------------------------------------------------------------------
     def _segment(self, root: Path, start: int, end: int) -> _Segment:
-        """One mpirun over the cases; run again once when mpirun itself failed before the learner's
-        file was imported (seen in CI: "The PMIx server's listener thread failed to start"), as that
+        """One mpirun over the cases; run again once when mpirun itself failed to start (the launch
+        path's `start_failed`, e.g. "The PMIx server's listener thread failed to start"), as that
         says nothing about the file."""
         seg = self._segment_once(root, start, end)
         if seg.launch_failed and not self.stop.is_set():
@@ -211,7 +211,9 @@ class _Job:
         failed_at: dict[int, float] = {}
         log_path = outdir / "mpirun.log"
         proc = None
+        session = contextlib.ExitStack()  # mpirun's private session directory, removed at the end
         try:
+            env = session.enter_context(launch.private_session(env))
             with open(log_path, "w", encoding="utf-8") as log:
                 proc = procs.start(cmd, guard=True, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(work))
             began, since, current, go = time.monotonic(), time.monotonic(), start, False
@@ -248,7 +250,8 @@ class _Job:
                 if not go and (now - began > STARTUP or exited):
                     what = "ended" if exited else f"did not prepare its cases in {STARTUP:g} s"
                     seg.stop = (current, "ERROR", f"the job {what}: {_tail(log_path)}")
-                    seg.launch_failed = exited  # before "go": no rank imported the learner's file yet
+                    # before "go" no rank imported the learner's file; mpirun itself failed to start?
+                    seg.launch_failed = exited and launch.start_failed(log_path.read_text(errors="replace"))
                     break
                 failed = [rec for rec in done.get(current, {}).values() if rec["status"] != "RAN"]
                 if failed and current not in failed_at:
@@ -265,6 +268,7 @@ class _Job:
         finally:
             if proc is not None and proc.poll() is None:
                 procs.end_group(proc)
+            session.close()
         return seg
 
     def _stuck(self, index: int, done: dict[int, dict[str, Any]], calls: dict[int, dict[int, dict[str, Any]]],
@@ -412,13 +416,14 @@ class _Job:
         target = ["-m", "pimpi.collectives.exercises.worker", str(outdir), self.exercise.name, self.path,
                   str(start), str(end), "--prepare-only"]
         cmd = launch.mpirun_command(launch.Launch(nprocs=self.ranks, target=target))
-        with open(outdir / "mpirun.log", "w", encoding="utf-8") as log:
-            proc = procs.start(cmd, guard=True, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(outdir))
-        try:
-            code = procs.wait(proc, timeout=STARTUP)
-        finally:
-            if proc.poll() is None:
-                procs.end_group(proc)
+        with launch.private_session(env) as env:
+            with open(outdir / "mpirun.log", "w", encoding="utf-8") as log:
+                proc = procs.start(cmd, guard=True, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(outdir))
+            try:
+                code = procs.wait(proc, timeout=STARTUP)
+            finally:
+                if proc.poll() is None:
+                    procs.end_group(proc)
         report = read_reports(outdir / "mon", self.ranks) if code == 0 else None
         found = None if report is None else report.sent
         with _BASELINE_LOCK:
