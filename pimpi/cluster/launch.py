@@ -103,17 +103,45 @@ def python_target(target: list[str]) -> list[str]:
         raise ValueError("nothing to run: give a pimpi subcommand or a script after --")
     first = target[0]
     python = [sys.executable, "-m", "mpi4py"]
-    if first == "-m":
+    if first in ("-m", "-c"):  # what mpi4py itself takes
+        if len(target) < 2:
+            raise ValueError(f"{first} needs an argument")
         return python + target
-    if first.endswith(".py"):
-        if not Path(first).is_file():
-            raise ValueError(f"script not found: {first!r}")
-        return python + target
+    if first.endswith(".py") and not Path(first).is_file():
+        raise ValueError(f"script not found: {first!r}")
     if first in ("python", "python3") or first == sys.executable:
         return python + target[1:]
     if first == "pimpi":
         target = target[1:]
+    elif first not in _pimpi_commands() and (Path(first).is_file() or first.endswith(".py")):
+        return _script_target(first, target[1:], python)
+    elif first not in _pimpi_commands() and not first.startswith("-"):  # options (--help) go to pimpi
+        raise ValueError(f"{first!r} is neither a pimpi command ({', '.join(sorted(_pimpi_commands()))}) "
+                         "nor a script file here")
     return python + ["-m", "pimpi"] + target
+
+
+def _pimpi_commands() -> set[str]:
+    """The subcommands `pimpi run -- NAME` runs (pimpi's own command line)."""
+    from pimpi.cli import cli
+
+    return set(cli.commands)
+
+
+def _script_target(path: str, args: list[str], python: list[str]) -> list[str]:
+    """A script file, told apart before mpirun starts by what it is: Python (a .py name, a
+    python #! line, or no #! line at all) runs through mpi4py; a program with another #!
+    line runs as itself. A name starting with '-' is given as ./NAME, so neither mpi4py
+    nor mpirun reads it as an option."""
+    shown = f"./{path}" if path.startswith("-") else path
+    with open(path, "rb") as handle:
+        first_line = handle.readline(256)
+    if path.endswith(".py") or not first_line.startswith(b"#!") or b"python" in first_line:
+        return python + [shown] + args
+    if not os.access(path, os.X_OK):
+        raise ValueError(f"{path!r} starts with {first_line.strip().decode(errors='replace')!r} but is not "
+                         f"executable: chmod +x {path}")
+    return [os.path.abspath(path)] + args
 
 
 def build_command(launch: Launch, mpirun: str, flavor: str) -> list[str]:
@@ -185,7 +213,17 @@ def mpi_env(base: dict[str, str] | None = None) -> dict[str, str]:
         env["OMPI_MCA_plm_rsh_args"] = SSH_ARGS  # Open MPI 4
     if sys.stderr.isatty():  # ranks only see pipes; tell them the user has a terminal
         env.setdefault("PIMPI_TTY", "1")
+    _keepalives(env)
     return env
+
+
+def _keepalives(env: dict[str, str]) -> None:
+    """TCP keepalives on Open MPI's own connections to every node (unless the user set
+    them): a node that goes silent mid-job ends the job in bounded time, not never."""
+    from pimpi.cluster.joblog import KEEPALIVE_ENV
+
+    for key, value in KEEPALIVE_ENV.items():
+        env.setdefault(key, value)
 
 
 def exit_status(code: int | None) -> int:
@@ -202,15 +240,18 @@ def exit_status(code: int | None) -> int:
 
 
 def run_command(cmd: list[str], timeout: float | None = None, env: dict[str, str] | None = None,
-                label: str = "pimpi run") -> int:
+                label: str = "pimpi run", logs: list | None = None) -> int:
     """Run mpirun in its own process group; however it ends, end the whole job.
 
     Returns pimpi's exit code (`exit_status`): 124 when the job ran out of time, 130 after
     Ctrl-C, 143/129 after SIGTERM/SIGHUP (under `procs.stop_signals`, or `procs.stopping`
     which also stops when this process's parent dies). mpirun keeps this terminal's stdin
-    (it forwards it to rank 0).
+    (it forwards it to rank 0). With `logs` (a list), mpirun's output passes through a
+    `JobLog` appended to it, which notes the nodes the job lost (`_read_stderr`).
     """
-    proc = procs.start(cmd, guard=True, env=mpi_env(env), stdin=None)
+    proc = procs.start(cmd, guard=True, env=mpi_env(env), stdin=None,
+                       **({} if logs is None else {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}))
+    log = _read_stderr(proc, logs)
     try:
         code = proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -223,11 +264,24 @@ def run_command(cmd: list[str], timeout: float | None = None, env: dict[str, str
         return stop.exit_code
     finally:  # also after a normal exit: nothing of the job may outlive mpirun
         procs.end_group(proc, grace=5.0)
+        if log is not None:
+            log.join()
     status = exit_status(code)
     if status != code:
         how = f"signal {-code}" if code < 0 else f"exit code {code}"
         print(f"{label}: {Path(cmd[0]).name} ended with {how}: the job failed (exit {status})", file=sys.stderr)
     return status
+
+
+def _read_stderr(proc: subprocess.Popen, logs: list | None):
+    """Start a `JobLog` on `proc`'s piped stdout and stderr and append it to `logs` (None: no pipes)."""
+    if logs is None:
+        return None
+    from pimpi.cluster.joblog import JobLog
+
+    log = JobLog((proc.stdout, sys.stdout.buffer), (proc.stderr, sys.stderr.buffer)).start()
+    logs.append(log)
+    return log
 
 
 def unreachable(hosts: list[str], port: int = 22, timeout: float = 3.0) -> list[tuple[str, str]]:

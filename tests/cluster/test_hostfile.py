@@ -170,7 +170,7 @@ def test_run_hands_mpirun_a_private_normalised_copy_and_removes_it(tmp_path, mon
     path.write_bytes(b"pi1:2\r\npi2:2\r\n")
     seen = {}
 
-    def fake_run(cmd, timeout=None, env=None):
+    def fake_run(cmd, timeout=None, env=None, logs=None):
         copy = Path(cmd[cmd.index("--hostfile") + 1])
         seen.update(path=copy, text=copy.read_bytes(), mode=copy.stat().st_mode & 0o777)
         return 0

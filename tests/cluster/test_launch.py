@@ -87,3 +87,44 @@ def test_timeout_ends_a_hung_job(tmp_path):
     )
     assert proc.returncode == 124
     assert "timed out after 3 s" in proc.stderr
+
+
+def test_scripts_are_told_from_commands_by_what_they_are_before_mpirun_starts(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "noext").write_text("print(1)\n")
+    (tmp_path / "-dash.py").write_text("print(1)\n")
+    (tmp_path / "run.sh").write_text("#!/bin/sh\necho hi\n")
+    (tmp_path / "run.sh").chmod(0o755)
+    (tmp_path / "plain.sh").write_text("#!/bin/sh\necho hi\n")
+    mpi4py = [sys.executable, "-m", "mpi4py"]
+
+    def tail(*target):
+        cmd = launch.build_command(launch.Launch(nprocs=2, target=list(target)), "/x/mpirun", "openmpi")
+        return cmd[cmd.index(":OVERSUBSCRIBE") + 1:]  # what mpirun starts
+
+    assert tail("noext", "a") == mpi4py + ["noext", "a"]  # a file: a script, not a pimpi command
+    assert tail("-dash.py") == mpi4py + ["./-dash.py"]  # never read as an option
+    assert tail("-c", "print(1)", "x") == mpi4py + ["-c", "print(1)", "x"]  # as mpi4py takes it
+    assert tail("run.sh") == [str(tmp_path / "run.sh")]  # another #! line: runs as itself
+    assert tail("doctor") == mpi4py + ["-m", "pimpi", "doctor"]
+    with pytest.raises(ValueError, match="'plain.sh' starts with '#!/bin/sh' but is not executable"):
+        tail("plain.sh")
+    with pytest.raises(ValueError, match="-c needs an argument"):
+        tail("-c")
+    result = CliRunner().invoke(cli, ["run", "-n", "2", "--dry-run", "--", "noext2"])
+    assert result.exit_code == 2 and "'noext2' is neither a pimpi command" in result.output, result.output
+    assert "mpirun" not in result.output  # refused before anything was started or shown
+
+
+@pytest.mark.timeout(120)
+def test_dash_code_and_a_dash_named_script_run_on_every_rank(tmp_path):
+    (tmp_path / "-job.py").write_text("from mpi4py import MPI\nprint('script', MPI.COMM_WORLD.rank)\n")
+    code = subprocess.run([sys.executable, "-m", "pimpi", "run", "-n", "2", "--timeout", "60", "--", "-c",
+                           "from mpi4py import MPI; print('code', MPI.COMM_WORLD.rank)"],
+                          capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL)
+    assert code.returncode == 0, code.stderr
+    assert sorted(code.stdout.split("\n")[:2]) == ["code 0", "code 1"]
+    dash = subprocess.run([sys.executable, "-m", "pimpi", "run", "-n", "2", "--timeout", "60", "--", "-job.py"],
+                          capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL, cwd=tmp_path)
+    assert dash.returncode == 0, dash.stderr
+    assert sorted(dash.stdout.split("\n")[:2]) == ["script 0", "script 1"]
