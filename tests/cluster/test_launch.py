@@ -128,3 +128,26 @@ def test_dash_code_and_a_dash_named_script_run_on_every_rank(tmp_path):
                           capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL, cwd=tmp_path)
     assert dash.returncode == 0, dash.stderr
     assert sorted(dash.stdout.split("\n")[:2]) == ["script 0", "script 1"]
+
+
+def test_arguments_too_long_for_open_mpi_are_refused_before_launch_in_one_line():
+    big = ["a" * 1000] * 1800  # 1.8 MB: Open MPI said "Argument list too long" only after launching
+    result = CliRunner().invoke(cli, ["run", "-n", "2", "--dry-run", "--", "-c", "pass", *big])
+    assert result.exit_code == 2, result.output[-500:]
+    assert "the program's command line is 1,80" in result.output and "131,072 bytes" in result.output
+    fits = CliRunner().invoke(cli, ["run", "-n", "2", "--dry-run", "--", "-c", "pass", *big[:100]])
+    assert fits.exit_code == 0, fits.output[-500:]
+
+
+@pytest.mark.timeout(120)
+def test_the_largest_command_line_pimpi_allows_really_starts(tmp_path):
+    """The limit is Open MPI's, measured: just under it every rank starts."""
+    room = launch.MAX_ARG_STRLEN - 2 * 256
+    app = launch.python_target(["-c", "import sys; print('args', len(sys.argv))"])
+    arg = "b" * (room - sum(len(a) + 1 for a in app) - 1)
+    launch.check_arg_size(app + [arg])  # allowed
+    proc = subprocess.run([sys.executable, "-m", "pimpi", "run", "-n", "2", "--timeout", "60", "--",
+                           "-c", "import sys; print('args', len(sys.argv))", arg],
+                          capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr[-1000:]
+    assert proc.stdout.count("args 2") == 2
