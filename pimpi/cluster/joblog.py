@@ -97,8 +97,8 @@ class JobLog:
                     pass
 
     def _line(self, line: bytes, sink: IO[bytes]) -> None:
-        if _SETPGID.match(line):
-            return
+        if _SETPGID.match(line) or (b"\x00" in line and not line.strip(b"\x00\n")):
+            return  # the setpgid warning, or the stray NUL prterun writes after a box
         if _SAID_WHY.match(line):
             self.said_why = True
         _write(sink, [line])

@@ -25,9 +25,11 @@ def test_a_killed_nodes_daemon_box_names_the_node_and_passes_through():
     assert out == b"frame 1\n" + text + b"frame 2\n"  # nothing the user should see is dropped
 
 
-def test_a_cut_nodes_lost_communication_box_names_the_node():
-    log, _ = _feed((TEXTS / "lost_daemon_after_cut.txt").read_bytes())
+def test_a_cut_nodes_lost_communication_box_names_the_node_and_its_stray_nul_is_dropped():
+    text = (TEXTS / "lost_daemon_after_cut.txt").read_bytes()
+    log, out = _feed(text, b"\x00")  # prterun ends this box with a NUL and no line end
     assert log.lost == ["rel3"]
+    assert out == text
 
 
 def test_a_rank_failing_is_not_a_lost_node():
