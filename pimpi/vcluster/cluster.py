@@ -351,10 +351,21 @@ def exec_argv(name: str, ref: str, command: list[str], cwd: str | None = None) -
     pid = _holder(spec, data, node)
     env = dict(os.environ)
     env.update(node_env(spec))
+    _slurm_env(name, env)
     env["PATH"] = agent.python_bin_dir() + os.pathsep + env.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
     script = 'cd "$1" 2>/dev/null || cd /; shift; exec "$@"'
     argv = nodes.enter_argv(pid, spec.rootfs) + ["/bin/sh", "-c", script, "sh", cwd or os.getcwd(), *command]
     return argv, env
+
+
+def _slurm_env(name: str, env: dict[str, str]) -> None:
+    """After `vcluster slurm up`: what sinfo, sbatch and pimpi submit need (SLURM_CONF),
+    unless the caller set it."""
+    from pimpi.vcluster import slurm
+
+    if slurm.conf_path(name).exists():
+        for key, value in slurm.client_env(name).items():
+            env.setdefault(key, value)
 
 
 def status(name: str) -> dict:
