@@ -151,3 +151,14 @@ def test_the_largest_command_line_pimpi_allows_really_starts(tmp_path):
                           capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL)
     assert proc.returncode == 0, proc.stderr[-1000:]
     assert proc.stdout.count("args 2") == 2
+
+
+@pytest.mark.timeout(120)
+def test_a_usage_error_under_pimpi_run_is_not_followed_by_the_launchers_box():
+    proc = subprocess.run([sys.executable, "-m", "pimpi", "run", "-n", "2", "--timeout", "60", "--",
+                           "render", "scene", "mandelbrot", "-f", "0"],
+                          capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 2, proc.stderr
+    assert [line for line in proc.stderr.splitlines() if line.startswith("Error:")] == [
+        "Error: Invalid value for '--frames' / '-f': 0 is out of range 1..1000000"]
+    assert "exited with non-zero status" not in proc.stderr + proc.stdout  # pimpi already said why
