@@ -279,7 +279,8 @@ def power_cut(name, node, back_after) -> None:
 @_name_option
 @click.argument("node")
 def boot(name, node) -> None:
-    """Power VM node NODE on again and wait until it answers over SSH."""
+    """Power VM node NODE on again and wait until it answers over SSH; a namespace node
+    restarts: its processes end, its daemons (sshd, slurmd) start again."""
     from pimpi.vcluster import cluster
 
     host, seconds = _call(cluster.boot, name, node)

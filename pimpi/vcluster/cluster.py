@@ -11,6 +11,7 @@ import os
 import shlex
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -519,7 +520,10 @@ def reshape_when_back(name: str, ref: str) -> bool:
 
 
 def boot(name: str, ref: str) -> tuple[str, float]:
-    """Power a cut node on again; (hostname, seconds until it answers over ssh)."""
+    """Power a cut node on again; (hostname, seconds until it answers over ssh). A namespace
+    node boots as `_boot_namespace` says."""
+    if load_spec(name).kind != "vm":
+        return _boot_namespace(name, ref)
     with state.locked(name):
         spec, data, node = _vm_node(name, ref, "boot")
 
@@ -531,3 +535,18 @@ def boot(name: str, ref: str) -> tuple[str, float]:
         seconds = vmnodes.boot(f, data["created"], node, vmnodes.shares(spec, f["shared"], node), record)
         _reshape(spec, data, node)
     return node.hostname, seconds
+
+
+def _boot_namespace(name: str, ref: str) -> tuple[str, float]:
+    """A namespace node 'boots' like a machine after a crash: whatever still runs in it ends
+    (as `kill`), then its daemons start again (sshd with --rootfs, slurmd after `slurm up`,
+    which Slurm takes back: ReturnToService=2). Its link stays as `cut`/`heal` left it.
+    (hostname, seconds until its slurmd registered, or until it was up)."""
+    from pimpi.vcluster import slurm
+
+    began = time.monotonic()
+    host, _ended = kill(name, ref)
+    if slurm.runs_slurmd(name, host):
+        slurm.start_slurmd(name, host)
+        slurm.wait_idle(name, [host])
+    return host, time.monotonic() - began

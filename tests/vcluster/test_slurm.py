@@ -117,6 +117,17 @@ def test_vcluster_exec_sets_slurm_conf_after_slurm_up(slurm, vc):
     assert str(slurm_mod.conf_path(vc.name)) in vc.exec("node1", "printenv", "SLURM_CONF", timeout=60).stdout
 
 
+def test_boot_brings_a_killed_namespace_node_back_with_its_slurmd(slurm, vc):
+    node = slurm.compute[-1]
+    killed = vc.vc("kill", node, timeout=60)  # its slurmd dies with everything else in it
+    assert killed.returncode == 0, killed.stderr
+    boot = vc.vc("boot", node, timeout=180)
+    assert boot.returncode == 0 and boot.stdout.startswith(f"{node}: up after"), boot.stdout + boot.stderr
+    every = slurm.head("srun", "-N", str(len(slurm.compute)), "-t", "2", "hostname", timeout=150)  # every node
+    assert every.returncode == 0, every.stderr
+    assert sorted(every.stdout.split()) == slurm.compute
+
+
 def test_submit_render_gives_the_local_frames(slurm, work):
     local = subprocess.run([sys.executable, "-m", "pimpi", "run", "-n", "2", "--timeout", "120", "--", *SCENE,
                             "--out", str(work / "local")], capture_output=True, text=True, timeout=180)
