@@ -131,6 +131,7 @@ def test_render_across_nodes_writes_every_frame(vc):
 LONG_RENDER = ["render", "scene", "mandelbrot", "-f", "60", "-W", "320", "-H", "240", "-q"]
 
 
+@pytest.mark.timeout(900)  # a faulted render, its rerun, an undisturbed one: minutes under load
 def test_cut_node_ends_job_with_exit_1_naming_it_without_timeout_then_heal_and_resume(vc, tmp_path):
     """A cable cut mid-job ends it without any --timeout (TCP keepalives on Open MPI's own
     connections), with exit 1 and one line naming the node; after `heal` the rerun resumes:
@@ -176,6 +177,7 @@ def _rerun_keeps(vc, out_dir: Path, kept: dict[str, bytes]) -> None:
     assert after == _frames(ref_dir)
 
 
+@pytest.mark.timeout(900)  # a faulted render, its rerun, an undisturbed one: minutes under load
 def test_a_node_killed_mid_render_ends_the_job_with_exit_1_naming_it_and_keeps_the_frames(vc, tmp_path):
     """Open MPI ends a job whose node died with status 0; `pimpi run` reads its launcher's
     output and says exit 1, naming the node. The frames already written stay for the rerun."""
