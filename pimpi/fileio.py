@@ -10,9 +10,27 @@ import tempfile
 from pathlib import Path
 from typing import IO, Callable, Iterator
 
-__all__ = ["atomic_write", "atomic_path", "default_mode", "stale_temps", "check_target", "built_once", "BUILT", "last_lines"]
+__all__ = ["read_regular", "atomic_write", "atomic_path", "default_mode", "stale_temps", "check_target", "built_once",
+           "BUILT", "last_lines"]
 
 BUILT = ".pimpi-complete"  # the marker a folder made by built_once holds, written last
+
+
+def read_regular(path: str | os.PathLike, what: str = "file") -> bytes:
+    """The bytes of the user's file `path`, opened without blocking: a FIFO (which would wait
+    for a writer for ever), a directory or a device is refused by kind, as ValueError."""
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as handle:
+        mode = os.fstat(handle.fileno()).st_mode
+        if not stat.S_ISREG(mode):
+            kinds = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISDIR, "a folder"),
+                     (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                     (stat.S_ISSOCK, "a socket"))
+            kind = next((name for test, name in kinds if test(mode)), "a special file")
+            raise ValueError(f"{os.fspath(path)}: is {kind}, not a {what}")
+        return handle.read()
 
 
 def _umask() -> int:

@@ -24,6 +24,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
@@ -31,7 +32,7 @@ from pimpi.fileio import last_lines
 
 __all__ = ["start", "end_group", "group_alive", "wait", "Stopped", "stop_signals", "watch_parent", "stopping",
            "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "EXIT_TIMEOUT", "EXIT_INTERRUPTED", "ProcessResult",
-           "run_process", "output", "CommandError", "temporary_folder", "guard_pid"]
+           "run_process", "output", "CommandError", "temporary_folder", "guard_pid", "sweep", "MARK_ENV"]
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # a runtime failure
@@ -69,13 +70,62 @@ def start(argv: Sequence[str], guard: bool = False, **popen: Any) -> subprocess.
     return proc
 
 
+# Processes that left their program's group (setsid, a daemonising renderer) still carry the
+# environment marker `run_process` gave the program: `sweep` ends them by it. Stdlib only,
+# shared by this module and the guard program.
+_SWEEP_CODE = r"""
+import os, signal, time
+def sweep(markers, grace):
+    '''SIGTERM, then after `grace` s SIGKILL, every live process whose environment holds
+    one of `markers` (b"KEY=VALUE"); returns how many there were.'''
+    def marked():
+        found = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) == os.getpid():
+                continue
+            try:
+                with open("/proc/" + entry + "/environ", "rb") as handle:
+                    if not markers.intersection(handle.read().split(b"\0")):
+                        continue
+                with open("/proc/" + entry + "/stat", "rb") as handle:
+                    if handle.read().rsplit(b")", 1)[1].split()[0] == b"Z":
+                        continue
+            except (OSError, IndexError):
+                continue
+            found.append(int(entry))
+        return found
+    first = marked()
+    if first:
+        escalate(marked, os.kill, grace)
+    return len(first)
+def escalate(live, send, grace):
+    '''SIGTERM each item `live()` lists (with `send(item, signal)`), then SIGKILL what is
+    still listed after `grace` s; waits up to 5 s more for the last ones.'''
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        items = live()
+        if not items:
+            return
+        for item in items:
+            try:
+                send(item, sig)
+            except OSError:
+                pass
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and live():
+            time.sleep(0.05)
+"""
+_sweep_namespace: dict[str, Any] = {}
+exec(_SWEEP_CODE, _sweep_namespace)  # noqa: S102 - our own constant code, shared with the guard
+sweep = _sweep_namespace["sweep"]
+MARK_ENV = "PIMPI_PROC_MARK"  # run_process gives each program a unique value of it
+
 # The guard program: stdlib only (run with -S -I, it needs no site-packages). It ignores
 # the stop signals (they are for its owner) and ends with it: on EOF of its stdin.
-_GUARD_CODE = r"""
-import os, shutil, signal, sys, time
+_GUARD_CODE = _SWEEP_CODE + r"""
+import shutil, sys
 for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE):
     signal.signal(s, signal.SIG_IGN)
-groups, folders, rest = set(), set(), b""
+groups, folders, marks, rest = set(), set(), set(), b""
 while True:
     data = os.read(0, 65536)
     if not data:
@@ -84,7 +134,7 @@ while True:
     for line in lines:
         text = line.decode("utf-8", "surrogateescape")
         op, kind, value = text[:1], text[1:2], text[2:]
-        items = groups if kind == "G" else folders
+        items = {"G": groups, "M": marks}.get(kind, folders)
         if kind == "G":
             if not value.isdigit():
                 continue
@@ -98,18 +148,8 @@ def alive(pgid):
     except PermissionError:
         return True
     return True
-for sig, wait in ((signal.SIGTERM, float(sys.argv[1])), (signal.SIGKILL, 5.0)):
-    for pgid in groups:
-        try:
-            os.killpg(pgid, sig)
-        except OSError:
-            pass
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline and any(alive(g) for g in groups):
-        time.sleep(0.05)
-    groups = {g for g in groups if alive(g)}
-    if not groups:
-        break
+escalate(lambda: [g for g in groups if alive(g)], os.killpg, float(sys.argv[1]))
+sweep({m.encode("utf-8", "surrogateescape") for m in marks}, float(sys.argv[1]))
 for folder in folders:
     shutil.rmtree(folder, ignore_errors=True)
 """
@@ -117,7 +157,7 @@ _GUARD_GRACE = 2.0
 _guard_lock = threading.Lock()
 _guard: tuple[int, subprocess.Popen] | None = None  # (owner pid, guard process)
 _GUARDED: set[int] = set()
-_registered: set[str] = set()  # what the guard must know: 'G<pgid>', 'D<path>'
+_registered: set[str] = set()  # what the guard must know: 'G<pgid>', 'D<path>', 'M<marker>'
 
 
 def _guard_send(line: str) -> None:
@@ -324,10 +364,15 @@ def run_process(argv: Sequence[str], timeout: float | None = None, cwd: str | No
     lines come back for the error message.
     """
     begin = time.monotonic()
+    value = uuid.uuid4().hex
+    mark = f"{MARK_ENV}={value}"  # what its children keep after leaving its group (setsid)
+    env = {**(os.environ if env is None else env), MARK_ENV: value}
+    _guard_send(f"+M{mark}")
     with tempfile.TemporaryFile() as log:
         try:
             proc = start(argv, guard=True, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=env)
         except OSError as exc:
+            _guard_send(f"-M{mark}")
             return ProcessResult(None, False, 0.0, f"cannot start {argv[0]!r}: {exc.strerror or exc}")
         timed_out = False
         try:
@@ -336,6 +381,8 @@ def run_process(argv: Sequence[str], timeout: float | None = None, cwd: str | No
             timed_out = True
         finally:
             end_group(proc)  # on timeout, Ctrl-C, and for children that outlive the leader
+            sweep({mark.encode()}, 1.0)  # and those that left its group
+            _guard_send(f"-M{mark}")
         lines = last_lines(log, tail_lines)
     return ProcessResult(proc.returncode, timed_out, time.monotonic() - begin, "\n".join(lines))
 

@@ -39,6 +39,41 @@ def test_run_process_timeout_kills_the_whole_group(tmp_path):
     assert not _alive(child), "the renderer's background child survived the timeout"
 
 
+def _new_session_child(pid_file: Path) -> str:
+    """Shell text: a grandchild that leaves the program's process group and session (setsid)
+    and writes its pid to `pid_file`."""
+    return f"setsid sh -c 'echo $$ > {pid_file}.tmp; mv {pid_file}.tmp {pid_file}; exec sleep 300' &"
+
+
+@pytest.mark.parametrize("ending", ["exit", "timeout"])
+def test_run_process_ends_a_grandchild_that_left_the_group_with_setsid(tmp_path, ending):
+    pid_file = tmp_path / "pid"
+    wait = "while [ ! -e {0} ]; do sleep 0.05; done".format(pid_file)
+    script = _new_session_child(pid_file) + wait + ("; exit 0" if ending == "exit" else "; sleep 60")
+    res = run_process(["sh", "-c", script], timeout=None if ending == "exit" else 5.0)
+    assert res.timed_out == (ending == "timeout")
+    grandchild = int(pid_file.read_text())
+    assert not _alive(grandchild), "the renderer's setsid grandchild survived its program"
+
+
+@pytest.mark.timeout(120)
+def test_the_guard_ends_a_setsid_grandchild_of_an_owner_killed_with_sigkill(tmp_path):
+    pid_file = tmp_path / "pid"
+    code = ("import sys\nfrom pimpi.procs import run_process\n"
+            "run_process(['sh', '-c', sys.argv[1] + ' sleep 300'])\n")
+    owner = subprocess.Popen([sys.executable, "-c", code, _new_session_child(pid_file)])
+    try:
+        assert _gone(lambda: not pid_file.exists())
+        grandchild = int(pid_file.read_text())
+        assert _alive(grandchild)
+        owner.kill()  # SIGKILL: only its guard can clean up
+        owner.wait(timeout=30)
+        assert _gone(lambda: _alive(grandchild)), "the setsid grandchild outlived its killed owner"
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+
+
 def test_run_process_reports_exit_code_and_missing_program():
     res = run_process(["sh", "-c", "echo boom >&2; exit 3"], timeout=30)
     assert res.returncode == 3 and not res.timed_out and res.tail == "boom"

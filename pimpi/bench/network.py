@@ -81,7 +81,7 @@ def _format_pingmatrix(result: dict[str, Any]) -> str:
         bw = link.get("bandwidth_bps")
         rows.append([f"{nodes[i]} - {nodes[j]}", fmt_seconds(result["latency"][i][j]),
                      fmt_num(result["bandwidth"][i][j] / 1e6),
-                     fmt_seconds(link.get("alpha")), fmt_num(bw / 1e6 if bw else None, 1)])
+                     _alpha_text(link.get("alpha")), fmt_num(bw / 1e6 if bw else None, 1)])
     text = table(["link", f"lat {fmt_bytes(result['sizes'][0])}", f"MB/s {fmt_bytes(result['sizes'][-1])}",
                   "alpha", "Mbit/s (1/β)"], rows, f"ping-pong matrix over {len(nodes)} nodes")
     text += _hockney_line(result["hockney"])
@@ -140,5 +140,12 @@ def _hockney_line(fit: dict[str, Any] | None) -> str:
     if not fit:
         return "Hockney fit: n/a (needs two sizes)\n"
     bw = fit["bandwidth_bps"]
-    return (f"Hockney fit T(n) = α + n·β: α = {fmt_seconds(fit['alpha_s'])},"
+    return (f"Hockney fit T(n) = α + n·β: α = {_alpha_text(fit['alpha_s'])},"
             f" β = {fit['beta_s_per_byte']:.3e} s/B ({fmt_num(bw / 1e6 if bw else None, 1)} Mbit/s)\n")
+
+
+def _alpha_text(alpha: float | None) -> str:
+    """α for people: a fit at or below zero means α is smaller than the timings resolve."""
+    if alpha is None:
+        return "-"
+    return fmt_seconds(alpha) if alpha > 0 else "below resolution"

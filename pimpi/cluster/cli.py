@@ -208,21 +208,33 @@ def run(nprocs, hostfile, iface, timeout, mpirun_path, oversubscribe, launcher, 
             return
         from pimpi.procs import stop_signals
 
+        logs: list = []
         with stop_signals():  # SIGTERM/SIGHUP end the whole job too, not only this launcher
-            code = launch_mod.run_command(cmd, timeout=timeout, env=env)
-    if code == 1 and parsed:
-        _name_unreachable(parsed)
+            code = launch_mod.run_command(cmd, timeout=timeout, env=env, logs=logs)
+    lost = logs[0].lost if logs else []
+    if lost and code == 0:  # Open MPI ends a job that lost a node with status 0: it failed
+        code = 1
+    if code == 1:
+        _name_lost(parsed, lost)
     sys.exit(code)
 
 
-def _name_unreachable(parsed: Any) -> None:
-    """After a failed job, one line per node of the hostfile that does not answer."""
+def _name_lost(parsed: Any, lost: list[str]) -> None:
+    """After a failed job, one line per node that does not answer (hostfile nodes probed)
+    or that the launcher lost during the job."""
     from pimpi.cluster import hostfile as hostfile_mod
     from pimpi.cluster import launch as launch_mod
 
-    local = hostfile_mod.local_names()
-    for host, why in launch_mod.unreachable([e.host for e in parsed.entries if e.host not in local]):
-        click.echo(f"pimpi run: node {host} cannot be reached ({why}); the job could not run there", err=True)
+    named = set()
+    if parsed:
+        local = hostfile_mod.local_names()
+        for host, why in launch_mod.unreachable([e.host for e in parsed.entries if e.host not in local]):
+            click.echo(f"pimpi run: node {host} cannot be reached ({why}); the job could not run there", err=True)
+            named.add(host)
+    for host in lost:
+        if host not in named:
+            click.echo(f"pimpi run: node {host} was lost during the job (its daemon died or stopped "
+                       "answering); the job failed, rerun it to finish", err=True)
 
 
 def _check_hostfile(path: str) -> Any:

@@ -191,6 +191,10 @@ class _Reader:
             elif token.kind == _RELATIVE:
                 raise ValueError(f"{self.where(token)}: a relative node needs an existing "
                                  f"allocation (a batch system), not a hostfile, got {self.word(token)!r}")
+            elif self.word(token).startswith("^"):  # measured: mpirun says "parse error", drops the rest
+                raise ValueError(f"{self.where(token)}: '^host' exclusion is not hostfile syntax (Open MPI "
+                                 f"reports a parse error there and drops the lines after it): delete the "
+                                 f"host's line instead, got {self.word(token)!r}")
             else:
                 raise ValueError(f"{self.where(token)}: a line must start with a host name, "
                                  f"got {self.word(token)!r}")
@@ -489,13 +493,17 @@ def parse(text: str, name: str = "hostfile", *, local: Iterable[str] | None = No
 
 def load(path: str | Path, *, local: Iterable[str] | None = None) -> Hostfile:
     """Parse the hostfile at `path`; ValueError (one line, naming the file) when it is unusable."""
+    from pimpi.fileio import read_regular
+
     try:
-        text = Path(path).read_bytes().decode("utf-8")
+        data = read_regular(path, "hostfile")
     except FileNotFoundError:
         raise ValueError(f"{path}: no such hostfile") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: cannot read hostfile: {exc}") from None
-    return parse(text, name=str(path), local=local)
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read hostfile: {exc.strerror or exc}") from None
+    # Open MPI reads bytes: a Latin-1 byte in a comment is fine there, so it is here too
+    # (a host name with one is refused by the grammar, shown as U+FFFD)
+    return parse(data.decode("utf-8", "replace"), name=str(path), local=local)
 
 
 def read_hostfile(path: str | Path) -> list[HostEntry]:

@@ -21,7 +21,7 @@ from pimpi import procs
 
 __all__ = ["Launch", "detect_flavor", "find_mpirun", "build_command", "mpirun_command", "python_target",
            "run_command", "run_captured", "mpi_env", "private_session", "start_failed", "exit_status", "SSH_ARGS",
-           "spawn_timeout", "unreachable"]
+           "spawn_timeout", "unreachable", "check_arg_size"]
 
 # How Open MPI's launch agent reaches a node: never a password prompt, and a node that does
 # not answer is given up after 10 s instead of the kernel's two minutes of SYN retries.
@@ -112,17 +112,45 @@ def python_target(target: list[str]) -> list[str]:
         raise ValueError("nothing to run: give a pimpi subcommand or a script after --")
     first = target[0]
     python = [sys.executable, "-m", "mpi4py"]
-    if first == "-m":
+    if first in ("-m", "-c"):  # what mpi4py itself takes
+        if len(target) < 2:
+            raise ValueError(f"{first} needs an argument")
         return python + target
-    if first.endswith(".py"):
-        if not Path(first).is_file():
-            raise ValueError(f"script not found: {first!r}")
-        return python + target
+    if first.endswith(".py") and not Path(first).is_file():
+        raise ValueError(f"script not found: {first!r}")
     if first in ("python", "python3") or first == sys.executable:
         return python + target[1:]
     if first == "pimpi":
         target = target[1:]
+    elif first not in _pimpi_commands() and (Path(first).is_file() or first.endswith(".py")):
+        return _script_target(first, target[1:], python)
+    elif first not in _pimpi_commands() and not first.startswith("-"):  # options (--help) go to pimpi
+        raise ValueError(f"{first!r} is neither a pimpi command ({', '.join(sorted(_pimpi_commands()))}) "
+                         "nor a script file here")
     return python + ["-m", "pimpi"] + target
+
+
+def _pimpi_commands() -> set[str]:
+    """The subcommands `pimpi run -- NAME` runs (pimpi's own command line)."""
+    from pimpi.cli import cli
+
+    return set(cli.commands)
+
+
+def _script_target(path: str, args: list[str], python: list[str]) -> list[str]:
+    """A script file, told apart before mpirun starts by what it is: Python (a .py name, a
+    python #! line, or no #! line at all) runs through mpi4py; a program with another #!
+    line runs as itself. A name starting with '-' is given as ./NAME, so neither mpi4py
+    nor mpirun reads it as an option."""
+    shown = f"./{path}" if path.startswith("-") else path
+    with open(path, "rb") as handle:
+        first_line = handle.readline(256)
+    if path.endswith(".py") or not first_line.startswith(b"#!") or b"python" in first_line:
+        return python + [shown] + args
+    if not os.access(path, os.X_OK):
+        raise ValueError(f"{path!r} starts with {first_line.strip().decode(errors='replace')!r} but is not "
+                         f"executable: chmod +x {path}")
+    return [os.path.abspath(path)] + args
 
 
 def build_command(launch: Launch, mpirun: str, flavor: str) -> list[str]:
@@ -163,8 +191,26 @@ def build_command(launch: Launch, mpirun: str, flavor: str) -> list[str]:
     else:
         raise ValueError(f"unsupported MPI flavor {flavor!r}")
     cmd += launch.extra
-    cmd += python_target(launch.target)
-    return cmd
+    app = python_target(launch.target)
+    if flavor == "openmpi":
+        check_arg_size(app)
+    return cmd + app
+
+
+MAX_ARG_STRLEN = 128 << 10  # Linux's limit for one argument or one environment variable
+_NAME_ROOM = 256  # the name of the variable Open MPI keeps the command line in, with room to spare
+
+
+def check_arg_size(app: list[str]) -> None:
+    """ValueError (one line) when Open MPI could not start the ranks of `app` (the program
+    and its arguments): it hands every rank the whole command line joined in one environment
+    variable, and Linux refuses an exec with a string over 128 KiB ("Argument list too long",
+    reported only after launching, in Open MPI's own box). Measured: 128 arguments of 1000
+    bytes start, 131 do not."""
+    joined = sum(len(os.fsencode(arg)) + 1 for arg in app)
+    if joined + _NAME_ROOM > MAX_ARG_STRLEN:
+        raise ValueError(f"the program's command line is {joined:,} bytes; Open MPI passes it to each rank as one "
+                         f"string, which Linux caps at {MAX_ARG_STRLEN:,} bytes: pass large data in a file")
 
 
 def spawn_timeout() -> float:
@@ -194,7 +240,17 @@ def mpi_env(base: dict[str, str] | None = None) -> dict[str, str]:
         env["OMPI_MCA_plm_rsh_args"] = SSH_ARGS  # Open MPI 4
     if sys.stderr.isatty():  # ranks only see pipes; tell them the user has a terminal
         env.setdefault("PIMPI_TTY", "1")
+    _keepalives(env)
     return env
+
+
+def _keepalives(env: dict[str, str]) -> None:
+    """TCP keepalives on Open MPI's own connections to every node (unless the user set
+    them): a node that goes silent mid-job ends the job in bounded time, not never."""
+    from pimpi.cluster.joblog import KEEPALIVE_ENV
+
+    for key, value in KEEPALIVE_ENV.items():
+        env.setdefault(key, value)
 
 
 def exit_status(code: int | None) -> int:
@@ -247,34 +303,41 @@ def _tee(stream, sink, seen: list[bytes]) -> None:
 
 
 def run_command(cmd: list[str], timeout: float | None = None, env: dict[str, str] | None = None,
-                label: str = "pimpi run") -> int:
+                label: str = "pimpi run", logs: list | None = None) -> int:
     """Run mpirun in its own process group; however it ends, end the whole job.
 
     Returns pimpi's exit code (`exit_status`): 124 when the job ran out of time, 130 after
     Ctrl-C, 143/129 after SIGTERM/SIGHUP (under `procs.stop_signals`, or `procs.stopping`
     which also stops when this process's parent dies). mpirun keeps this terminal's stdin
     (it forwards it to rank 0). Each run gets a `private_session`; a run that failed before
-    starting any rank (`start_failed`) is run once more.
+    starting any rank (`start_failed`) is run once more. With `logs` (a list), mpirun's output
+    passes through a `JobLog` appended to it, which notes the nodes the job lost.
     """
     deadline = None if timeout is None else time.monotonic() + timeout
-    code, failed = _run_once(cmd, timeout, env, label)
+    code, failed = _run_once(cmd, timeout, env, label, logs)
     if failed:
         print(f"{label}: {Path(cmd[0]).name} failed before starting any rank ({START_FAILED}); "
               f"retrying once", file=sys.stderr, flush=True)
         left = None if deadline is None else max(1.0, deadline - time.monotonic())
-        code, _ = _run_once(cmd, left, env, label)
+        if logs:
+            logs.clear()  # only the run that counts
+        code, _ = _run_once(cmd, left, env, label, logs)
     return code
 
 
 def _run_once(cmd: list[str], timeout: float | None, env: dict[str, str] | None,
-              label: str) -> tuple[int, bool]:
+              label: str, logs: list | None = None) -> tuple[int, bool]:
     """One mpirun: (pimpi's exit code, whether it failed before starting any rank)."""
     seen: list[bytes] = []
     with private_session(mpi_env(env)) as session_env:
-        proc = procs.start(cmd, guard=True, env=session_env, stdin=None, stderr=subprocess.PIPE)
-        sink = getattr(sys.stderr, "buffer", None) or sys.__stderr__.buffer
-        tee = threading.Thread(target=_tee, args=(proc.stderr, sink, seen), daemon=True)
-        tee.start()
+        proc = procs.start(cmd, guard=True, env=session_env, stdin=None, stderr=subprocess.PIPE,
+                           **({} if logs is None else {"stdout": subprocess.PIPE}))
+        if logs is None:
+            sink = getattr(sys.stderr, "buffer", None) or sys.__stderr__.buffer
+            tee = threading.Thread(target=_tee, args=(proc.stderr, sink, seen), daemon=True)
+            tee.start()
+        else:
+            tee = _read_output(proc, logs)
         try:
             code = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -288,7 +351,7 @@ def _run_once(cmd: list[str], timeout: float | None, env: dict[str, str] | None,
         finally:  # also after a normal exit: nothing of the job may outlive mpirun
             procs.end_group(proc, grace=5.0)
             tee.join(timeout=5.0)
-    if code != 0 and seen:
+    if code != 0 and (seen or (logs and logs[-1].seen_marker)):
         return exit_status(code), True
     status = exit_status(code)
     if status != code:
@@ -313,6 +376,16 @@ def run_captured(cmd: list[str], timeout: float = 60) -> subprocess.CompletedPro
         if done.returncode == 0 or not start_failed(done.stdout + done.stderr):
             break
     return done
+
+
+def _read_output(proc: subprocess.Popen, logs: list):
+    """Start a `JobLog` on `proc`'s piped stdout and stderr, append it to `logs`, return it."""
+    from pimpi.cluster.joblog import JobLog
+
+    log = JobLog((proc.stdout, sys.stdout.buffer), (proc.stderr, sys.stderr.buffer),
+                 marker=START_FAILED.encode()).start()
+    logs.append(log)
+    return log
 
 
 def unreachable(hosts: list[str], port: int = 22, timeout: float = 3.0) -> list[tuple[str, str]]:

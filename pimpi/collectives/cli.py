@@ -300,7 +300,6 @@ def check_cmd(name: str, files: tuple[str, ...], sizes: list[int], timeout: floa
     pimpi exercises check allreduce_ring class/*.py -q --json class.json --csv class.csv --report class.html
     """
     from pimpi.collectives.exercises import check, report
-    from pimpi.fileio import atomic_write
     from pimpi.mpi import under_mpirun
 
     if under_mpirun():
@@ -323,15 +322,33 @@ def check_cmd(name: str, files: tuple[str, ...], sizes: list[int], timeout: floa
     for line in report.collapsed_lines(records, with_file=several):
         click.echo(line)
     file_list = list(files)
-    if json_path:
-        atomic_write(json_path, report.summary_json(records, file_list))
-    if csv_path:
-        atomic_write(csv_path, report.summary_csv(records, file_list))
-    if report_path:
-        atomic_write(report_path, report.summary_report(records, file_list, report_path.endswith(".md")))
+    unwritten = _write_results(records, file_list, json_path, csv_path, report_path)
     for item in report.summary(records, file_list):
         others = ", ".join(f"{n} {status}" for status, n in item["statuses"].items() if status != "PASS")
         label = f"{item['file']}: {name}" if several else name
         click.echo(f"{label}: {item['passed']} of {item['total']} cases passed"
                    + (f" ({others})" if others else ""))
-    sys.exit(0 if all(rec.status == "PASS" for rec in records) else 1)
+    for line in unwritten:  # after the verdicts, which are all on screen: nothing graded is lost
+        click.echo(f"Error: {line}", err=True)
+    sys.exit(0 if all(rec.status == "PASS" for rec in records) and not unwritten else 1)
+
+
+def _write_results(records: list, files: list[str], json_path: str | None, csv_path: str | None,
+                   report_path: str | None) -> list[str]:
+    """Write each requested result file atomically; one line per file that could not be
+    written (a full disk, a folder gone meanwhile), the others are written all the same."""
+    from pimpi.collectives.exercises import report
+    from pimpi.fileio import atomic_write
+
+    wanted = [(json_path, lambda: report.summary_json(records, files)),
+              (csv_path, lambda: report.summary_csv(records, files)),
+              (report_path, lambda: report.summary_report(records, files, str(report_path).endswith(".md")))]
+    problems = []
+    for path, text in wanted:
+        if not path:
+            continue
+        try:
+            atomic_write(path, text())
+        except OSError as exc:
+            problems.append(f"cannot write {path}: {exc.strerror or exc}; the verdicts above are complete")
+    return problems

@@ -74,10 +74,16 @@ def main() -> None:
         sys.stderr.write(f"pimpi.futures: {mismatch}\n")
         raise SystemExit(1)
     where.mark_started()
+    from mpi4py import MPI
     from mpi4py.futures.__main__ import main as serve
 
     sys.argv = [sys.argv[0], *args]
     serve()
+    world = MPI.COMM_WORLD
+    program = f"-m {args[1]}" if args[0] == "-m" else "-c CODE" if args[0] == "-c" else args[0]
+    warning = where.unused_warning(program, world.Get_size())
+    if warning and world.Get_rank() == 0:
+        sys.stderr.write(warning + "\n")
 
 
 if __name__ == "__main__":

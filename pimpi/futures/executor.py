@@ -9,7 +9,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from pimpi.futures.attempt import local_worker
 from pimpi.futures.noted import Noted
-from pimpi.futures.where import workers_mode
+from pimpi.futures.where import mark_used, workers_mode
 
 __all__ = ["ClusterExecutor", "ProcessPoolExecutor"]
 
@@ -60,6 +60,7 @@ class ClusterExecutor(cf.Executor):
         else:
             from mpi4py.futures import MPIPoolExecutor
 
+            mark_used()
             self._inner = MPIPoolExecutor(max_workers, initializer=initializer, initargs=initargs)
             self._workers = 0
         self._runs: list[Any] = []

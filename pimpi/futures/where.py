@@ -7,16 +7,33 @@ import sys
 
 from pimpi.mpi import under_mpirun
 
-__all__ = ["LOCAL_ENV", "launch_hint", "world_mismatch", "workers_mode", "mark_started"]
+__all__ = ["LOCAL_ENV", "launch_hint", "world_mismatch", "workers_mode", "mark_started", "mark_used",
+           "unused_warning"]
 
 LOCAL_ENV = "PIMPI_FUTURES"  # "local": outside mpirun, use this machine's processes
 _started = False  # set by `python -m pimpi.futures` before it runs the user's program
+_used = False  # set when a cluster executor was made on this job's ranks
 
 
 def mark_started() -> None:
     """Called by `-m pimpi.futures`: rank 0 runs the program, the other ranks serve it."""
     global _started
     _started = True
+
+
+def mark_used() -> None:
+    """Called when an executor's workers are this job's ranks."""
+    global _used
+    _used = True
+
+
+def unused_warning(program: str, size: int) -> str | None:
+    """One warning line when `-m pimpi.futures` ran `program` on `size` ranks but it never
+    made a cluster executor (it kept the one-machine import): all its work ran on rank 0."""
+    if _used or size < 2:
+        return None
+    return (f"pimpi.futures: warning: {program} never used the cluster executor, so all its work ran on "
+            f"rank 0 and the other {size - 1} ranks stayed idle; import ProcessPoolExecutor from pimpi.futures")
 
 
 def launch_hint(script: str | None = None) -> str:

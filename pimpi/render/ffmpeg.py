@@ -24,6 +24,7 @@ __all__ = [
     "video_encoders",
     "find_ffmpeg",
     "find_ffprobe",
+    "media_problem",
     "run_ffmpeg",
     "frames_to_video",
     "probe",
@@ -226,6 +227,30 @@ def _probe_with_ffmpeg(path: str) -> dict[str, Any]:
         "audio_duration": _packet_span(path, "a:0", exe)[1] if audio is not None else 0.0,
     }
     return result
+
+
+def media_problem(path: str | os.PathLike) -> str:
+    """Why `path` is no video to work on ('' when it is one), found cheaply (streams are
+    listed, nothing decoded), so bad input is refused before any work: an empty or
+    truncated file, one that is not media at all (a text file named .mp4), audio only."""
+    path = os.fspath(path)
+    if os.path.getsize(path) == 0:
+        return "is empty (0 bytes)"
+    exe = find_ffprobe()
+    if exe is not None:
+        out = _capture([exe, "-v", "error", "-show_entries", "stream=codec_type", "-of", "json", path], path)
+        kinds = [s.get("codec_type") for s in json.loads(out.stdout or "{}").get("streams", [])] \
+            if out.returncode == 0 else None
+    else:
+        out = _capture([find_ffmpeg(), "-hide_banner", "-nostdin", "-i", path], path)
+        found = _STREAM.findall(out.stderr)
+        kinds = [kind.lower() for kind, _ in found] if found else None
+    if kinds is None:
+        last = (out.stderr.strip().splitlines() or ["unreadable"])[-1]
+        return f"is not a video ffmpeg can read (truncated or not media: {last.split(': ')[-1].strip()})"
+    if "video" not in kinds:
+        return "has no video stream" + (" (audio only)" if "audio" in kinds else "")
+    return ""
 
 
 def probe(path: str | os.PathLike, ffprobe: str | None = "auto") -> dict[str, Any]:

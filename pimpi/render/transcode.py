@@ -22,8 +22,8 @@ from typing import Any, Callable
 
 from pimpi.fileio import atomic_path, stale_temps
 from pimpi.jobstatus import job_status
-from pimpi.render.ffmpeg import (EVEN_PAD, PRESET_CODECS, X264_PRESETS, FFmpegError, find_ffmpeg, probe, run_ffmpeg,
-                                 video_encoders)
+from pimpi.render.ffmpeg import (EVEN_PAD, PRESET_CODECS, X264_PRESETS, FFmpegError, find_ffmpeg, media_problem, probe,
+                                 run_ffmpeg, video_encoders)
 
 __all__ = ["TranscodeJob", "TranscodeResult", "check_job", "work_folder", "split_segments",
            "encode_segment", "join_segments", "verify_output", "assemble", "run_transcode"]
@@ -103,6 +103,9 @@ def check_job(job: TranscodeJob) -> None:
         like = sorted(e for e in encoders if job.codec.lower() in e or e in job.codec.lower())[:4]
         raise ValueError(f"--codec {job.codec!r}: this ffmpeg has no such video encoder"
                          + (f" (similar: {', '.join(like)})" if like else " (see ffmpeg -encoders)"))
+    problem = media_problem(job.src)
+    if problem:
+        raise ValueError(f"input {str(job.src)!r} {problem}")
 
 
 def work_folder(dst: Path) -> Path:

@@ -222,10 +222,11 @@ def power_cut(name, node, back_after) -> None:
 @_name_option
 @click.argument("node")
 def boot(name, node) -> None:
-    """Power VM node NODE on again and wait until it answers over SSH."""
-    from pimpi.vcluster.backends.vm import power
+    """Power VM node NODE on again and wait until it answers over SSH; a namespace node
+    restarts: its processes end, its daemons (sshd, slurmd) start again."""
+    from pimpi.vcluster import cluster
 
-    host, seconds = call(power.boot, name, node)
+    host, seconds = call(cluster.boot, name, node)
     click.echo(f"{host}: up after {seconds:.0f} s")
 
 

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -223,7 +224,19 @@ def exec_argv(name: str, ref: str, command: list[str], cwd: str | None = None) -
         command = command[1:]
     if not command:
         raise ValueError("nothing to run: pimpi vcluster exec NODE -- COMMAND")
-    return for_kind(spec.kind).exec_argv(spec, data, files(name), node, command, cwd or os.getcwd())
+    argv, env = for_kind(spec.kind).exec_argv(spec, data, files(name), node, command, cwd or os.getcwd())
+    _slurm_env(name, env)
+    return argv, env
+
+
+def _slurm_env(name: str, env: dict[str, str]) -> None:
+    """After `vcluster slurm up`: what sinfo, sbatch and pimpi submit need (SLURM_CONF),
+    unless the caller set it."""
+    from pimpi.vcluster import slurm
+
+    if slurm.conf_path(name).exists():
+        for key, value in slurm.client_env(name).items():
+            env.setdefault(key, value)
 
 
 def status(name: str) -> dict:
@@ -290,3 +303,25 @@ def kill(name: str, ref: str) -> tuple[str, int]:
     spec, data = state.loaded(name)
     node = spec.find(ref)
     return node.hostname, for_kind(spec.kind).kill(spec, data, files(name), node)
+
+
+def boot(name: str, ref: str) -> tuple[str, float]:
+    """Bring a node back: a backend that powers its nodes boots it (VM nodes: power on, wait
+    for SSH); a namespace node restarts as `_boot_namespace` says. (hostname, seconds)."""
+    powered = getattr(for_kind(load_spec(name).kind), "boot", None)
+    return powered(name, ref) if powered is not None else _boot_namespace(name, ref)
+
+
+def _boot_namespace(name: str, ref: str) -> tuple[str, float]:
+    """A namespace node 'boots' like a machine after a crash: whatever still runs in it ends
+    (as `kill`), then its daemons start again (sshd with --rootfs, slurmd after `slurm up`,
+    which Slurm takes back: ReturnToService=2). Its link stays as `cut`/`heal` left it.
+    (hostname, seconds until its slurmd registered, or until it was up)."""
+    from pimpi.vcluster import slurm
+
+    began = time.monotonic()
+    host, _ended = kill(name, ref)
+    if slurm.runs_slurmd(name, host):
+        slurm.start_slurmd(name, host)
+        slurm.wait_idle(name, [host])
+    return host, time.monotonic() - began

@@ -22,7 +22,7 @@ from pimpi.vcluster.spec import Node, Spec
 from pimpi.vcluster.sysrun import VclusterError, require_tools
 from pimpi.fileio import atomic_write
 
-__all__ = ["slurm_dir", "conf_path", "slurm_conf", "start", "stop", "start_slurmd", "client_env",
+__all__ = ["slurm_dir", "conf_path", "slurm_conf", "start", "stop", "start_slurmd", "runs_slurmd", "client_env",
            "wait_idle", "TOOLS"]
 
 TOOLS = ("munged", "munge", "slurmctld", "slurmd", "sinfo", "sbatch", "srun", "scontrol")
@@ -205,6 +205,12 @@ def start_slurmd(name: str, hostname: str, holder: int | None = None) -> None:
     _record(name, f"slurmd:{hostname}", _spawn(_enter(holder, node, layer) + [
         "slurmd", "-D", "-f", str(conf_path(name)), "-N", hostname],
         base / hostname / "stdout.log", env))
+
+
+def runs_slurmd(name: str, hostname: str) -> bool:
+    """True when `slurm up` started a slurmd on HOSTNAME (and Slurm was not stopped since)."""
+    path = _daemons_file(name)
+    return path.exists() and f"slurmd:{hostname}" in json.loads(path.read_text())
 
 
 def _wait_for(check, timeout: float, message: str) -> None:

@@ -19,7 +19,7 @@ def slurm() -> None:
     \b
     pimpi vcluster up --nodes 4
     pimpi vcluster slurm up
-    pimpi vcluster exec node1 -- env SLURM_CONF=... sinfo
+    pimpi vcluster exec node1 -- sinfo
     """
 
 
@@ -35,7 +35,7 @@ def up(name: str, head_compute: bool, timeout: float) -> None:
     compute = call(slurm_mod.start, name, head_compute=head_compute, timeout=timeout)
     conf = slurm_mod.conf_path(name)
     click.echo(f"Slurm is up on {name!r}: compute nodes {', '.join(compute)}, partition pimpi")
-    click.echo(f"  pimpi vcluster exec --name {name} node1 -- env SLURM_CONF={conf} sinfo")
+    click.echo(f"  pimpi vcluster exec --name {name} node1 -- sinfo   (exec sets SLURM_CONF={conf})")
 
 
 @slurm.command("down")

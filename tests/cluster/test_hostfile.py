@@ -171,7 +171,7 @@ def test_run_hands_mpirun_a_private_normalised_copy_and_removes_it(tmp_path, mon
     path.write_bytes(b"pi1:2\r\npi2:2\r\n")
     seen = {}
 
-    def fake_run(cmd, timeout=None, env=None):
+    def fake_run(cmd, timeout=None, env=None, logs=None):
         copy = Path(cmd[cmd.index("--hostfile") + 1])
         seen.update(path=copy, text=copy.read_bytes(), mode=copy.stat().st_mode & 0o777)
         return 0
@@ -193,3 +193,33 @@ def test_run_launches_an_mpich_format_hostfile_with_open_mpi(tmp_path):
     proc = pimpi("run", "-n", "2", "--timeout", "60", "--hostfile", str(path), "--", str(script), timeout=90)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("size 2") == 2
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("command", [["hosts", "check"], ["run", "--dry-run", "--hostfile"]])
+def test_a_fifo_hostfile_is_refused_by_kind_without_waiting_for_a_writer(tmp_path, command):
+    import os
+    import subprocess
+    import sys
+
+    fifo = tmp_path / "hosts"
+    os.mkfifo(fifo)
+    target = ["--", "doctor"] if command[0] == "run" else []
+    proc = subprocess.run([sys.executable, "-m", "pimpi", *command, str(fifo), *target], capture_output=True,
+                          text=True, timeout=30, stdin=subprocess.DEVNULL)  # before: blocked for ever
+    assert proc.returncode == 2, proc.stderr
+    assert f"{fifo}: is a FIFO (named pipe), not a hostfile" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_latin1_byte_in_a_comment_is_accepted_as_mpirun_does(tmp_path):
+    path = tmp_path / "hosts"
+    path.write_bytes(b"# caf\xe9 cluster\npi1 slots=2\npi2 slots=2 # s\xe9rie 2\n")
+    parsed = hostfile.load(path, local=[])
+    assert [(e.host, e.slots) for e in parsed.entries] == [("pi1", 2), ("pi2", 2)]
+
+
+def test_caret_exclusion_is_refused_saying_what_open_mpi_does_with_it():
+    # Open MPI 5 prints "PRTE detected a parse error in the hostfile" at '^pi9' and drops the
+    # lines from there on (sometimes exit 0, sometimes 213): refused here, saying so
+    with pytest.raises(ValueError, match=r"hostfile:3: '\^host' exclusion is not hostfile syntax.*got '\^pi9'"):
+        hostfile.parse("pi1 slots=2\npi9 slots=2\n^pi9\npi3\n", local=[])

@@ -160,3 +160,78 @@ def test_stale_pmix_files_of_a_killed_mpirun_do_not_stop_a_launch(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "plain 213 True" in proc.stdout, proc.stdout + proc.stderr  # the failure is real here
     assert "pimpi 0" in proc.stdout and "retrying" not in proc.stderr, proc.stdout + proc.stderr
+
+
+def test_scripts_are_told_from_commands_by_what_they_are_before_mpirun_starts(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "noext").write_text("print(1)\n")
+    (tmp_path / "-dash.py").write_text("print(1)\n")
+    (tmp_path / "run.sh").write_text("#!/bin/sh\necho hi\n")
+    (tmp_path / "run.sh").chmod(0o755)
+    (tmp_path / "plain.sh").write_text("#!/bin/sh\necho hi\n")
+    mpi4py = [sys.executable, "-m", "mpi4py"]
+
+    def tail(*target):
+        cmd = launch.build_command(launch.Launch(nprocs=2, target=list(target)), "/x/mpirun", "openmpi")
+        return cmd[cmd.index(":OVERSUBSCRIBE") + 1:]  # what mpirun starts
+
+    assert tail("noext", "a") == mpi4py + ["noext", "a"]  # a file: a script, not a pimpi command
+    assert tail("-dash.py") == mpi4py + ["./-dash.py"]  # never read as an option
+    assert tail("-c", "print(1)", "x") == mpi4py + ["-c", "print(1)", "x"]  # as mpi4py takes it
+    assert tail("run.sh") == [str(tmp_path / "run.sh")]  # another #! line: runs as itself
+    assert tail("doctor") == mpi4py + ["-m", "pimpi", "doctor"]
+    with pytest.raises(ValueError, match="'plain.sh' starts with '#!/bin/sh' but is not executable"):
+        tail("plain.sh")
+    with pytest.raises(ValueError, match="-c needs an argument"):
+        tail("-c")
+    result = CliRunner().invoke(cli, ["run", "-n", "2", "--dry-run", "--", "noext2"])
+    assert result.exit_code == 2 and "'noext2' is neither a pimpi command" in result.output, result.output
+    assert "mpirun" not in result.output  # refused before anything was started or shown
+
+
+@pytest.mark.timeout(120)
+def test_dash_code_and_a_dash_named_script_run_on_every_rank(tmp_path):
+    (tmp_path / "-job.py").write_text("from mpi4py import MPI\nprint('script', MPI.COMM_WORLD.rank)\n")
+    code = subprocess.run([sys.executable, "-m", "pimpi", "run", "-n", "2", "--timeout", "60", "--", "-c",
+                           "from mpi4py import MPI; print('code', MPI.COMM_WORLD.rank)"],
+                          capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL)
+    assert code.returncode == 0, code.stderr
+    assert sorted(code.stdout.split("\n")[:2]) == ["code 0", "code 1"]
+    dash = subprocess.run([sys.executable, "-m", "pimpi", "run", "-n", "2", "--timeout", "60", "--", "-job.py"],
+                          capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL, cwd=tmp_path)
+    assert dash.returncode == 0, dash.stderr
+    assert sorted(dash.stdout.split("\n")[:2]) == ["script 0", "script 1"]
+
+
+def test_arguments_too_long_for_open_mpi_are_refused_before_launch_in_one_line():
+    big = ["a" * 1000] * 1800  # 1.8 MB: Open MPI said "Argument list too long" only after launching
+    result = CliRunner().invoke(cli, ["run", "-n", "2", "--dry-run", "--", "-c", "pass", *big])
+    assert result.exit_code == 2, result.output[-500:]
+    assert "the program's command line is 1,80" in result.output and "131,072 bytes" in result.output
+    fits = CliRunner().invoke(cli, ["run", "-n", "2", "--dry-run", "--", "-c", "pass", *big[:100]])
+    assert fits.exit_code == 0, fits.output[-500:]
+
+
+@pytest.mark.timeout(120)
+def test_the_largest_command_line_pimpi_allows_really_starts(tmp_path):
+    """The limit is Open MPI's, measured: just under it every rank starts."""
+    room = launch.MAX_ARG_STRLEN - 2 * 256
+    app = launch.python_target(["-c", "import sys; print('args', len(sys.argv))"])
+    arg = "b" * (room - sum(len(a) + 1 for a in app) - 1)
+    launch.check_arg_size(app + [arg])  # allowed
+    proc = subprocess.run([sys.executable, "-m", "pimpi", "run", "-n", "2", "--timeout", "60", "--",
+                           "-c", "import sys; print('args', len(sys.argv))", arg],
+                          capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr[-1000:]
+    assert proc.stdout.count("args 2") == 2
+
+
+@pytest.mark.timeout(120)
+def test_a_usage_error_under_pimpi_run_is_not_followed_by_the_launchers_box():
+    proc = subprocess.run([sys.executable, "-m", "pimpi", "run", "-n", "2", "--timeout", "60", "--",
+                           "render", "scene", "mandelbrot", "-f", "0"],
+                          capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 2, proc.stderr
+    assert [line for line in proc.stderr.splitlines() if line.startswith("Error:")] == [
+        "Error: Invalid value for '--frames' / '-f': 0 is out of range 1..1000000"]
+    assert "exited with non-zero status" not in proc.stderr + proc.stdout  # pimpi already said why

@@ -22,8 +22,9 @@ import pytest
 from pimpi.testing import marked_processes, wait_for
 
 # The renderer: says it started (in its chunk's staging folder), then waits in a process
-# tree of its own session: a shell, a background child and a foreground child.
-RENDERER = ["sh", "-c", 'touch "$1/started"; sleep 300 & sleep 300', "sh", "{out}"]
+# tree of its own session: a shell, a background child, a foreground child, and a grandchild
+# that left for a session of its own (setsid): only the environment marker still finds it.
+RENDERER = ["sh", "-c", 'touch "$1/started"; setsid sleep 300 & sleep 300 & sleep 300', "sh", "{out}"]
 RANKS = 2
 
 

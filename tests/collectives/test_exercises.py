@@ -200,3 +200,37 @@ def test_exercises_trace_of_a_hanging_solution_shows_each_ranks_calls_up_to_the_
     assert proc.returncode != 0
     for rank, source in ((0, 2), (1, 0), (2, 1)):
         assert f"HANG: rank {rank} after 5 s: calls so far: Recv(source={source}, tag=any) <- hangs here" in proc.stdout
+
+
+@pytest.mark.root
+@pytest.mark.timeout(300)
+def test_a_full_disk_is_one_line_naming_the_path_and_no_verdict_is_lost(tmp_path):
+    import os
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)], check=True, timeout=30)
+    try:
+        with open(disk / "filler", "wb", buffering=0) as filler:  # fill it up
+            try:
+                while True:
+                    filler.write(b"\0" * 4096)
+            except OSError:
+                pass
+        out, csv = disk / "grades.json", tmp_path / "grades.csv"
+        proc = subprocess.run(
+            [sys.executable, "-m", "pimpi", "exercises", "check", "bcast_linear", str(reference_path("bcast_linear")),
+             "-n", "2", "-q", "--json", str(out), "--csv", str(csv)],
+            capture_output=True, text=True, timeout=280, stdin=subprocess.DEVNULL)
+        leftovers = sorted(p.name for p in disk.iterdir())
+    finally:
+        subprocess.run(["umount", str(disk)], check=False, timeout=30)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and errors[0].startswith(f"Error: cannot write {out}: No space left on device"), proc.stderr
+    total = proc.stdout.strip().splitlines()[-1]
+    assert total.startswith("bcast_linear: ") and total.endswith("cases passed")  # the verdicts were all given
+    passed, _, of = total.split(": ")[1].split()[:3]
+    assert f",bcast_linear,{passed},{of}," in csv.read_text()  # the other file is written all the same
+    assert leftovers == ["filler"] and not os.path.exists(out)  # no half-written JSON

@@ -120,3 +120,14 @@ def test_timeout_ends_a_job_whose_tasks_never_end(jobs, tmp_path: Path) -> None:
     assert proc.returncode == 124
     assert "STARTED" in proc.stdout
     assert jobs.leftovers(str(tmp_path)) == []
+
+
+def test_a_script_that_never_used_the_cluster_executor_gets_one_warning_line(jobs, tmp_path: Path) -> None:
+    plain = jobs.run_job(3, "one_machine.py")
+    assert plain.returncode == 0, plain.stderr
+    assert jobs.result(plain) == sum(x * x for x in range(10))
+    warned = [line for line in plain.stderr.splitlines() if "never used the cluster executor" in line]
+    assert len(warned) == 1 and "one_machine.py" in warned[0] and "other 2 ranks" in warned[0], plain.stderr
+    used = jobs.run_job(3, "equal.py", str(tmp_path / "journal"))
+    assert used.returncode == 0, used.stderr
+    assert "never used the cluster executor" not in used.stderr

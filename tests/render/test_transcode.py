@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -59,7 +60,44 @@ def test_check_job_refuses_before_anything_runs(tmp_path):
         check_job(TranscodeJob(src=src, dst=src, force=True))
     with pytest.raises(ValueError, match="extension"):
         check_job(TranscodeJob(src=src, dst=tmp_path / "out"))
-    check_job(TranscodeJob(src=src, dst=tmp_path / "out.mp4", force=True))
+    check_job(TranscodeJob(src=make_clip(tmp_path / "clip.mp4"), dst=tmp_path / "out.mp4", force=True))
+
+
+def _bad_inputs(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    """name -> (a file named .mp4 that is no video to transcode, what the refusal says)."""
+    text = tmp_path / "notes.mp4"
+    text.write_text("these are my notes, not a video\n")
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    whole = make_clip(tmp_path / "whole.mp4", seconds=2.0)
+    truncated = tmp_path / "truncated.mp4"
+    truncated.write_bytes(whole.read_bytes()[: whole.stat().st_size // 3])
+    audio = tmp_path / "audio.mp4"
+    subprocess.run([ff.find_ffmpeg(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi",
+                    "-i", "sine=frequency=440:duration=2", "-c:a", "aac", str(audio)], check=True, timeout=60)
+    return {"text": (text, "not a video"), "empty": (empty, "is empty"),
+            "truncated": (truncated, "not a video"), "audio": (audio, "no video stream (audio only)")}
+
+
+def test_a_file_that_is_no_video_is_refused_by_check_job(tmp_path):
+    for name, (path, says) in _bad_inputs(tmp_path).items():
+        with pytest.raises(ValueError, match=re.escape(says)):
+            check_job(TranscodeJob(src=path, dst=tmp_path / f"out-{name}.mp4"))
+
+
+@pytest.mark.timeout(300)
+def test_a_file_that_is_no_video_exits_2_in_one_line_before_any_work_also_under_mpirun(tmp_path):
+    under_mpirun = ["run", "-n", "2", "--timeout", "100", "--"]
+    for name, (path, says) in _bad_inputs(tmp_path).items():
+        for launch in ([], under_mpirun) if name in ("text", "audio") else ([],):
+            proc = subprocess.run([sys.executable, "-m", "pimpi", *launch, "render", "transcode", str(path),
+                                   f"out-{name}.mp4", "-q"], cwd=tmp_path, capture_output=True, text=True,
+                                  timeout=150, stdin=subprocess.DEVNULL)
+            assert proc.returncode == 2, (name, launch, proc.stderr)
+            errors = [line for line in proc.stderr.splitlines() if line.startswith("Error:")]
+            assert len(errors) == 1 and says in errors[0] and str(path) in errors[0], (name, proc.stderr)
+            assert "Traceback" not in proc.stderr
+            assert not (tmp_path / f"out-{name}.mp4").exists() and not list(tmp_path.glob(f"*out-{name}*"))
 
 
 def test_pieces_join_exactly_and_a_missing_segment_is_caught(tmp_path):

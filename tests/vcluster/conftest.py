@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 import pytest
 
@@ -47,6 +48,26 @@ class VC:
         size = ["-n", str(n)] if n else []
         return self.exec(node, "pimpi", "run", "--hostfile", str(self.hostfile), *size, *run_args,
                          "--timeout", str(timeout), "--", *target, timeout=timeout + 30)
+
+    def fault_mid_job(self, args: list[str], ready: Callable[[], bool], fault: Callable[[], Any],
+                      log_path: Path, timeout: float = 150) -> tuple[int, str, Any]:
+        """`pimpi ARGS` inside node1; once `ready()` (within 120 s) call `fault()`, then wait
+        for the job. Returns (its exit code, its output, what `fault` returned). The output
+        goes to a file, not a pipe: orphans on a faulted node may hold a pipe open."""
+        cmd = [sys.executable, "-m", "pimpi", "vcluster", "exec", "--name", self.name, "node1", "--", "pimpi", *args]
+        with log_path.open("w") as log:
+            job = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            try:
+                deadline = time.monotonic() + 120
+                while not ready() and job.poll() is None and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                done = fault()
+                job.wait(timeout=timeout)
+            finally:
+                if job.poll() is None:
+                    job.kill()
+                    job.wait(timeout=30)
+        return job.returncode, log_path.read_text(errors="replace"), done
 
     def ansible_ping(self) -> subprocess.CompletedProcess:
         """`ansible all -m ping` with the cluster's inventory (skips without ansible-core)."""

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,31 @@ def test_killed_worker_on_another_node_then_resume(vc):
     assert _result(second) == [{"x": x, "square": x * x} for x in range(24)]
     ps = subprocess.run(["ps", "-eo", "args="], capture_output=True, text=True, timeout=30).stdout
     assert prog not in ps  # no rank of either job is left
+
+
+@pytest.mark.timeout(400)
+def test_a_node_killed_mid_map_ends_the_job_with_exit_1_naming_it_and_keeps_the_journal(vc, tmp_path):
+    """Open MPI ends a job whose node died with status 0: `pimpi run` says exit 1 and names
+    the node; what the map finished is in the journal, and the rerun completes the map."""
+    folder = vc.shared / "lost-node"
+    folder.mkdir()
+    prog = _prog(vc, "slow_map.py")
+    node = vc.hostnames[2]
+
+    def kill():
+        time.sleep(2)  # some batches recorded
+        return vc.vc("kill", node, timeout=60)
+
+    code, text, killed = vc.fault_mid_job(
+        ["run", "--hostfile", str(vc.hostfile), "-n", "3", "--", "-m", "pimpi.futures", prog, str(folder)],
+        lambda: (folder / f"started-{node}").exists(), kill, tmp_path / "job.log")
+    assert killed.returncode == 0 and "ended 0 processes" not in killed.stdout, killed.stdout + text
+    assert code == 1, text
+    named = [line for line in text.splitlines() if line.strip().startswith("pimpi run: node ")]
+    assert len(named) == 1 and node in named[0], text
+    assert "RESULT" not in text
+    recorded = list((folder / "journal").glob("*.rec"))
+    assert recorded, "nothing was journaled before the node was lost"
+    rerun = vc.mpi("-m", "pimpi.futures", prog, str(folder), n=3, timeout=240)
+    assert rerun.returncode == 0, rerun.stderr
+    assert _result(rerun) == sum(x * x for x in range(400))

@@ -104,6 +104,30 @@ def test_sinfo_and_srun_see_every_node(slurm):
     assert sorted(names.stdout.split()) == slurm.compute
 
 
+def test_vcluster_exec_sets_slurm_conf_after_slurm_up(slurm, vc):
+    from pimpi.vcluster import slurm as slurm_mod
+
+    info = vc.exec("node1", "sinfo", "-h", "-N", "-o", "%N", timeout=60)  # no env SLURM_CONF=... needed
+    assert info.returncode == 0, info.stderr
+    assert sorted(info.stdout.split()) == slurm.compute
+    mine = subprocess.run([sys.executable, "-m", "pimpi", "vcluster", "exec", "--name", vc.name, "node1", "--",
+                           "printenv", "SLURM_CONF"], capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL, env={**os.environ, "SLURM_CONF": "/elsewhere.conf"})
+    assert mine.stdout.strip() == "/elsewhere.conf"  # the caller's own setting wins
+    assert str(slurm_mod.conf_path(vc.name)) in vc.exec("node1", "printenv", "SLURM_CONF", timeout=60).stdout
+
+
+def test_boot_brings_a_killed_namespace_node_back_with_its_slurmd(slurm, vc):
+    node = slurm.compute[-1]
+    killed = vc.vc("kill", node, timeout=60)  # its slurmd dies with everything else in it
+    assert killed.returncode == 0, killed.stderr
+    boot = vc.vc("boot", node, timeout=180)
+    assert boot.returncode == 0 and boot.stdout.startswith(f"{node}: up after"), boot.stdout + boot.stderr
+    every = slurm.head("srun", "-N", str(len(slurm.compute)), "-t", "2", "hostname", timeout=150)  # every node
+    assert every.returncode == 0, every.stderr
+    assert sorted(every.stdout.split()) == slurm.compute
+
+
 def test_submit_render_gives_the_local_frames(slurm, work):
     local = subprocess.run([sys.executable, "-m", "pimpi", "run", "-n", "2", "--timeout", "120", "--", *SCENE,
                             "--out", str(work / "local")], capture_output=True, text=True, timeout=180)

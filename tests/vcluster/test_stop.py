@@ -24,7 +24,7 @@ from pimpi.testing import MARK_SCAN, wait_for
 pytestmark = pytest.mark.root
 
 VCLUSTER = {"name": "tst", "subnet": "10.231.44.0/24", "nodes": 3}
-RENDERER = ["sh", "-c", 'touch "$1/started"; sleep 300 & sleep 300', "sh", "{out}"]
+RENDERER = ["sh", "-c", 'touch "$1/started"; setsid sleep 300 & sleep 300 & sleep 300', "sh", "{out}"]
 
 
 def _scan(vc, marker: str) -> dict[str, list[str]]:

@@ -56,6 +56,12 @@ class VmNodes:
     def kill(self, spec: Spec, data: dict, files: dict[str, Path], node: Node) -> int:
         return machines.kill_jobs(files, node)
 
+    def boot(self, name: str, ref: str) -> tuple[str, float]:
+        """VM nodes are powered: on again, then wait until SSH answers (power.py)."""
+        from pimpi.vcluster.backends.vm import power
+
+        return power.boot(name, ref)
+
     def words(self, info: dict) -> str:
         accel = info.get("accel") or {}
         return ", VM nodes (" + ", ".join(f"{arch} {how}" for arch, how in sorted(accel.items())) + ")"
