@@ -51,7 +51,8 @@ def files(name: str) -> dict[str, Path]:
     return {"dir": d, "agent": d / "ssh-agent", "shared": d / "shared",
             "hostfile": d / "shared" / "hostfile", "env": d / "shared" / "env",
             "key": d / "id_ed25519", "known_hosts": d / "known_hosts",
-            "inventory": d / "inventory.yml", "inventory_json": d / "inventory.json"}
+            "inventory": d / "inventory.yml", "inventory_json": d / "inventory.json",
+            "sudo_password": d / "sudo_password"}
 
 
 def _write(path: Path, text: str, mode: int = 0o644) -> None:
@@ -237,8 +238,17 @@ def inventory(spec: Spec) -> dict:
             "pimpi_vcluster_name": spec.name,
             "pimpi_vcluster_subnet": spec.subnet,
             "pimpi_vcluster_known_hosts": str(f["known_hosts"]),
+            **(_imager_vars() if spec.imager else {}),
         },
     }}
+
+
+def _imager_vars() -> dict:
+    """--imager nodes are reached as Imager's named user (sudo may ask for the password kept in
+    the state folder: ansible-playbook -K); their board name is in a file, not /proc/device-tree."""
+    from pimpi.vcluster.seed import MODEL_FILE, USER
+
+    return {"ansible_user": USER, "raspberrypi_model_file": MODEL_FILE}
 
 
 def down(name: str, log: Log = _quiet) -> bool:
