@@ -11,7 +11,7 @@ import click
 from pimpi.cliutil import Bounded, Int, Seconds
 from pimpi.cluster.profiles import PROFILES
 from pimpi.vcluster.options import call, log, name_option, parse_duration, parse_rate
-from pimpi.vcluster.spec import DEFAULT_NAME, DEFAULT_SUBNET, MAX_NODES
+from pimpi.vcluster.spec import DEFAULT_NAME, DEFAULT_SUBNET, MAX_NODES, SUDO, SUITES
 
 MAX_SLOTS = 256  # MPI slots a virtual node offers in its hostfile
 
@@ -41,19 +41,27 @@ def vcluster() -> None:
 @click.option("--arch", default="amd64", show_default=True,
               help="VM nodes' architecture: amd64, arm64, or one per node (amd64,amd64,arm64).")
 @click.option("--imager", is_flag=True,
-              help="VM nodes: first boot exactly as Raspberry Pi Imager sets it up (cloud-init's stock /etc/hosts "
-                   "template, with its 127.0.1.1 line), for testing provisioning.")
+              help="VM nodes: first boot as Raspberry Pi Imager sets up Raspberry Pi OS: a named user with "
+                   "a key (sudo: see --sudo), avahi, cloud-init's stock /etc/hosts, a fake vcgencmd and "
+                   "board model; for testing provisioning.")
+@click.option("--suite", type=click.Choice(list(SUITES)), default=None,
+              help="VM nodes' Debian release (default: trixie with --imager, like Raspberry Pi OS Trixie; "
+                   "else this machine's).")
+@click.option("--sudo", type=click.Choice(list(SUDO)), default=None,
+              help="--imager: the user's sudo asks for a password (Imager's default) or not (its "
+                   "'passwordless sudo' box).")
 @click.option("--subnet", default=DEFAULT_SUBNET, show_default=True, help="Private IPv4 subnet of the cluster.")
 @click.option("--nat", is_flag=True, help="Let nodes reach outside through this machine (off: no route out).")
 @click.option("--slots", type=Int(1, MAX_SLOTS), default=1, show_default=True, help="MPI slots per node in the hostfile.")
 @_name_option
-def up(nodes, profile, rootfs, vm, arch, imager, subnet, nat, slots, name) -> None:
+def up(nodes, profile, rootfs, vm, arch, imager, suite, sudo, subnet, nat, slots, name) -> None:
     """Create NAME1..NAMEn, each with its own network, address and hostname."""
     from pimpi.vcluster import cluster
     from pimpi.vcluster.spec import make_spec
 
     spec = call(make_spec, name=name, nodes=nodes, subnet=subnet, profile=profile, rootfs=rootfs,
-                 nat=nat, slots=slots, kind="vm" if vm else "netns", arch=arch, imager=imager)
+                 nat=nat, slots=slots, kind="vm" if vm else "netns", arch=arch, imager=imager,
+                 suite=suite or "", sudo=sudo or "")
     call(cluster.up, spec, log)
     from pimpi.vcluster.cluster import files
 

@@ -142,8 +142,17 @@ def inventory(spec: Spec) -> dict:
             "pimpi_vcluster_name": spec.name,
             "pimpi_vcluster_subnet": spec.subnet,
             "pimpi_vcluster_known_hosts": str(f["known_hosts"]),
+            **(_imager_vars() if spec.imager else {}),
         },
     }}
+
+
+def _imager_vars() -> dict:
+    """--imager nodes are reached as Imager's named user (sudo may ask for the password kept in
+    the state folder: ansible-playbook -K); their board name is in a file, not /proc/device-tree."""
+    from pimpi.vcluster.backends.vm.seed import MODEL_FILE, USER
+
+    return {"ansible_user": USER, "raspberrypi_model_file": MODEL_FILE}
 
 
 def down(name: str, log: Log = _quiet) -> bool:

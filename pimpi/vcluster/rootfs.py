@@ -14,7 +14,7 @@ from pimpi.vcluster.spec import Node, Spec
 from pimpi.vcluster.sysrun import VclusterError, run
 from pimpi.fileio import atomic_write, built_once
 
-__all__ = ["PACKAGES", "host_codename", "find_mirror", "cache_dir", "ensure_cache", "bind_paths",
+__all__ = ["PACKAGES", "host_codename", "find_mirror", "mirror_for", "cache_dir", "ensure_cache", "bind_paths",
            "make_key", "prepare_node", "host_key_line", "start_sshd", "wait_ssh", "ssh_argv"]
 
 PACKAGES = ["openssh-server", "python3", "python3-venv", "sudo", "iproute2", "procps",
@@ -71,6 +71,20 @@ def find_mirror(suite: str, apt_dir: Path = Path("/etc/apt")) -> str:
         if found_suite == suite and uri.split(":", 1)[0] in ("http", "https", "file"):
             return uri
     raise VclusterError(f"no apt source for {suite!r} in {apt_dir}: set PIMPI_DEBIAN_MIRROR")
+
+
+def mirror_for(suite: str, apt_dir: Path = Path("/etc/apt")) -> str:
+    """A Debian mirror for SUITE even when this machine's sources name another release (a
+    bookworm machine building trixie nodes): a mirror carries every release, so the one serving
+    this machine's own release will do ($PIMPI_DEBIAN_MIRROR overrides)."""
+    try:
+        return find_mirror(suite, apt_dir)
+    except VclusterError:
+        try:
+            return find_mirror(host_codename(), apt_dir)
+        except VclusterError:
+            raise VclusterError(f"no apt source for {suite!r} or this machine's release in {apt_dir}: "
+                                "set PIMPI_DEBIAN_MIRROR") from None
 
 
 def cache_dir(suite: str) -> Path:

@@ -14,13 +14,15 @@ from dataclasses import asdict, dataclass
 from pimpi.cluster.profiles import PROFILES
 
 __all__ = ["Node", "Spec", "make_spec", "spec_from_dict", "DEFAULT_NAME", "DEFAULT_SUBNET", "MAX_NODES",
-           "KINDS", "ARCHES"]
+           "KINDS", "ARCHES", "SUITES", "SUDO"]
 
 DEFAULT_NAME = "pimpi"
 DEFAULT_SUBNET = "10.77.0.0/24"
 MAX_NODES = 64
 KINDS = ("netns", "vm")
 ARCHES = ("amd64", "arm64")
+SUITES = ("trixie", "bookworm")  # VM nodes' Debian: Raspberry Pi OS Trixie's base, and Bookworm's
+SUDO = ("password", "nopasswd")  # Imager's "passwordless sudo" box: unticked (its default), ticked
 _NAME = re.compile(r"^[a-z](?:[a-z0-9-]{0,4}[a-z])?$")  # <= 6: interface names stay <= 15 chars
 
 
@@ -49,6 +51,8 @@ class Spec:
     kind: str = "netns"
     arch: str = "amd64"
     imager: bool = False  # VM nodes: seeded exactly as Raspberry Pi Imager does (stock hosts template)
+    suite: str = ""  # VM nodes' Debian release ("": this machine's; --imager: trixie)
+    sudo: str = ""  # --imager: does the named user's sudo ask for a password (Imager's default: yes)
 
     @property
     def ssh(self) -> bool:
@@ -99,7 +103,8 @@ class Spec:
 
 def make_spec(name: str = DEFAULT_NAME, nodes: int = 3, subnet: str = DEFAULT_SUBNET,
               profile: str = "lan", rootfs: bool = False, nat: bool = False, slots: int = 1,
-              kind: str = "netns", arch: str = "amd64", imager: bool = False) -> Spec:
+              kind: str = "netns", arch: str = "amd64", imager: bool = False, suite: str = "",
+              sudo: str = "") -> Spec:
     """Validate a request; ValueError names the bad value."""
     if not isinstance(name, str) or not _NAME.match(name):
         raise ValueError(
@@ -142,7 +147,14 @@ def make_spec(name: str = DEFAULT_NAME, nodes: int = 3, subnet: str = DEFAULT_SU
         raise ValueError(f"--arch {arch!r} needs VM nodes (--vm): namespace nodes share this machine's CPU")
     if imager and kind != "vm":
         raise ValueError("--imager is for VM nodes (--vm): only they boot through cloud-init")
-    return Spec(name, nodes, str(net), profile, bool(rootfs), bool(nat), slots, kind, arch, bool(imager))
+    if suite and (kind != "vm" or suite not in SUITES):
+        raise ValueError(f"--suite {suite!r}: VM nodes (--vm) only, one of {', '.join(SUITES)}")
+    if sudo and (not imager or sudo not in SUDO):
+        raise ValueError(f"--sudo {sudo!r}: --imager nodes only, one of {', '.join(SUDO)}")
+    if imager:
+        suite, sudo = suite or SUITES[0], sudo or SUDO[0]
+    return Spec(name, nodes, str(net), profile, bool(rootfs), bool(nat), slots, kind, arch, bool(imager),
+                suite, sudo)
 
 
 def spec_from_dict(data: dict) -> Spec:

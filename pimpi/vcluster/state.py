@@ -37,7 +37,8 @@ def files(name: str) -> dict[str, Path]:
     return {"dir": d, "agent": d / "ssh-agent", "shared": d / "shared",
             "hostfile": d / "shared" / "hostfile", "env": d / "shared" / "env",
             "key": d / "id_ed25519", "known_hosts": d / "known_hosts",
-            "inventory": d / "inventory.yml", "inventory_json": d / "inventory.json"}
+            "inventory": d / "inventory.yml", "inventory_json": d / "inventory.json",
+            "sudo_password": d / "sudo_password"}
 
 
 def load(name: str) -> dict | None:

@@ -62,7 +62,8 @@ def build(spec: Spec, data: dict, record: Record, files: dict[str, Path], env: d
           profile: tuple[float | None, float | None], log: Callable[[str], None]) -> None:
     """Start every VM node and wait until each answers over SSH with its folders mounted."""
     created = data["created"]
-    images = {arch: vmimage.ensure_image(log, arch) for arch in sorted({spec.node_arch(n) for n in spec.node_list()})}
+    images = {arch: vmimage.ensure_image(log, arch, suite=spec.suite, imager=spec.imager)
+              for arch in sorted({spec.node_arch(n) for n in spec.node_list()})}
     accel = {arch: qemu.accelerator(image, log) for arch, image in images.items()}
     record("accel", accel)
     rootfs.make_key(files["key"], f"pimpi-vcluster-{spec.name}")
@@ -77,6 +78,7 @@ def build(spec: Spec, data: dict, record: Record, files: dict[str, Path], env: d
         known.append(rootfs.host_key_line(node, host_key.with_suffix(".pub")))
     atomic_write(files["known_hosts"], "".join(known), mode=0o644)
     sources = {arch: _foreign_venv(arch, images[arch], files["dir"], log) for arch in images}
+    password_hash = _sudo_password(files["dir"] / "sudo_password") if spec.imager else ""
     instance = f"pimpi-{spec.name}-{int(time.time())}"
     for node in spec.node_list():
         arch = spec.node_arch(node)
@@ -89,7 +91,7 @@ def build(spec: Spec, data: dict, record: Record, files: dict[str, Path], env: d
         write_seed(layer / "seed.iso",
                    user_data(spec, node, public, private, host_keys[node.hostname], "".join(known),
                              {**env, **_GUEST_ENV},
-                             [str(Path(p)) for p in _path_dirs()], node_shares),
+                             [str(Path(p)) for p in _path_dirs()], node_shares, password_hash),
                    meta_data(node, f"{instance}-{node.hostname}"))
         argv = qemu.qemu_argv(spec, node, images[arch], accel[arch], layer / "disk.qcow2", layer / "seed.iso",
                             layer / "console.log", node_shares, sources[arch])
@@ -110,6 +112,15 @@ def build(spec: Spec, data: dict, record: Record, files: dict[str, Path], env: d
     record("boot_s", boot_s)
     for node in spec.node_list():
         shape(files, node, *profile)
+
+
+def _sudo_password(path: Path) -> str:
+    """The --imager user's password (made once, kept in the state folder for `-K`); its crypt hash."""
+    import secrets
+
+    if not path.exists():
+        atomic_write(path, secrets.token_urlsafe(12) + "\n", mode=0o600)
+    return run(["openssl", "passwd", "-6", "-stdin"], input=path.read_text().strip(), timeout=30).strip()
 
 
 def _foreign_venv(arch: str, image: vmimage.Image, state_dir: Path, log: Callable[[str], None]) -> dict[str, str]:

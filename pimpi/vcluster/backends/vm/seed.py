@@ -10,6 +10,7 @@ cloud-init's own network config is disabled in the image.
 
 from __future__ import annotations
 
+import base64
 import json
 import shlex
 import tempfile
@@ -20,9 +21,12 @@ from pimpi.vcluster.spec import Node, Spec
 from pimpi.vcluster.sysrun import run
 from pimpi.fileio import atomic_write
 
-__all__ = ["USER", "Share", "user_data", "meta_data", "write_seed"]
+__all__ = ["USER", "MODEL_FILE", "MODEL", "Share", "user_data", "meta_data", "write_seed", "imager_part",
+           "fake_vcgencmd"]
 
 USER = "pimpi"  # the user Imager would create; root takes the same key (inventory, mpirun)
+MODEL_FILE = "/etc/pimpi-vcluster/device-tree-model"  # a VM has no /proc/device-tree: the board's name here
+MODEL = "Raspberry Pi 4 Model B Rev 1.4\0"  # as the kernel gives it, NUL-terminated
 
 
 class Share:
@@ -46,8 +50,47 @@ def _file(path: str, content: str, mode: str = "0644", append: bool = False) -> 
     return entry
 
 
+def fake_vcgencmd() -> str:
+    """A stand-in for Raspberry Pi OS's vcgencmd whose readings change from call to call, as a
+    real Pi's do (since-boot throttling bits come and go with reboots; the temperature wanders)."""
+    return "\n".join([
+        "#!/bin/sh",
+        "# pimpi vcluster: a stand-in for vcgencmd; each call reads differently, like a real Pi",
+        "state=${PIMPI_VCGENCMD_STATE:-/run/pimpi-vcgencmd}",
+        "[ -w \"$(dirname \"$state\")\" ] || state=/tmp/pimpi-vcgencmd-$(id -u)",
+        "n=$(cat \"$state\" 2>/dev/null || echo 0); n=$((n + 1)); echo \"$n\" > \"$state\"",
+        "case \"$1\" in",
+        "  get_throttled) set -- 0x0 0x50000 0x50005 0x80008; shift $((n % 4)); echo \"throttled=$1\" ;;",
+        "  measure_temp) echo \"temp=$((45 + n % 13)).$((n % 10))'C\" ;;",
+        "  *) echo \"vcgencmd (pimpi vcluster stand-in): get_throttled or measure_temp\" >&2; exit 1 ;;",
+        "esac",
+        "",
+    ])
+
+
+def imager_part(spec: Spec, public_key: str, password_hash: str) -> dict:
+    """What Raspberry Pi Imager (its cloud-init generator) writes for a hostname, a user with a
+    password and a key, and SSH by key only: `user:` (merged over the distro's default user, so
+    the user keeps its groups, sudo among them) with `sudo: null` unless "passwordless sudo" is
+    ticked, avahi-daemon, no apt date check on first boot. Plus what the board has: vcgencmd and
+    its model name."""
+    model = base64.b64encode(MODEL.encode()).decode()
+    return {
+        "manage_resolv_conf": False,
+        "packages": ["avahi-daemon"],  # already in the image, as in Raspberry Pi OS Lite
+        "apt": {"preserve_sources_list": True, "conf": 'Acquire {\n  Check-Date "false";\n};\n'},
+        "user": {"name": USER, "shell": "/bin/bash", "lock_passwd": False, "passwd": password_hash,
+                 "ssh_authorized_keys": [public_key.strip()],
+                 "sudo": "ALL=(ALL) NOPASSWD:ALL" if spec.sudo == "nopasswd" else None},
+        "ssh_pwauth": False,
+        "extra_files": [_file("/usr/bin/vcgencmd", fake_vcgencmd(), "0755"),
+                        {**_file(MODEL_FILE, model), "encoding": "b64"}],
+    }
+
+
 def user_data(spec: Spec, node: Node, public_key: str, private_key: str, host_key: tuple[str, str],
-              known_hosts: str, env: dict[str, str], path_dirs: list[str], shares: list[Share]) -> str:
+              known_hosts: str, env: dict[str, str], path_dirs: list[str], shares: list[Share],
+              password_hash: str = "") -> str:
     """The node's #cloud-config (JSON, which is YAML): hostname, user and key like Imager,
     plus what makes it a cluster node: root's key pair and known_hosts (mpirun over ssh),
     the MPI environment for ssh sessions, and the shared folders (mounted at every boot)."""
@@ -81,7 +124,12 @@ def user_data(spec: Spec, node: Node, public_key: str, private_key: str, host_ke
         ],
         "bootcmd": [s.mount_command() for s in shares],
     }
-    if not spec.imager:  # Imager leaves cloud-init's template alone (127.0.1.1 <hostname> included)
+    if spec.imager:  # the named user is Imager's; root keeps the key as vcluster's own console
+        part = imager_part(spec, public_key, password_hash)
+        config["write_files"] += part.pop("extra_files")
+        del config["users"]
+        config.update(part)
+    else:  # Imager leaves cloud-init's template alone (127.0.1.1 <hostname> included)
         config["write_files"].insert(0, _file("/etc/cloud/templates/hosts.debian.tmpl",
                                               "## template:jinja\n" + node_hosts(spec)))
     return "#cloud-config\n" + json.dumps(config, indent=1) + "\n"

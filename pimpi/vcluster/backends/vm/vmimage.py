@@ -16,16 +16,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pimpi.vcluster.backends.vm import foreignroot, initrd
-from pimpi.vcluster.rootfs import find_mirror, host_codename
+from pimpi.vcluster.rootfs import host_codename, mirror_for
 from pimpi.vcluster.sysrun import VclusterError, run, run_logged
 from pimpi.fileio import built_once
 
-__all__ = ["PACKAGES", "RECIPE", "Image", "image_dir", "ensure_image", "native", "ARCHES"]
+__all__ = ["PACKAGES", "IMAGER_PACKAGES", "IMAGER_SUITE", "RECIPE", "Image", "image_dir", "ensure_image", "native", "ARCHES"]
 
 PACKAGES = ["systemd", "systemd-sysv", "udev", "dbus", "kmod", "initramfs-tools", "linux-image-{arch}",
             "openssh-server", "cloud-init", "python3-cffi-backend", "nfs-kernel-server", "nfs-common",
             "chrony", "python3", "python3-venv", "iproute2", "iputils-ping", "procps", "sudo",
             "ca-certificates", "netbase"]
+# what Raspberry Pi OS Lite has that plain Debian lacks and a cluster user meets: mDNS (pi0.local)
+IMAGER_PACKAGES = ["avahi-daemon", "libnss-mdns"]
+IMAGER_SUITE = "trixie"  # what Raspberry Pi Imager writes today (Raspberry Pi OS Trixie, Debian 13)
 # what the initrd needs to find a virtio root disk (MODULES=list keeps it ~7 MB, not ~36 MB)
 _INITRD_MODULES = ["virtio_pci", "virtio_mmio", "virtio_blk", "virtio_net", "ext4", "crc32c_generic"]
 # timers and services a test node does not need at boot (they cost seconds each under emulation)
@@ -58,27 +61,30 @@ class Image:
     arch: str
 
 
-def image_dir(arch: str, suite: str) -> Path:
+def image_dir(arch: str, suite: str, imager: bool = False) -> Path:
     """Where the image for ARCH and SUITE lives ($PIMPI_ROOTFS_CACHE overrides the parent); the
     recipe's version is in the name, so a changed recipe builds a new image."""
     recipe = RECIPE if native(arch) else _FOREIGN_RECIPE
-    return Path(os.environ.get("PIMPI_ROOTFS_CACHE", "/var/cache/pimpi")) / f"vm-{arch}-{suite}-r{recipe}"
+    kind = "-pios" if imager else ""
+    return Path(os.environ.get("PIMPI_ROOTFS_CACHE", "/var/cache/pimpi")) / f"vm-{arch}-{suite}{kind}-r{recipe}"
 
 
 def _image(folder: Path, arch: str) -> Image:
     return Image(folder / "base.raw", folder / "vmlinuz", folder / "initrd.img", arch)
 
 
-def ensure_image(log, arch: str = "amd64", timeout: float = 1800) -> Image:
-    """Build the image once (a few minutes for amd64); later calls return the cached one."""
+def ensure_image(log, arch: str = "amd64", timeout: float = 1800, suite: str = "",
+                 imager: bool = False) -> Image:
+    """Build the image once (a few minutes for amd64); later calls return the cached one. SUITE
+    defaults to this machine's release; IMAGER adds what Raspberry Pi OS Lite has (mDNS)."""
     if arch not in ARCHES:
         raise ValueError(f"unknown --arch {arch!r}; choose one of {', '.join(ARCHES)}")
-    suite = host_codename()
-    final = image_dir(arch, suite)
+    suite = suite or host_codename()
+    final = image_dir(arch, suite, imager)
 
     def build(tmp: Path) -> str:
         started = time.monotonic()
-        _build(tmp, arch, suite, log, timeout)
+        _build(tmp, arch, suite, log, timeout, IMAGER_PACKAGES if imager else [])
         seconds = time.monotonic() - started
         log(f"image {final} ready in {seconds:.0f} s")
         return f"{suite} {arch} built in {seconds:.0f} s\n"
@@ -91,11 +97,11 @@ def native(arch: str) -> bool:
     return ARCHES[arch] == platform.machine()
 
 
-def _build(folder: Path, arch: str, suite: str, log, timeout: float) -> None:
-    mirror = find_mirror(suite)
+def _build(folder: Path, arch: str, suite: str, log, timeout: float, extra: list[str]) -> None:
+    mirror = mirror_for(suite)
     root = folder / "rootfs"
     build_log = folder / "build.log"
-    include = ",".join(p.format(arch=arch) for p in PACKAGES + ([] if native(arch) else _FOREIGN_EXTRA))
+    include = ",".join(p.format(arch=arch) for p in PACKAGES + extra + ([] if native(arch) else _FOREIGN_EXTRA))
     log(f"debootstrap {suite}/{arch} from {mirror} for the VM image (once; a few minutes, log {build_log})")
     deadline = time.monotonic() + timeout
     run_logged(["debootstrap", "--foreign", "--variant=minbase", f"--arch={arch}", f"--include={include}",
@@ -167,9 +173,14 @@ def _configure(root: Path, native: bool = True) -> None:
     for deb in (root / "var/cache/apt/archives").glob("*.deb"):
         deb.unlink()
     shutil.rmtree(root / "debootstrap", ignore_errors=True)
+    masked = _MASKED
+    if (root / "usr/lib/systemd/system/cloud-init-main.service").exists():
+        # cloud-init 24.3+ (trixie) runs every stage in one process that waits for each stage's unit
+        # to signal it: a masked stage would stall it, and one process costs one Python start anyway
+        masked = [u for u in _MASKED if not u.startswith("cloud-")]
     if native:
         run(["chroot", str(root), "systemctl", "enable", *_ENABLED], timeout=60)
-        run(["chroot", str(root), "systemctl", "mask", *_MASKED], timeout=60)
+        run(["chroot", str(root), "systemctl", "mask", *masked], timeout=60)
     else:  # what the skipped install scripts would have enabled, and ours
         foreignroot.enable_units(root, _FOREIGN_ENABLED + _ENABLED)
-        foreignroot.mask_units(root, _MASKED)
+        foreignroot.mask_units(root, masked)
