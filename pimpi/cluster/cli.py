@@ -274,11 +274,11 @@ def _doctor_table(records: list[dict[str, Any]]) -> str:
             _throttle_text(r.get("throttled")),
             _recorded_text(r.get("thermal_log")),
             _dash(r.get("python")), _dash(r.get("numpy")), _dash(r.get("mpi4py")),
-            (r.get("mpi_library") or "-").split(",", 1)[0],
+            _dash(r.get("pimpi_build")), (r.get("mpi_library") or "-").split(",", 1)[0],
             r.get("cwd") or "(missing)",
         ])
     headers = ["rank", "host", "address", "cpus", "model", "free mem", "temp", "throttled", "recorded",
-               "python", "numpy", "mpi4py", "MPI", "cwd"]
+               "python", "numpy", "mpi4py", "pimpi build", "MPI", "cwd"]
     return _table(headers, rows)
 
 

@@ -21,6 +21,7 @@ SAME_EVERYWHERE = {
     "numpy": "numpy version",
     "mpi4py": "mpi4py version",
     "pimpi": "pimpi version",
+    "pimpi_build": "pimpi build",
     "mpi_library": "MPI library",
 }
 

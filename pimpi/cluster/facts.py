@@ -13,6 +13,8 @@ import sys
 import threading
 from typing import Any, Callable, TypeVar
 
+from pimpi.buildhash import build_hash
+
 __all__ = ["local_facts", "lookup", "interface_addresses", "decode_throttled", "THROTTLE_FLAGS",
            "recorded_thermal", "THERMAL_LOG", "mem_available"]
 
@@ -276,6 +278,7 @@ def _versions() -> dict[str, str | None]:
         "numpy": version("numpy"),
         "mpi4py": version("mpi4py"),
         "pimpi": version("pimpi"),
+        "pimpi_build": _safe(build_hash),  # differs when the source changed without a new version
     }
 
 

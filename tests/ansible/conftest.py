@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -48,6 +49,15 @@ def run_tool(argv: list[str], timeout: float, **env: str) -> subprocess.Complete
     finally:
         end_group(proc)
     return subprocess.CompletedProcess(args, code, out)
+
+
+def copy_source(work: Path) -> Path:
+    """WORK/src: a copy of what the pimpi wheel is built from (for tests that change the source)."""
+    src = work / "src"
+    shutil.copytree(REPO / "pimpi", src / "pimpi", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("setup.cfg", "pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, src / name)
+    return src
 
 
 @pytest.fixture

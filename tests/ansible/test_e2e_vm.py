@@ -1,24 +1,26 @@
 """End to end on VM nodes with real kernels: what a freshly flashed Raspberry Pi meets.
 
-Three QEMU nodes first boot through cloud-init seeded as Raspberry Pi Imager seeds it (hostname,
-user and key, manage_etc_hosts with cloud-init's stock template), with systemd-timesyncd as on
-Raspberry Pi OS, and pose as a Pi 4 (a fake board model file) so role raspberrypi installs its
-governor unit on a machine without cpufreq. Then, on two of them: site.yml, a job across both over
-the real kernel NFS share (root_squash), the share used by the worker; every node rebooted,
-verify.yml and a job again with hosts, governor unit, firewall, automount and chrony intact;
-site.yml again (changed=0). The third node is added with the README's command (whole-inventory
-site.yml) and a job uses all three; reset.yml gives every node back as it was. The tests run in
-order on one cluster; each playbook run on emulated nodes takes about 25 minutes here.
+Two QEMU nodes first boot through cloud-init seeded as Raspberry Pi Imager seeds it (hostname, a
+non-root user with a key and sudo, manage_etc_hosts with cloud-init's stock template), with
+systemd-timesyncd as on Raspberry Pi OS, and pose as a Pi 4 (a fake board model file) so role
+raspberrypi installs its governor unit on a machine without cpufreq. Then: site.yml as the Imager user
+(sudo), a job across both over the real kernel NFS share (root_squash), the share used by the worker;
+every node rebooted, verify.yml and a job again with hosts, governor unit, firewall, automount and
+chrony intact; site.yml again (changed=0); a change to the pimpi source without a new version number
+reaches every node (doctor shows the same new build everywhere); reset.yml gives every node back as
+it was. The tests run in order on one cluster. Adding a node is proven on namespace nodes
+(test_e2e_vcluster.py).
 
-Pip never downloads here: the controller's wheelhouse is cached in /var/cache/pimpi (per node
-platform and Python, built by the first run), and each run puts a freshly built pimpi wheel in it.
+Pip never downloads here after the first run: the controller's wheelhouse is cached in
+/var/cache/pimpi (per node platform and Python); the role builds the pimpi wheel from a copy of this
+tree (the copy the test changes).
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,17 +28,17 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pimpi.buildhash import build_hash
 from pimpi.fileio import built_once
 from pimpi.testing import down_when_gone, vm_skip_reason
-from tests.ansible.conftest import run_tool
+from tests.ansible.conftest import copy_source, run_tool
 from tests.ansible.nodes import Nodes, changed_lines, pimpi, recap
 
 if vm_skip_reason():  # one line for the whole module on a laptop; never skipped in CI
     pytest.skip(vm_skip_reason(), allow_module_level=True)
 
-# `long`: not in `make test` (CI's time): under emulation a full site.yml, a second run, reboots and
-# reset take far longer than the whole rest of the suite; `make test-long` runs it.
-pytestmark = [pytest.mark.root, pytest.mark.long, pytest.mark.timeout(10800)]
+# `long`: not in `make test` (CI's time): see the README for what it costs under emulation.
+pytestmark = [pytest.mark.root, pytest.mark.long, pytest.mark.timeout(5400)]
 
 NAME, SUBNET = "tva", "10.231.41.0/24"
 VENV = "/opt/pimpi/venv"
@@ -46,6 +48,7 @@ BOARD = "/etc/pimpi-test-board"  # raspberrypi_model_file: the node says it is a
 TEMPLATE = "/etc/cloud/templates/hosts.debian.tmpl"
 GOVERNOR = "pimpi-cpu-governor.service"
 REPO = Path(__file__).resolve().parents[2]
+IMAGER_USER = "pimpi"  # the user Imager creates (sudo without a password: the choice this test makes)
 
 JOB = """\
 import socket
@@ -65,10 +68,11 @@ class Cluster:
         inventory = yaml.safe_load((state / "inventory.yml").read_text())
         self.nodes = Nodes(inventory)
         self.booted = list(self.nodes.hosts)
-        self.head, self.worker, self.spare = self.booted
-        self.names = [self.head, self.worker]  # provisioned; the spare is added later, as the README says
+        self.head, self.worker = self.booted
+        self.names = list(self.booted)
         self.work = work
         self.wheelhouse = wheelhouse
+        self.source = copy_source(work)  # the pimpi tree the role builds from (a change test changes it)
         self.times: dict[str, float] = {}
         self.write_groups()
         self.inv = ["-i", str(state / "inventory.yml"), "-i", str(work / "groups.yml")]
@@ -77,8 +81,9 @@ class Cluster:
         """The cluster's groups for the nodes in self.names: the first is the head."""
         address = {n: self.nodes.hosts[n]["ansible_host"] for n in self.names}
         groups = {"all": {
-            "vars": {"cluster_subnet": SUBNET, "cluster_shared_path": SHARED,
-                     "mpi_venv_wheelhouse": str(self.wheelhouse), "raspberrypi_model_file": BOARD},
+            "vars": {"cluster_subnet": SUBNET, "cluster_shared_path": SHARED, "ansible_user": IMAGER_USER,
+                     "mpi_venv_wheelhouse": str(self.wheelhouse), "mpi_venv_source": str(self.source),
+                     "raspberrypi_model_file": BOARD},
             "children": {
                 "head": {"hosts": {self.head: {"cluster_address": address[self.head]}}},
                 "workers": {"hosts": {w: {"cluster_address": address[w]} for w in self.names[1:]}},
@@ -120,23 +125,16 @@ def _sh(text: str) -> str:
 
 def _wheelhouse(work: Path) -> Path:
     """This run's wheelhouse: hard links into the cache (third-party wheels, per node platform and
-    Python) plus a pimpi wheel built now from this tree, replacing any cached one of that version."""
+    Python); the role adds the pimpi wheel it builds."""
     wheelhouse = work / "wheelhouse"
-    if CACHE.is_dir():
-        shutil.copytree(CACHE, wheelhouse, copy_function=lambda s, d: Path(d).hardlink_to(s))
-    built = work / "pimpi-wheel"
-    out = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-                          "--wheel-dir", str(built), str(REPO)], capture_output=True, text=True, timeout=600,
-                         check=False)
-    assert out.returncode == 0, out.stderr
-    wheel = next(built.glob("pimpi-*.whl"))
-    version = wheel.name.split("-")[1]
-    for folder in [wheelhouse / f"pimpi-{version}", *(p for p in wheelhouse.glob("cp*") if p.is_dir())]:
-        folder.mkdir(parents=True, exist_ok=True)
-        for old in folder.glob("pimpi-*.whl"):
-            old.unlink()
-        shutil.copy2(wheel, folder / wheel.name)
+    wheelhouse.mkdir()
+    for folder in CACHE.glob("cp*") if CACHE.is_dir() else []:
+        shutil.copytree(folder, wheelhouse / folder.name, copy_function=_link)
     return wheelhouse
+
+
+def _link(source: str, dest: str) -> None:
+    Path(dest).hardlink_to(source)
 
 
 def _keep_wheelhouse(wheelhouse: Path) -> None:
@@ -153,13 +151,13 @@ def _keep_wheelhouse(wheelhouse: Path) -> None:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    """A 3-node VM cluster seeded like Imager (two provisioned first, one added later), brought down
-    at the end whatever happened, also when pytest itself is killed."""
+    """A 2-node VM cluster seeded like Imager, brought down at the end whatever happened, also when
+    pytest itself is killed."""
     work = tmp_path_factory.mktemp("vm-ansible")
     started = time.monotonic()
     pimpi("vcluster", "down", "--name", NAME, timeout=300)  # left by an interrupted run: ours, by name
     try:
-        up = pimpi("vcluster", "up", "--vm", "--imager", "--nat", "--nodes", "3", "--name", NAME,
+        up = pimpi("vcluster", "up", "--vm", "--imager", "--nat", "--nodes", "2", "--name", NAME,
                    "--subnet", SUBNET, timeout=2400)
         assert up.returncode == 0, up.stdout + up.stderr
         down_when_gone(NAME)
@@ -259,29 +257,26 @@ def test_site_again_after_the_share_was_used_and_a_reboot_changes_nothing(cluste
     cluster.stage("site.yml second run", started)
 
 
-def test_a_node_added_with_site_yml_joins_and_a_job_uses_it(cluster):
-    """The README's command: the new node in the inventory, site.yml on the whole inventory."""
+def test_a_pimpi_change_without_a_new_version_reaches_every_node(cluster):
+    """A fix pulled into the controller's tree (same version number): site.yml rebuilds the wheel and
+    installs it on every node; doctor, run across the nodes, shows that build on every one."""
     started = time.monotonic()
-    cluster.names.append(cluster.spare)
-    cluster.write_groups()
-    added = cluster.playbook("site.yml")
-    assert added.returncode == 0, added.stdout[-8000:]
-    assert set(recap(added.stdout)) - {"localhost"} == set(cluster.names)
-    new = cluster.nodes.hosts[cluster.spare]["ansible_host"]
-    for node, out in cluster.everywhere(
-            f"cat /etc/hosts; ssh-keygen -F {cluster.spare} -f /etc/ssh/ssh_known_hosts | grep -c ed25519; "
-            f"nft list table inet pimpi | grep -c {new}; findmnt -n -o FSTYPE --target {SHARED}").items():
-        assert out.returncode == 0, f"{node}: {out.stdout}{out.stderr}"
-        assert f"{new} {cluster.spare}" in out.stdout, f"{node} does not know the new node:\n{out.stdout}"
-        counts = out.stdout.split()[-3:]
-        assert counts[0] != "0" and counts[1] != "0", f"{node}: known host key, firewall rule: {counts}"
-    exports = cluster.nodes.run(cluster.head, "exportfs -v").stdout
-    assert new in exports, exports
-    hostfile = cluster.nodes.run(cluster.head, f"cat {SHARED}/hostfile").stdout
-    assert cluster.spare in hostfile, hostfile
-    job = cluster.job()
-    assert job.returncode == 0 and cluster.expected() in job.stdout, job.stdout + job.stderr
-    cluster.stage("add a node + job", started)
+    module = cluster.source / "pimpi" / "cluster" / "hostfile.py"
+    module.write_text(module.read_text() + "\n# a fix, same version number\n")
+    want = build_hash(cluster.source / "pimpi")
+    again = cluster.playbook("site.yml")
+    assert again.returncode == 0, again.stdout[-8000:]
+    counts = recap(again.stdout)
+    assert all(counts[h][0] > 0 for h in cluster.names), counts  # installed, so changed
+    on = cluster.everywhere(f"tail -n 1 $({VENV}/bin/python -c 'import pimpi.cluster.hostfile as m; print(m.__file__)')")
+    assert all(r.stdout.strip() == "# a fix, same version number" for r in on.values()), {
+        n: r.stdout + r.stderr for n, r in on.items()}
+    doctor = cluster.nodes.as_cluster_user(
+        cluster.head, f"{VENV}/bin/pimpi run --hostfile {SHARED}/hostfile -n {len(cluster.names)} --timeout 300 "
+                      f"-- doctor --json {SHARED}/doctor.json >/dev/null; cat {SHARED}/doctor.json", timeout=420)
+    records = json.loads(doctor.stdout)["records"]
+    assert {r["hostname"]: r["pimpi_build"] for r in records} == {n: want for n in cluster.names}, doctor.stdout
+    cluster.stage("pimpi change reaches nodes", started)
 
 
 def test_reset_gives_the_nodes_back_as_they_were(cluster, before):
