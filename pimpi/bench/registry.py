@@ -53,7 +53,7 @@ def names() -> list[str]:
 
 def _load() -> None:
     """Import the modules that register benchmarks (cheap: MPI starts only when one runs)."""
-    from pimpi.bench import compare, network, osu, predict, render_job, scaling, traffic, tune  # noqa: F401
+    from pimpi.bench import compare, network, osu, predict, render_job, scaling, traffic, tune, versus  # noqa: F401
 
 
 def run(name: str, *, json_path: str | None = None, hostfile: str | None = None,
