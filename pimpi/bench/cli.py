@@ -135,6 +135,8 @@ def render_job(json_path, quiet, **options) -> None:
 @click.option("--loop", type=_LOOPS, default=100, show_default=True)
 @click.option("--check/--no-check", default=True, show_default=True,
               help="--no-check: time pimpi's trusted fast path (no agreement on arguments).")
+@click.option("--check-cost", is_flag=True,
+              help="Time each pimpi algorithm checked and unchecked, interleaved: checked/unchecked.")
 @json_opt
 def collectives(json_path, **options) -> None:
     """OSU-style latency: MPI's collective vs each pimpi algorithm (run under mpirun)."""
@@ -216,6 +218,17 @@ def predict(json_path, workload, **options) -> None:
 def compare(json_path, predicted, measured, tolerance) -> None:
     """Check a `predict` result against `collectives`/`scaling` results (within a tolerance)."""
     _run("compare", json_path, predicted=predicted, measured=list(measured), tolerance=tolerance)
+
+
+@bench.command()
+@click.argument("previous", type=click.Path(exists=True, dir_okay=False))
+@click.argument("now", type=click.Path(exists=True, dir_okay=False))
+@click.option("--tolerance", type=Float(0, 0.99), default=0.1, show_default=True,
+              help="Relative change of a ratio still called 'same'.")
+@json_opt
+def versus(json_path, previous, now, tolerance) -> None:
+    """This run's `scaling`/`collectives` file against the previous run's: better, same or worse."""
+    _run("versus", json_path, previous=previous, now=now, tolerance=tolerance)
 
 
 @bench.command()

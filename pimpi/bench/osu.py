@@ -51,21 +51,27 @@ def _ratio(pimpi: float, builtin: float) -> float | None:
 
 
 def format_collectives(results: dict[str, Any]) -> str:
-    """One table per collective: median latency of each implementation and its ratio."""
+    """One table per collective: median latency of each implementation and its ratio; with
+    `check_cost`, each algorithm's unchecked latency and checked/unchecked beside it."""
     out = []
     ops: dict[str, list[dict[str, Any]]] = {}
     for row in results["rows"]:
         ops.setdefault(row["op"], []).append(row)
     for op, rows in ops.items():
-        impls = list(dict.fromkeys(r["impl"] for r in rows))
+        impls = list(dict.fromkeys(r["impl"] for r in rows if r.get("check", True)))
         algs = [i for i in impls if i != "builtin"]
-        headers = ["size", *impls, *(f"{a}/mpi" for a in algs)]
+        unchecked = [a for a in algs if any(r["impl"] == a and r.get("check") is False for r in rows)]
+        headers = ["size", *impls, *(f"{a} unchecked" for a in unchecked), *(f"{a}/mpi" for a in algs),
+                   *(f"{a} chk/unchk" for a in unchecked)]
         body = []
         for nbytes in dict.fromkeys(r["bytes"] for r in rows):
-            at = {r["impl"]: r for r in rows if r["bytes"] == nbytes}
+            at = {r["impl"]: r for r in rows if r["bytes"] == nbytes and r.get("check", True)}
+            bare = {r["impl"]: r for r in rows if r["bytes"] == nbytes and r.get("check") is False}
             body.append([fmt_bytes(nbytes),
                          *(fmt_seconds(at[i]["latency_s"]["median"]) for i in impls),
-                         *(fmt_num(at[a]["ratio"]) for a in algs)])
+                         *(fmt_seconds(bare[a]["latency_s"]["median"]) for a in unchecked),
+                         *(fmt_num(at[a]["ratio"]) for a in algs),
+                         *(fmt_num(at[a].get("check_ratio")) for a in unchecked)])
         title = f"{op} latency (median of {results['repeats']}) on {results['ranks']} ranks"
         out.append(table(headers, body, title))
     return "\n".join(out)
@@ -74,12 +80,15 @@ def format_collectives(results: dict[str, Any]) -> str:
 @benchmark(text=format_collectives)
 def collectives(comm: Any, *, ops: Sequence[str], sizes: Sequence[int],
                 algorithms: Sequence[str] | None = None, repeats: int = 3,
-                skip: int = 10, loop: int = 100, check: bool = True) -> dict[str, Any]:
+                skip: int = 10, loop: int = 100, check: bool = True,
+                check_cost: bool = False) -> dict[str, Any]:
     """Latency rows {op, bytes, impl, latency_s{min,median,max}, ratio} for every op and size.
 
     Implementations alternate inside each repetition, so drift (heat, other load) hits all
     alike; ratio = pimpi median / built-in median from this same run. check=False times
     pimpi's trusted fast path (no agreement on the arguments before each call).
+    `check_cost` times every pimpi algorithm both ways, interleaved, and adds
+    check_ratio = checked median / unchecked median (rows carry "check").
     """
     if repeats < 1:
         raise ValueError(f"repeats must be at least 1, got {repeats!r}")
@@ -89,20 +98,27 @@ def collectives(comm: Any, *, ops: Sequence[str], sizes: Sequence[int],
             raise ValueError(f"unknown collective {op!r}; known: {', '.join(known)}")
     rows: list[dict[str, Any]] = []
     for op in ops:
-        impls: list[str | None] = [None, *pimpi_algorithms(op, algorithms)]
+        algs = pimpi_algorithms(op, algorithms)
+        impls: list[tuple[str | None, bool]] = [(None, check), *((a, check) for a in algs)]
+        if check_cost:
+            impls = [(None, True), *((a, True) for a in algs), *((a, False) for a in algs)]
         op_sizes = [0] if op in ("barrier", "ibarrier") else [n for n in sizes if calls.valid_size(op, n)]
         for nbytes in op_sizes:
-            samples: dict[str | None, list[float]] = {impl: [] for impl in impls}
+            samples: dict[tuple[str | None, bool], list[float]] = {impl: [] for impl in impls}
             for _ in range(repeats):
-                for impl in impls:
-                    samples[impl].append(measure(comm, op, nbytes, impl, skip, loop, check))
-            base = summary(samples[None])
-            for impl in impls:
-                stats = summary(samples[impl])
-                rows.append({
-                    "op": op, "bytes": nbytes, "impl": impl or "builtin", "latency_s": stats,
-                    "ratio": None if impl is None else _ratio(stats["median"], base["median"]),
-                })
-    return {"ranks": comm.size, "skip": skip, "loop": loop, "repeats": repeats, "check": check,
+                for impl, checked in impls:
+                    samples[impl, checked].append(measure(comm, op, nbytes, impl, skip, loop, checked))
+            base = summary(samples[None, impls[0][1]])
+            for impl, checked in impls:
+                stats = summary(samples[impl, checked])
+                row = {"op": op, "bytes": nbytes, "impl": impl or "builtin", "latency_s": stats,
+                       "ratio": None if impl is None else _ratio(stats["median"], base["median"])}
+                if check_cost:
+                    row["check"] = checked
+                    if impl is not None and checked:
+                        row["check_ratio"] = _ratio(stats["median"], summary(samples[impl, False])["median"])
+                rows.append(row)
+    return {"ranks": comm.size, "skip": skip, "loop": loop, "repeats": repeats,
+            "check": "both" if check_cost else check,
             "size_meaning": "bytes per rank's block (OSU); reductions sum float32",
             "rows": rows}

@@ -27,6 +27,7 @@ BENCHMARKS = {
     "scaling": "pimpi.bench.scaling:scaling",
     "traffic": "pimpi.bench.traffic:traffic",
     "tune": "pimpi.bench.tune:tune",
+    "versus": "pimpi.bench.versus:versus",
 }
 
 

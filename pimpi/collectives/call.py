@@ -162,19 +162,35 @@ def agree(comm: Any, error: BaseException | None, same: tuple[tuple[str, int], .
         if error is not None:
             raise error
         return refuse
-    from mpi4py import MPI
-
+    mpi = _mpi()
     votes = vote(real.Get_rank(), error, same, refuse,
                  cells.number(size) if cells is not None else 0, facts)
-    real.Allreduce(MPI.IN_PLACE, votes, MPI.MAX)
+    real.Allreduce(mpi.IN_PLACE, votes, mpi.MAX)
+    if cells is None:  # the common case: one list, two compares (numpy scalars cost more)
+        code, _, high, low = votes.tolist()
+        if code != ERROR and high == -low:
+            return code == REFUSE
     if votes[0] == ERROR:
         _raise_agreed(real, error)
     try:
         return verdict(votes, same, cells, size)
     except Differ:
         details = detail(same)
-        real.Allreduce(MPI.IN_PLACE, details, MPI.MAX)
+        real.Allreduce(mpi.IN_PLACE, details, mpi.MAX)
         raise name_difference(details, same) from None
+
+
+_MPI: Any = None
+
+
+def _mpi() -> Any:
+    """mpi4py.MPI, imported on the first agreement (serial use never starts MPI)."""
+    global _MPI
+    if _MPI is None:
+        from mpi4py import MPI
+
+        _MPI = MPI
+    return _MPI
 
 
 def _raise_agreed(comm: Any, error: BaseException | None) -> None:

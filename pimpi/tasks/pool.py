@@ -63,6 +63,10 @@ class Pool:
     * `next_chunk(rank)` hands out the longest expected tasks first; once the seconds per
       unit of cost are measured, a chunk grows toward `target_seconds` of work but never
       beyond a fair share of what is left (guided self-scheduling), so the tail stays short.
+      A rank asking while its own tasks still run (the workers' prefetch) waits until a
+      first task finished and whenever fewer tasks are left than live ranks: whoever is
+      free first takes them, as in a shared queue, instead of one rank holding a long
+      task behind its own while another rank idles.
     * `fail(index, rank, error)` queues the task again for ANOTHER rank while it has
       retries left; a rank with `max_rank_failures` failures gets no more work.
     """
@@ -128,6 +132,8 @@ class Pool:
             return [] if rank in self.in_flight.values() else None
         if not self.heap:
             return [] if self.in_flight else None
+        if self._prefetch_waits(rank):
+            return []
         max_n, max_cost = self._chunk_budget()
         chunk: list[int] = []
         skipped: list[tuple[float, int]] = []
@@ -154,6 +160,14 @@ class Pool:
             self.in_flight[index] = rank
             self.attempts[index] += 1
         return chunk
+
+    def _prefetch_waits(self, rank: int) -> bool:
+        """True when `rank` still runs a task and should not reserve another yet: before
+        any task finished (the first ones are the longest: two on one rank make the tail)
+        or when fewer are left than live ranks."""
+        if rank not in self.in_flight.values():
+            return False
+        return self.sec_per_cost is None or len(self.heap) < len(self.workers - self.blocked)
 
     def _others_can_take(self, rank: int) -> bool:
         live = self.workers - self.blocked - {rank}

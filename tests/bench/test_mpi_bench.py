@@ -96,3 +96,31 @@ def test_traffic_critical_path_never_exceeds_the_total(comm):
     linear = next(r for r in rows if r["algorithm"] == "linear")
     ok = ok and linear["messages"] == comm.size - 1 and linear["total_bytes"] == 64 * (comm.size - 1)
     assert_all_ranks(comm, ok, f"{rows}")
+
+
+@pytest.mark.mpi
+@pytest.mark.timeout(120)
+def test_check_cost_times_each_algorithm_checked_and_unchecked(comm):
+    """--check-cost: every pimpi algorithm twice (checked, unchecked) in the same run, the
+    built-in once, and check_ratio = checked median / unchecked median shown in the table."""
+    doc = registry.run("collectives", json_path=None, quiet=True, ops=["bcast", "allreduce"], sizes=[8],
+                       algorithms=["auto"], repeats=2, skip=1, loop=2, check_cost=True)
+    rows = doc["results"]["rows"]
+    problems = []
+    got = sorted((r["op"], r["impl"], r["check"]) for r in rows)
+    want = sorted((op, impl, chk) for op in ("bcast", "allreduce")
+                  for impl, chk in (("builtin", True), ("auto", True), ("auto", False)))
+    if got != want:
+        problems.append(f"rows {got} != {want}")
+    for row in rows:
+        if row["impl"] == "auto" and row["check"]:
+            bare = next(r for r in rows if r["op"] == row["op"] and r["impl"] == "auto" and not r["check"])
+            expected = row["latency_s"]["median"] / bare["latency_s"]["median"]
+            if row.get("check_ratio") != pytest.approx(expected):
+                problems.append(f"{row['op']} check_ratio {row.get('check_ratio')} != {expected}")
+    text = osu.format_collectives(doc["results"])
+    if "auto chk/unchk" not in text or "auto unchecked" not in text:
+        problems.append(f"table lacks the checked/unchecked columns:\n{text}")
+    if doc["results"]["check"] != "both":
+        problems.append(f"check recorded as {doc['results']['check']!r}")
+    assert_all_ranks(comm, not problems, "; ".join(problems))

@@ -69,3 +69,25 @@ def test_bad_arguments_are_refused() -> None:
         Pool([Task("t"), Task("t")], 1, {0}, 0, 1, 0.5)
     with pytest.raises(ValueError, match="retries"):
         _pool(1, retries=-1)
+
+
+def test_a_prefetch_waits_when_fewer_tasks_are_left_than_ranks() -> None:
+    pool = _pool(5, size=2)
+    [first] = pool.next_chunk(0)
+    pool.next_chunk(1)
+    assert pool.next_chunk(1) == []  # no task finished yet: the longest do not pile up on rank 1
+    pool.finish(first, 0, 0.1)
+    assert len(pool.next_chunk(1)) == 1  # three left, two ranks: rank 1 may reserve its next
+    [mine] = pool.next_chunk(0)
+    assert len(pool.heap) == 1
+    assert pool.next_chunk(1) == []  # rank 1 still runs tasks: the last one waits for a free rank
+    pool.finish(mine, 0, 0.1)
+    assert len(pool.next_chunk(0)) == 1  # the rank that is free first takes it
+    assert pool.heap == []
+
+
+def test_a_rank_with_nothing_running_gets_the_last_task() -> None:
+    pool = _pool(2, size=2)
+    [a] = pool.next_chunk(0)
+    pool.finish(a, 0, 0.1)
+    assert len(pool.next_chunk(1)) == 1  # nothing of rank 1's runs: it does not wait
