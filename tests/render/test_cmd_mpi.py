@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pimpi.render.cmd import CmdJob, Template, check_output_file, parse_expect, run_cmd
 from pimpi.journal import JOURNAL_NAME
+from pimpi.render.cmd import CmdJob, Template, check_output_file, parse_expect, run_cmd
 from pimpi.testing import assert_all_ranks
 
 DATA = Path(__file__).parent / "data"
