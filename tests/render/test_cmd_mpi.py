@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from pimpi.journal import JOURNAL_NAME
+from pimpi.jobstatus import STATUS_NAME
 from pimpi.render.cmd import CmdJob, Template, check_output_file, parse_expect, run_cmd
 from pimpi.testing import assert_all_ranks
 
@@ -60,7 +61,7 @@ def test_povray_renders_every_frame_and_resume_skips_them(comm, shared_tmp_path)
     problem = ""
     if comm.rank == 0:
         names = sorted(p.name for p in out.iterdir())
-        if names != sorted([JOURNAL_NAME] + [f"frame_{f}.png" for f in (1, 2, 3, 4)]):
+        if names != sorted([JOURNAL_NAME, STATUS_NAME] + [f"frame_{f}.png" for f in (1, 2, 3, 4)]):
             problem = f"files: {names}"
         for f in (1, 2, 3, 4):
             problem = problem or check_output_file(out / f"frame_{f}.png")

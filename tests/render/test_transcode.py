@@ -131,6 +131,7 @@ def test_cli_under_mpirun_with_audio(tmp_path):
     assert "wrote out.mp4: 100 frames" in proc.stdout and "audio copied" in proc.stdout
     info = ff.probe(tmp_path / "out.mp4")
     assert info["frames"] == 100 and info["has_audio"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "out.mp4"]
+    # the work folder is gone; the job's status file (for pimpi monitor) stays beside the output
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".pimpi-status.out.mp4.json", "in.mp4", "out.mp4"]
     again = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert again.returncode == 2 and "--force" in again.stderr
