@@ -3,7 +3,10 @@ cluster user's clean login shell, the `pimpi` command and ansible-playbook's PLA
 
 from __future__ import annotations
 
+import os
+import random
 import re
+import string
 import subprocess
 import sys
 from pathlib import Path
@@ -50,3 +53,21 @@ class Nodes:
         inner = f"cd ~ && {command}"
         return self.run(host, "runuser -u mpi -- env -i HOME=/home/mpi PATH=/usr/bin:/bin LANG=C.UTF-8 "
                               f"bash -lc {quote(inner)}", timeout=timeout)
+
+
+def up_test_cluster(prefix: str, nodes: int) -> tuple[str, str]:
+    """Start a --rootfs --nat cluster of NODES with a name and subnet of its own (PREFIX + 4 random
+    characters; $PIMPI_TEST_VCLUSTER=NAME:SUBNET when this machine assigns one), so that two test
+    runs on one machine never touch each other's nodes; (name, subnet)."""
+    rng = random.SystemRandom()
+    fixed = os.environ.get("PIMPI_TEST_VCLUSTER", "")
+    for _attempt in range(1 if fixed else 3):  # a name or subnet already in use: `up` refuses it, undoes itself
+        name = prefix + "".join(rng.choice(string.ascii_lowercase + string.digits) for _ in range(4)) + "t"
+        subnet = f"10.{rng.randint(160, 250)}.{rng.randint(0, 255)}.0/24"
+        if fixed:
+            name, _, subnet = fixed.partition(":")
+        up = pimpi("vcluster", "up", "--nodes", str(nodes), "--rootfs", "--nat", "--name", name, "--subnet", subnet,
+                   timeout=900)
+        if up.returncode == 0:
+            return name, subnet
+    raise AssertionError(up.stdout + up.stderr)

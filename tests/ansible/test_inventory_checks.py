@@ -94,3 +94,29 @@ def test_bad_inventory_fails_before_any_node_is_touched(playbook, tmp_path, case
     assert "Bad inventory:" in text and expected in text, out.stdout[-3000:]
     assert "Gathering Facts" not in out.stdout, "a node was contacted before the inventory was checked"
     assert "UNREACHABLE" not in out.stdout
+
+
+def test_cluster_addresses_are_every_address_nodes_hold_in_the_subnet():
+    f = _filters()
+    table = f.cluster_table(["pi1", "pi2", "pi3"], {
+        "pi1": {"cluster_address": "10.0.0.11"},
+        "pi2": {"cluster_address": "10.0.0.12"},  # Ethernet, and Wi-Fi in the same subnet
+        "pi3": {"cluster_address": "10.0.0.13"}})
+    hostvars = {
+        "pi1": {"ansible_facts": {"all_ipv4_addresses": ["10.0.0.11", "172.17.0.1"], "all_ipv6_addresses": []}},
+        "pi2": {"ansible_facts": {"all_ipv4_addresses": ["10.0.0.12", "10.0.0.112"],
+                                  "all_ipv6_addresses": ["fe80::1%wlan0"]}},
+        "pi3": {},  # outside a --limit run, no facts: its cluster address alone
+    }
+    assert f.cluster_addresses(table, hostvars, "10.0.0.0/24") == ["10.0.0.11", "10.0.0.12", "10.0.0.13",
+                                                                     "10.0.0.112"]
+
+
+def test_newest_kernel_is_of_the_running_flavour():
+    f = _filters()
+    pi = ["6.6.51+rpt-rpi-v8", "6.6.51+rpt-rpi-2712", "6.12.25+rpt-rpi-v8", "6.12.25+rpt-rpi-2712"]
+    assert f.cluster_newest_kernel(pi, "6.6.51+rpt-rpi-2712") == "6.12.25+rpt-rpi-2712"
+    assert f.cluster_newest_kernel(pi[:2], "6.6.51+rpt-rpi-v8") == "6.6.51+rpt-rpi-v8"
+    debian = ["6.1.0-9-amd64", "6.1.0-10-amd64", "6.1.0-28-cloud-amd64"]
+    assert f.cluster_newest_kernel(debian, "6.1.0-9-amd64") == "6.1.0-10-amd64"  # 10 > 9, not as text
+    assert f.cluster_newest_kernel([], "6.1.0-9-amd64") == "6.1.0-9-amd64"

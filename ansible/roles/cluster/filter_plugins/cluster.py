@@ -6,7 +6,8 @@ import ipaddress
 import re
 from typing import Any
 
-__all__ = ["FilterModule", "cluster_table", "cluster_problems", "cluster_node_problem"]
+__all__ = ["FilterModule", "cluster_table", "cluster_addresses", "cluster_problems", "cluster_node_problem",
+           "cluster_newest_kernel"]
 
 _HOSTNAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
@@ -26,6 +27,29 @@ def cluster_table(names: list[str], hostvars: Any) -> list[dict[str, str]]:
             "ssh_host": str(hv.get("ansible_host") or name),
         })
     return rows
+
+
+def cluster_addresses(table: list[dict[str, str]], hostvars: Any, subnet: str) -> list[str]:
+    """Every address the nodes hold inside the cluster subnet: each cluster address, and any other a
+    node's gathered facts show there (a Pi on Ethernet and Wi-Fi in one subnet may connect from
+    either). Sorted, each once; a node without facts (outside a --limit run) gives its cluster address."""
+    try:
+        net = ipaddress.ip_network(str(subnet), strict=False)
+    except ValueError:
+        net = None
+    found = set()
+    for row in table:
+        if row["address"]:
+            found.add(row["address"])
+        facts = hostvars[row["name"]].get("ansible_facts") or {}
+        for address in list(facts.get("all_ipv4_addresses") or []) + list(facts.get("all_ipv6_addresses") or []):
+            try:
+                ip = ipaddress.ip_address(str(address).split("%")[0])
+            except ValueError:
+                continue
+            if net is not None and ip.version == net.version and ip in net:
+                found.add(str(ip))
+    return sorted(found, key=lambda a: (ipaddress.ip_address(a).version, ipaddress.ip_address(a)))
 
 
 def cluster_problems(table: list[dict[str, str]], heads: list[str], subnet: str, user: str,
@@ -86,9 +110,33 @@ def cluster_node_problem(host: str, machine: str, userspace_bits: str | int) -> 
     return ""
 
 
+def _kernel_key(release: str) -> tuple:
+    """Sort key of a kernel release like 6.12.25+rpt-rpi-v8 or 6.1.0-28-arm64 (numbers as numbers)."""
+    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"[.+~-]", release))
+
+
+def cluster_newest_kernel(installed: list[str], running: str) -> str:
+    """The newest of the INSTALLED kernel releases (/lib/modules names) of the RUNNING kernel's flavour
+    (rpi-v8 and rpi-2712 sit side by side on Raspberry Pi OS, amd64 and cloud-amd64 on Debian); RUNNING
+    when there is none. Differing from RUNNING means a reboot would boot a newer kernel."""
+    flavour = _flavour(str(running))
+    same = [str(k) for k in installed if _flavour(str(k)) == flavour] + [str(running)]
+    return max(same, key=_kernel_key)
+
+
+def _flavour(release: str) -> str:
+    """What follows a kernel release's version: from its first '-' part that starts with a letter."""
+    parts = release.split("-")
+    for i, part in enumerate(parts[1:], 1):
+        if part[:1].isalpha():
+            return "-".join(parts[i:])
+    return ""
+
+
 class FilterModule:
     """Registers the filters with Ansible."""
 
     def filters(self) -> dict[str, Any]:
-        return {"cluster_table": cluster_table, "cluster_problems": cluster_problems,
-                "cluster_node_problem": cluster_node_problem}
+        return {"cluster_table": cluster_table, "cluster_addresses": cluster_addresses,
+                "cluster_problems": cluster_problems, "cluster_node_problem": cluster_node_problem,
+                "cluster_newest_kernel": cluster_newest_kernel}
