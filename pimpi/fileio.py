@@ -6,6 +6,7 @@ import contextlib
 import fcntl
 import os
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 from typing import IO, Callable, Iterator
@@ -128,16 +129,34 @@ def built_once(final: Path, build: Callable[[Path], str]) -> Path:
         if (final / BUILT).exists():
             return final
         tmp = final.with_name(final.name + ".partial")
+        _release_mounts(tmp)  # a build killed half-way (debootstrap) can leave /proc mounted in it
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
         try:
             (tmp / BUILT).write_text(build(tmp))
         except BaseException:
+            _release_mounts(tmp)
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
     return final
+
+
+def _release_mounts(folder: Path) -> None:
+    """Unmount (lazily, deepest first) whatever is mounted at or below FOLDER, so it can be removed."""
+    inside = str(folder).rstrip("/") + "/"
+    points = []
+    try:
+        with open("/proc/self/mountinfo") as fh:
+            for line in fh:
+                point = line.split()[4].encode().decode("unicode_escape")
+                if point == str(folder) or point.startswith(inside):
+                    points.append(point)
+    except (OSError, IndexError):
+        return
+    for point in sorted(points, key=len, reverse=True):
+        subprocess.run(["umount", "--lazy", point], capture_output=True, timeout=30, check=False)
 
 
 def _fs_type(path: Path) -> str:

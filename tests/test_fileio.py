@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 
 import pytest
 
@@ -140,3 +141,18 @@ def test_last_lines_reads_only_the_end_and_skips_what_it_is_told(tmp_path):
         "progress 99%", "last"]
     assert len(last_lines(log, 100_000, window=100)) < 30  # only the last 100 bytes were read
     assert last_lines(tmp_path / "missing", 3) == []
+
+
+@pytest.mark.root
+def test_built_once_replaces_a_partial_build_that_a_killed_build_left_mounted(tmp_path):
+    """debootstrap killed half-way leaves /proc mounted in the .partial folder: the next build
+    must still be able to remove it and build."""
+    final = tmp_path / "cache"
+    partial = tmp_path / "cache.partial"
+    (partial / "proc").mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "none", str(partial / "proc")], check=True, timeout=30)
+    try:
+        built = built_once(final, lambda tmp: (tmp / "x").write_text("ok") and "made\n")
+        assert (built / "x").read_text() == "ok" and not partial.exists()
+    finally:
+        subprocess.run(["umount", "--lazy", str(partial / "proc")], capture_output=True, timeout=30)
