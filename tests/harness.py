@@ -3,12 +3,14 @@
     python tests/harness.py [--sizes 1,2,3,4,5] [--timeout 900] [pytest args...]
 
 Each MPI size runs `pimpi run -n N --timeout T -- -m pytest --with-mpi -m mpi`, so a rank
-that raises aborts the job and a hung run is ended. The last line totals every run.
+that raises aborts the job and a hung run is ended; given no test path, only the files that
+hold `mpi` tests (collected once beforehand). The last line totals every run.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -35,6 +37,22 @@ def _run(label: str, cmd: list[str]) -> tuple[int, dict[str, int], float]:
     return code, counts, time.monotonic() - start
 
 
+def _mpi_files(py: str, pytest_args: list[str]) -> list[str]:
+    """When no test path is given: `pytest_args` plus the files that hold `mpi` tests, found by
+    pytest's own collection once, here. Otherwise every rank at every size imports and
+    collects every test module (most of them serial) before it runs any. With paths given,
+    or when that collection fails, the arguments are used as they are."""
+    if any(not a.startswith("-") and os.path.exists(a.split("::")[0]) for a in pytest_args):
+        return pytest_args
+    try:
+        found = subprocess.run([py, "-m", "pytest", "--collect-only", "-q", "-m", "mpi", "-p", "no:cacheprovider",
+                                *pytest_args], capture_output=True, text=True, timeout=600)
+    except subprocess.TimeoutExpired:
+        return pytest_args
+    files = sorted({line.split("::")[0] for line in found.stdout.splitlines() if "::" in line})
+    return [*pytest_args, *files] if found.returncode == 0 and files else pytest_args
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1,2,3,4,5", help="MPI sizes, comma separated")
@@ -50,11 +68,12 @@ def main() -> int:
     runs: list[tuple[str, list[str]]] = []
     if not args.no_serial:
         runs.append(("serial", [py, "-m", "pytest", "-m", args.serial_marks, "--durations=30", *pytest_args]))
+    mpi_args = _mpi_files(py, pytest_args) if sizes else pytest_args
     for size in sizes:
         runs.append((
             f"mpi n={size}",
             [py, "-m", "pimpi", "run", "-n", str(size), "--timeout", str(args.timeout), "--",
-             "-m", "pytest", "--with-mpi", "-m", "mpi", "-q", "--durations=10", *pytest_args],
+             "-m", "pytest", "--with-mpi", "-m", "mpi", "-q", "--durations=10", *mpi_args],
         ))
     totals: dict[str, int] = {}
     bad: list[str] = []
