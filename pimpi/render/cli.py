@@ -408,8 +408,10 @@ def blender(blend, frames, chunk_size, out_dir, threads, allow_scripts, retries,
     rank, (info, cmd_job, result) = _run_everywhere(run_blender, job, "chunks", quiet)
     if rank == 0:
         if not quiet:
+            what = (f"video sequencer ({info.strips} strip{'s' if info.strips > 1 else ''})" if info.sequencer
+                    else info.engine)
             click.echo(f"{info.scene}: frames {format_frames(cmd_job.frames)} at {info.width}x{info.height}, "
-                       f"{info.engine}, Blender {info.version}")
+                       f"{what}, Blender {info.version}")
         _cmd_report(result, stats_path, {"file": str(blend), "frames": format_frames(cmd_job.frames),
                                          "chunk": chunk_size, "width": info.width, "height": info.height,
                                          "engine": info.engine})

@@ -57,6 +57,16 @@ image.filepath = "//wood-missing.png"
 image.source = "FILE"
 image.use_fake_user = True
 bpy.ops.wm.save_as_mainfile(filepath=folder + "/texture.blend")
+# a video edit: one image strip showing still.png for frames 1-8 (and one whose image is gone)
+bpy.ops.wm.read_factory_settings(use_empty=True)
+scene = bpy.context.scene
+scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = 64, 36, 100
+scene.frame_start, scene.frame_end = 1, 8
+strip = scene.sequence_editor_create().sequences.new_image("still", folder + "/still.png", channel=1, frame_start=1)
+strip.frame_final_duration = 8
+bpy.ops.wm.save_as_mainfile(filepath=folder + "/edit.blend")
+strip.elements[0].filename = "gone.png"
+bpy.ops.wm.save_as_mainfile(filepath=folder + "/edit-missing.blend")
 """
 
 
@@ -79,6 +89,10 @@ def blends(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("blend")
     script = folder / "make.py"
     script.write_text(MAKE)
+    from pimpi.render.png import write_png
+
+    ramp = np.linspace(0, 255, 64 * 36 * 3).astype(np.uint8).reshape(36, 64, 3)
+    write_png(folder / "still.png", ramp)
     subprocess.run(["blender", "-b", "--factory-startup", "--python", str(script), "--", str(folder),
                     str(folder / "MARKER")], check=True, capture_output=True, timeout=240)
     return folder
@@ -101,6 +115,21 @@ def test_three_ranks_collected_equal_blenders_own_render(blends, tmp_path):
         assert ours.shape[:2] == (36, 64) and ours.std() > 10  # a picture, not a blank
         assert np.array_equal(ours, theirs), f"frame {f} differs by up to {np.abs(ours.astype(int) - theirs).max()}"
     assert (tmp_path / "cube.mp4").stat().st_size > 0
+
+
+def test_sequencer_project_renders_as_blender_does(blends, tmp_path):
+    ref = tmp_path / "ref"
+    subprocess.run(["blender", "-b", "--factory-startup", "--disable-autoexec", str(blends / "edit.blend"),
+                    "-o", f"{ref}/frame_####", "-F", "PNG", "-x", "1", "-a"], check=True, capture_output=True,
+                   timeout=240)
+    proc = _pimpi(["render", "blender", str(blends / "edit.blend"), "--out", "out", "--chunk", "3",
+                   "--threads", "1"], 2, tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "video sequencer (1 strip)" in proc.stdout
+    for f in FRAMES:
+        ours = _pixels(tmp_path / "out" / f"frame_{f:04d}.png")
+        assert ours.shape[:2] == (36, 64) and ours.std() > 10
+        assert np.array_equal(ours, _pixels(ref / f"frame_{f:04d}.png")), f"frame {f}"
 
 
 def _journaled(out: Path) -> list[str]:
@@ -177,6 +206,7 @@ def _no_blender_env(tmp_path: Path) -> dict[str, str]:
     ("text", "is not a .blend file"),
     ("missing", "no such file"),
     ("texture", "image 'wood' is missing: "),
+    ("strip", "sequencer image 'still' is missing: "),
     ("range", "--frames: frame 9 is outside scene 'Scene' (frames 1-8)"),
     ("noblender", "blender not found on PATH of host"),
 ])
@@ -191,6 +221,8 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(blends, tmp_path, case,
         blend = work / "nowhere.blend"
     elif case == "texture":
         blend = blends / "texture.blend"
+    elif case == "strip":
+        blend = blends / "edit-missing.blend"
     elif case == "range":
         frames = ["--frames", "4-9"]
     else:
