@@ -12,8 +12,9 @@ APT_PACKAGES_ANSIBLE := openssh-client
 APT_PACKAGES_VM := qemu-system-x86 qemu-utils genisoimage e2fsprogs qemu-system-arm kmod
 APT_PACKAGES_SLURM := slurm-wlm munge libpmix2 libpmix-dev
 APT_PACKAGES_MONITOR := chromium chromium-driver
+APT_PACKAGES_BLENDER := blender
 APT_ALL := $(APT_PACKAGES) $(APT_PACKAGES_RENDER) $(APT_PACKAGES_VCLUSTER) $(APT_PACKAGES_ANSIBLE) $(APT_PACKAGES_VM) \
-           $(APT_PACKAGES_SLURM) $(APT_PACKAGES_MONITOR)
+           $(APT_PACKAGES_SLURM) $(APT_PACKAGES_MONITOR) $(APT_PACKAGES_BLENDER)
 
 .PHONY: demo test test-long venv sysdeps clean
 

@@ -1,4 +1,4 @@
-"""`pimpi render`: the render commands (`scene`, `cmd`, `transcode`), assembled in one group.
+"""`pimpi render`: the render commands (`scene`, `cmd`, `transcode`, `blender`), assembled in one group.
 
 The click edge only: arguments are checked by the library (`job.check_arguments`,
 `cmd.Template`, `transcode.check_job`) and its errors become one line through
@@ -24,7 +24,7 @@ from pimpi.render.ffmpeg import X264_PRESETS
 from pimpi.render.framespec import parse_frames
 from pimpi.render.names import SCENE_SUMMARIES, SCHEDULES
 
-__all__ = ["render", "scene", "cmd", "transcode", "parse_tiles"]
+__all__ = ["render", "scene", "cmd", "transcode", "blender", "parse_tiles"]
 
 
 @click.group()
@@ -353,5 +353,70 @@ def transcode(src, dst, segment_seconds, crf, preset, codec, task_timeout, retri
     sys.stdout.flush()
 
 
-for _command in (scene, cmd, transcode):
+@click.command()
+@click.argument("blend", metavar="FILE.blend", type=click.Path(dir_okay=True))
+@click.option("--frames", "frames", type=Bounded(0, MAX_FRAME_NUMBER, parse_frames, "frame spec", max_text=100_000),
+              default=None, help="Frames to render, e.g. 1-100 (default: the scene's range).")
+@click.option("--chunk", "chunk_size", type=Int(1, MAX_FRAMES), default=1, show_default=True,
+              help="Frames per task (one Blender start per chunk).")
+@click.option("--out", "out_dir", type=OutPath(folder=True), default="frames", show_default=True,
+              help="Output folder for frame_0001.png ... (shared by all ranks, unless --collect).")
+@click.option("--threads", type=Int(0, MAX_THREADS), default=0, show_default=True,
+              help="Blender threads per rank (0: all cores; set it when ranks share a node).")
+@click.option("--allow-scripts", is_flag=True, help="Let Blender run the file's Python (default: --disable-autoexec).")
+@retries_opt("Times a failed chunk is tried again, each time on another rank.")
+@task_timeout_opt("Seconds a chunk may take; then Blender's process group is killed.")
+@click.option("--collect", is_flag=True, help="Send outputs to rank 0 over MPI (no shared storage).")
+@force_opt
+@click.option("--video", type=OutPath(VIDEO_SUFFIXES, what="video"), default=None, metavar="FILE.mp4",
+              help="Encode the frames with ffmpeg afterwards.")
+@click.option("--fps", type=Float(0, MAX_FPS, lo_open=True), default=24.0, show_default=True, help="Video frame rate.")
+@stats_opt
+@quiet_opt
+def blender(blend, frames, chunk_size, out_dir, threads, allow_scripts, retries, task_timeout, collect, force,
+            video, fps, stats_path, quiet) -> None:
+    """Render the frames of a Blender file on every rank, resumably.
+
+    \b
+    pimpi run -n 4 -- render blender shot.blend --chunk 2 --out frames --video shot.mp4
+
+    The scene's frame range, size, format and engine are read from the file by Blender
+    itself before any work; a missing texture or linked library, a frame outside the
+    scene, or no blender on a node stops every rank with one line. Each chunk runs
+    `blender -b --disable-autoexec FILE -o {out}/frame_#### -F PNG -s START -e END -a`
+    through `render cmd`'s machinery: journal and resume, retries on another rank,
+    --collect, and each PNG checked complete and of the scene's size.
+    """
+    from pimpi.render.blender import BlenderJob, run_blender
+    from pimpi.render.framespec import format_frames
+
+    job = BlenderJob(blend=Path(blend), out_dir=Path(out_dir), frames=frames, chunk_size=chunk_size,
+                     threads=threads, allow_scripts=allow_scripts, retries=retries, task_timeout=task_timeout,
+                     collect=collect, force=force)
+    rank, (info, cmd_job, result) = _run_everywhere(run_blender, job, "chunks", quiet)
+    if rank == 0:
+        if not quiet:
+            what = (f"video sequencer ({info.strips} strip{'s' if info.strips > 1 else ''})" if info.sequencer
+                    else info.engine)
+            click.echo(f"{info.scene}: frames {format_frames(cmd_job.frames)} at {info.width}x{info.height}, "
+                       f"{what}, Blender {info.version}")
+        _cmd_report(result, stats_path, {"file": str(blend), "frames": format_frames(cmd_job.frames),
+                                         "chunk": chunk_size, "width": info.width, "height": info.height,
+                                         "engine": info.engine})
+    if result.failed:
+        fail_together(rank, f"{len(result.failed)} chunk{'s' if len(result.failed) > 1 else ''} failed for good "
+                      f"(frames {format_frames(result.frames_failed)}); rerun to retry only those", usage=False)
+    if rank == 0 and video:
+        from pimpi.render.blender import EXPECT
+        from pimpi.render.ffmpeg import frames_to_video
+
+        try:
+            frames_to_video([os.path.join(out_dir, EXPECT.format(frame=f)) for f in cmd_job.frames], video, fps=fps)
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise click.ClickException(f"video: {exc}") from None
+        if not quiet:
+            click.echo(f"video: {video}")
+
+
+for _command in (scene, cmd, transcode, blender):
     render.add_command(_command)

@@ -45,6 +45,7 @@ __all__ = [
     "parse_expect",
     "expected_files",
     "check_output_file",
+    "png_size",
     "output_problem",
     "pack_files",
     "unpack_files",
@@ -170,6 +171,15 @@ def _jpeg_complete(path: Path) -> str:
     return "" if b"\xff\xd9" in tail else "incomplete JPEG (no end-of-image marker)"
 
 
+def png_size(path: str | os.PathLike) -> tuple[int, int] | None:
+    """(width, height) from a PNG's IHDR chunk, or None when `path` does not start like a PNG."""
+    with open(path, "rb") as handle:
+        head = handle.read(24)
+    if len(head) < 24 or head[:8] != _PNG_MAGIC or head[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
 def check_output_file(path: str | os.PathLike) -> str:
     """Why `path` is not a finished output ('' when it is): missing, empty, partial PNG/JPEG."""
     p = Path(path)
@@ -292,6 +302,7 @@ class CmdJob:
     collect: bool = False
     force: bool = False
     max_rank_failures: int = 3
+    image_size: tuple[int, int] | None = None  # every PNG output must be (width, height)
 
     def chunks(self) -> list[list[int]]:
         return split_chunks(self.frames, self.chunk_size)
@@ -403,6 +414,10 @@ def _render_in(job: CmdJob, chunk: Sequence[int], stage: Path, pack: bool) -> np
         why = output_problem(stage, name) or check_output_file(stage / name)
         if why == "missing":
             why += _found_instead(stage)
+        elif not why and job.image_size and name.lower().endswith(".png"):
+            size = png_size(stage / name)
+            if size != job.image_size:
+                why = f"{size[0]}x{size[1]} pixels, expected {job.image_size[0]}x{job.image_size[1]}" if size else "not a PNG"
         if why:
             _fail_task(f"{name}: {why}")
     if pack:

@@ -224,3 +224,20 @@ def test_render_chunk_accepts_hard_links_between_its_own_outputs(tmp_path):
                  expect=parse_expect(["f01.txt", "f02.txt"]), out_dir=out, frames=[1])
     assert render_chunk(job, [1]) is None
     assert sorted(p.name for p in out.iterdir()) == ["f01.txt", "f02.txt"]
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")
+def test_render_chunk_refuses_a_png_of_the_wrong_size(tmp_path):
+    from pimpi.render.cmd import CmdJob, png_size, render_chunk
+    from pimpi.tasks import TaskFailed
+
+    argv = ["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=32x24:rate=1",
+            "-frames:v", "1", "-update", "1", "{out}/f{frame}.png"]
+    job = CmdJob(template=Template.parse(argv), expect=parse_expect(["f{frame}.png"]), out_dir=tmp_path / "out",
+                 frames=[1, 2], image_size=(64, 36))
+    (tmp_path / "out").mkdir()
+    with pytest.raises(TaskFailed, match=r"f1.png: 32x24 pixels, expected 64x36"):
+        render_chunk(job, [1])
+    assert list((tmp_path / "out").iterdir()) == []
+    job.image_size = (32, 24)
+    assert render_chunk(job, [2]) is None and png_size(tmp_path / "out" / "f2.png") == (32, 24)
