@@ -157,8 +157,10 @@ def cluster(tmp_path_factory):
     started = time.monotonic()
     pimpi("vcluster", "down", "--name", NAME, timeout=300)  # left by an interrupted run: ours, by name
     try:
-        up = pimpi("vcluster", "up", "--vm", "--imager", "--nat", "--nodes", "2", "--name", NAME,
-                   "--subnet", SUBNET, timeout=2400)
+        # Imager-Trixie nodes with the "passwordless sudo" box ticked: the sudo-password path
+        # (-K) is proven on namespace nodes (tests/ansible/test_pi_quirks.py)
+        up = pimpi("vcluster", "up", "--vm", "--imager", "--sudo", "nopasswd", "--nat", "--nodes", "2",
+                   "--name", NAME, "--subnet", SUBNET, timeout=2400)
         assert up.returncode == 0, up.stdout + up.stderr
         down_when_gone(NAME)
         print(f"\n[vm-ansible] {up.stderr}")
