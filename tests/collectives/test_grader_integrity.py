@@ -307,4 +307,6 @@ def test_the_reference_solutions_are_hidden_from_the_learners_code():
 @pytest.mark.timeout(300)
 def test_patching_the_course_verdict_in_the_submission_turns_no_rule_off():
     records = _grade("heat_sendrecv", "patch_verdict_heat.py")
-    assert records and all(r.status == "FAIL" and "never called comm.Sendrecv" in r.message for r in records)
+    # the rules it broke (Send/Recv instead of Sendrecv) are still judged: by the checker
+    assert records and all(r.status == "FAIL" and "uses comm.Send; every ghost cell travels in comm.Sendrecv"
+                           in r.message and "more rule break" in r.message for r in records)
