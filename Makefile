@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 NPROC  := $(shell nproc 2>/dev/null || echo 2)
 
 # Debian packages the tests use, installed when missing (one line per area).
-APT_PACKAGES := iproute2 procps
+APT_PACKAGES := iproute2 procps bubblewrap
 APT_PACKAGES_RENDER := povray ffmpeg
 APT_PACKAGES_VCLUSTER := util-linux debootstrap openssh-client iptables
 APT_PACKAGES_ANSIBLE := openssh-client

@@ -271,11 +271,26 @@ def _hang_watchdog(comm, calls: list[str], timeout: float):
     return timer
 
 
+def _read_names(path: str) -> dict[str, str]:
+    """The --names map: 'file,student' per line (a header 'file,student' is skipped); UsageError naming a bad line."""
+    import csv
+
+    out: dict[str, str] = {}
+    with open(path, encoding="utf-8", newline="") as fh:
+        for number, row in enumerate(csv.reader(fh), 1):
+            if not row or (number == 1 and [c.strip().lower() for c in row] == ["file", "student"]):
+                continue
+            if len(row) != 2 or not row[0].strip() or not row[1].strip():
+                raise click.UsageError(f"--names {path}: line {number} is not 'file,student': {','.join(row)!r}")
+            out[row[0].strip()] = row[1].strip()
+    return out
+
+
 @exercises.command("check")
 @click.argument("name")
 @click.argument("files", metavar="FILE...", nargs=-1, required=True)
-@click.option("-n", "sizes", type=IntList(1, MAX_CHECK_RANKS), default="1,2,3,4,5,8", show_default=True,
-              help="Rank counts to test.")
+@click.option("-n", "sizes", type=IntList(1, MAX_CHECK_RANKS), default=None,
+              help="Rank counts to test [default: the exercise's own, e.g. 1,2,3,4,5,8; 6 and 9 for cart_halo].")
 @click.option("--timeout", type=Seconds(3600), default=10.0, show_default=True,
               help="Seconds one case may take before it counts as a DEADLOCK.")
 @click.option("--json", "json_path", type=OutPath([".json"]), default=None,
@@ -286,9 +301,12 @@ def _hang_watchdog(comm, calls: list[str], timeout: float):
               help="Write a summary to hand back: FILE.html or FILE.md.")
 @click.option("--jobs", "-j", type=Int(1, MAX_CHECK_RANKS), default=None,
               help="mpiruns at once (default: one per core).")
+@click.option("--names", "names_path", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="A CSV of 'file,student' lines naming each file's student (default: its folder, or its name).")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the causes of failure and the totals.")
-def check_cmd(name: str, files: tuple[str, ...], sizes: list[int], timeout: float, json_path: str | None,
-              csv_path: str | None, report_path: str | None, jobs: int | None, quiet: bool) -> None:
+def check_cmd(name: str, files: tuple[str, ...], sizes: list[int] | None, timeout: float, json_path: str | None,
+              csv_path: str | None, report_path: str | None, jobs: int | None, names_path: str | None,
+              quiet: bool) -> None:
     """Grade each FILE for exercise NAME under real mpirun at every rank count.
 
     Each file runs in its own folder and processes; the verdict is computed here, from
@@ -299,15 +317,16 @@ def check_cmd(name: str, files: tuple[str, ...], sizes: list[int], timeout: floa
     pimpi exercises check bcast_binomial bcast_binomial.py -n 1,2,3,4,5,8
     pimpi exercises check allreduce_ring class/*.py -q --json class.json --csv class.csv --report class.html
     """
-    from pimpi.collectives.exercises import check, report
+    from pimpi.collectives.exercises import check, get_exercise, report
     from pimpi.mpi import under_mpirun
 
     if under_mpirun():
         raise click.UsageError("run `pimpi exercises check` directly, not under mpirun: "
                                "it starts its own mpirun for each rank count")
     several = len(set(files)) > 1
+    names = _read_names(names_path) if names_path else None
     with library_errors():
-        size_list = list(dict.fromkeys(sizes))
+        size_list = list(dict.fromkeys(sizes or get_exercise(name).sizes))
         if not several:
             records = check.grade([(name, files[0])], size_list, timeout, jobs=jobs, strict=True)
         else:
@@ -322,7 +341,7 @@ def check_cmd(name: str, files: tuple[str, ...], sizes: list[int], timeout: floa
     for line in report.collapsed_lines(records, with_file=several):
         click.echo(line)
     file_list = list(files)
-    unwritten = _write_results(records, file_list, json_path, csv_path, report_path)
+    unwritten = _write_results(records, file_list, json_path, csv_path, report_path, names)
     for item in report.summary(records, file_list):
         others = ", ".join(f"{n} {status}" for status, n in item["statuses"].items() if status != "PASS")
         label = f"{item['file']}: {name}" if several else name
@@ -334,14 +353,14 @@ def check_cmd(name: str, files: tuple[str, ...], sizes: list[int], timeout: floa
 
 
 def _write_results(records: list, files: list[str], json_path: str | None, csv_path: str | None,
-                   report_path: str | None) -> list[str]:
+                   report_path: str | None, names: dict | None = None) -> list[str]:
     """Write each requested result file atomically; one line per file that could not be
     written (a full disk, a folder gone meanwhile), the others are written all the same."""
     from pimpi.collectives.exercises import report
     from pimpi.fileio import atomic_write
 
-    wanted = [(json_path, lambda: report.summary_json(records, files)),
-              (csv_path, lambda: report.summary_csv(records, files)),
+    wanted = [(json_path, lambda: report.summary_json(records, files, names)),
+              (csv_path, lambda: report.summary_csv(records, files, names)),
               (report_path, lambda: report.summary_report(records, files, str(report_path).endswith(".md")))]
     problems = []
     for path, text in wanted:

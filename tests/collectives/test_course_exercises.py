@@ -42,8 +42,14 @@ WRONG = [
      "called work() while no non-blocking collective was in flight"),
     ("rma_fence", "wrong_neighbour_rma.py", "got ["),
     ("rma_fence", "messages_rma.py", "uses comm.Isendrecv; move the data with Win.Put / Win.Get, not messages"),
-    ("cart_halo", "swapped_shift_cart_halo.py", "got ["),
+    ("cart_halo", "swapped_shift_cart_halo.py", "ghost row (from the neighbour"),
     ("cart_halo", "handmade_grid_cart_halo.py", "never called comm.Create_cart"),
+    ("heat_sendrecv", "token_sendrecv_heat.py", "uses comm.Isend; every ghost cell travels in comm.Sendrecv"),
+    ("column_type", "contiguous_copy_column_type.py", "sent its column to rank 1 as a contiguous datatype"),
+    ("column_type", "transposed_vector_column_type.py",
+     "a column of this 7 x 3 matrix is Create_vector(7, 1, 3) on the matrix itself"),
+    ("iallreduce_overlap", "dummy_iallreduce_overlap.py",
+     "called work() while no non-blocking collective was in flight"),
 ]
 
 
@@ -194,3 +200,25 @@ def test_trace_needs_a_file_or_reference(pimpi_cli):
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "give either FILE or --reference" in proc.stdout + proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("name, file, right_at, wrong_at, needle", [
+    ("split_sums", "buggy_course/first_row_split_sums.py", 2, 3, "row_sum (over your row) got"),
+    ("cart_halo", "buggy_course/swapped_columns_cart_halo.py", 6, 9, "ghost column (from the neighbour on the"),
+    ("allreduce_recursive_doubling", "buggy/one_extra_recursive_doubling.py", 5, 6, "got ["),
+])
+def test_bugs_only_a_bigger_grid_shows_fail_at_the_exercises_default_sizes(name, file, right_at, wrong_at, needle):
+    assert wrong_at in EXERCISES[name].sizes  # `check` without -n runs the size that shows the bug
+    records = check_files([(name, str(BUGGY.parent / file))], [right_at, wrong_at], timeout=60)
+    assert {r.status for r in records if r.ranks == right_at} == {"PASS"}  # a small grid hides it
+    failed = [r for r in records if r.ranks == wrong_at and r.status != "PASS"]
+    assert failed and {r.status for r in failed} == {"FAIL"}, failed[:1]
+    assert any(needle in r.message for r in failed), failed[0].message
+
+
+@pytest.mark.timeout(300)
+def test_a_matched_probe_and_msg_recv_is_a_right_probe_gather():
+    path = Path(__file__).with_name("right") / "mprobe_probe_gather.py"
+    records = check_files([("probe_gather", str(path))], [3], timeout=60)
+    assert records and {r.status for r in records} == {"PASS"}, [r.message for r in records if r.status != "PASS"][:1]

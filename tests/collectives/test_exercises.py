@@ -141,8 +141,8 @@ def test_deadlock_is_named_and_the_next_file_still_gets_graded():
     assert three[0].status == "DEADLOCK"
     assert "no result after 4 s" in three[0].message
     assert "rank 0 waits in Recv(source=2, tag=any) at line 10" in three[0].message
-    assert three[1].status == "DEADLOCK"  # the next case still runs (in a new job)
-    assert {r.status for r in three} == {"DEADLOCK", "NOT RUN"}
+    # one timeout per rank count: the rest of that size is skipped, and says why
+    assert all(r.status == "NOT RUN" and "hung in an earlier case with 3 ranks" in r.message for r in three[1:])
     assert {r.status for r in records if r.file == good} == {"PASS"}
     assert {r.ranks for r in records if r.file == good} == {1, 3}
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from pimpi.collectives.exercises import reference_path
+from pimpi.collectives.exercises import reference_path, sandbox
 from pimpi.collectives.exercises.check import grade
 
 CHEATS = Path(__file__).with_name("cheats")
@@ -119,9 +119,11 @@ def test_a_request_never_waited_fails_the_same_way_on_every_run():
 def test_a_class_with_a_broken_file_still_grades_everyone_else(tmp_path):
     files = [str(CHEATS / "syntax_error.py"), str(reference_path("bcast_linear")), str(CHEATS / "world_p2p.py")]
     out, table, report = tmp_path / "class.json", tmp_path / "class.csv", tmp_path / "report.md"
+    names = tmp_path / "names.csv"
+    names.write_text(f"file,student\n{files[1]},Ada Lovelace\n")
     proc = subprocess.run(
         [sys.executable, "-m", "pimpi", "exercises", "check", "bcast_linear", *files, "-n", "2", "-q",
-         "--json", str(out), "--csv", str(table), "--report", str(report)],
+         "--json", str(out), "--csv", str(table), "--report", str(report), "--names", str(names)],
         capture_output=True, text=True, timeout=380)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     data = json.loads(out.read_text())
@@ -131,6 +133,10 @@ def test_a_class_with_a_broken_file_still_grades_everyone_else(tmp_path):
     assert summary[files[2]]["passed"] == 0 and "went through `comm`" in summary[files[2]]["first_failure"]
     rows = list(csv.DictReader(table.open()))
     assert [r["file"] for r in rows] == files and rows[1]["score"] == "100.0"
+    # a name per student (the --names map, else the file's name), a count per status, an integrity column
+    assert [r["student"] for r in rows] == ["syntax_error", "Ada Lovelace", "world_p2p"]
+    assert rows[0]["ERROR"] == rows[0]["total"] and rows[1]["PASS"] == rows[1]["total"]
+    assert rows[2]["FAIL"] == rows[2]["total"] and "integrity" in rows[0]
     assert files[1] in report.read_text() and "| score |" in report.read_text()
     # one cause, one line: the syntax error is printed once with its count
     assert proc.stdout.count("cannot parse line 3") == 1
@@ -234,3 +240,73 @@ def test_a_job_that_ends_before_the_learners_import_is_run_once_more_and_only_on
     runs.clear()
     monkeypatch.setattr(job, "_segment_once", lambda root, start, end: fake(root, start, end, False))
     assert not job._segment(tmp_path, 0, 3).launch_failed and runs == [0]
+
+
+def _needs(mode: str) -> None:
+    """Skip (one line) where this machine cannot contain a job that way; never on CI."""
+    order = ["none", "pidns", "bwrap"]
+    if order.index(sandbox.mode()) < order.index(mode) and os.environ.get("CI") != "true":
+        pytest.skip(f"needs {'bubblewrap' if mode == 'bwrap' else 'unshare --pid'} (sandbox here: {sandbox.mode()})")
+
+
+@pytest.mark.timeout(300)
+def test_a_detached_child_holding_the_ranks_output_neither_hangs_the_grade_nor_survives_it():
+    _needs("pidns")
+    records = _grade("bcast_linear", "detached_child.py", sizes=(2,), timeout=20)
+    assert {r.status for r in records} == {"PASS"}  # its algorithm is right
+    assert all("outlived its rank" in r.integrity for r in records)
+    assert _left_behind("pimpi-detached-child") == []
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("file, needle", [
+    ("os_exit.py", "rank 1 ended its process with os._exit(0) at line 10 of os_exit.py before its function "
+                   "returned"),
+    ("sys_exit.py", "ended its process with sys.exit(0) (or exit() or raise SystemExit) inside the function"),
+    ("segfault.py", "rank 1 crashed: Segmentation fault at line 10 of segfault.py; hint: memory was read"),
+])
+def test_an_early_exit_names_the_rank_the_call_and_the_code(file, needle):
+    records = _grade("bcast_linear", file, sizes=(2,))
+    assert records[0].status == "ERROR" and needle in records[0].message, records[0].message
+
+
+@pytest.mark.timeout(300)
+def test_the_answers_are_not_in_the_job_folder():
+    failed = _failed(_grade("scatterv_gatherv", "read_answers.py"))
+    scattered = [r for r in failed if r.function == "scatterv" and r.length > 0]
+    assert scattered and all(r.status == "FAIL" and " got " in r.message and "expected" in r.message
+                             for r in scattered)
+
+
+@pytest.mark.timeout(300)
+def test_inputs_are_drawn_fresh_for_every_run():
+    from pimpi.collectives.exercises.check import format_record
+
+    runs = [_failed(_grade("scatterv_gatherv", "read_answers.py", sizes=(2,))) for _ in range(2)]
+    firsts = [format_record(next(r for r in run if r.length > 1)) for run in runs]
+    assert firsts[0] != firsts[1]  # the expected values differ: a run's inputs cannot be rebuilt
+
+
+@pytest.mark.timeout(300)
+def test_a_write_outside_the_rank_folder_is_refused_and_reported():
+    _needs("bwrap")
+    records = _grade("bcast_linear", "writes_outside.py")
+    assert records and all(r.status in ("ERROR", "FAIL") for r in records)
+    first = next(r for r in records if r.status == "ERROR")
+    assert "Read-only file system" in first.message and "only in its own folder" in first.message
+    assert "tried to write outside its folder" in first.integrity
+
+
+@pytest.mark.timeout(300)
+def test_the_reference_solutions_are_hidden_from_the_learners_code():
+    _needs("bwrap")
+    records = _grade("split_sums", "copy_reference.py")
+    assert records and all(r.status == "ERROR" and "No such file or directory" in r.message for r in records)
+
+
+@pytest.mark.timeout(300)
+def test_patching_the_course_verdict_in_the_submission_turns_no_rule_off():
+    records = _grade("heat_sendrecv", "patch_verdict_heat.py")
+    # the rules it broke (Send/Recv instead of Sendrecv) are still judged: by the checker
+    assert records and all(r.status == "FAIL" and "uses comm.Send; every ghost cell travels in comm.Sendrecv"
+                           in r.message and "more rule break" in r.message for r in records)

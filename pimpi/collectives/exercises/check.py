@@ -13,13 +13,15 @@ import contextlib
 import json
 import os
 import re
+import secrets
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -29,7 +31,8 @@ from pimpi.fileio import last_lines
 
 from ..cases import Case, Prepared, compare
 from .monitor import MonitorReport, read_reports
-from .registry import Exercise, cases_for, get_exercise
+from . import course, hints, sandbox
+from .registry import Exercise, cases_for, get_exercise, reference_path
 
 __all__ = ["Record", "check_file", "check_files", "grade", "verify_source", "format_record",
            "default_jobs"]
@@ -37,6 +40,7 @@ __all__ = ["Record", "check_file", "check_files", "grade", "verify_source", "for
 STARTUP = 120.0  # seconds mpirun may take to start Python on every rank and prepare every case
 STATUSES = ("PASS", "FAIL", "DEADLOCK", "ERROR", "NOT RUN")
 GRACE = 3.0  # seconds the other ranks get to finish a case in which one rank failed
+FINISH = 5.0  # seconds mpirun may take to end once every rank has ended
 MAX_STOPS = 4  # jobs one file may hang or crash per rank count before the rest is not run
 
 
@@ -55,6 +59,7 @@ class Record:
     message: str
     op: str = "SUM"
     line: int | None = None  # the learner's line the message is about
+    integrity: str = ""  # what the sandbox or Open MPI saw that a right answer does not explain
 
     @property
     def case(self) -> Case:
@@ -132,6 +137,22 @@ def _tail(path: Path, lines: int = 3) -> str:
 _PID = re.compile(r" with PID \d+ on node \S+")
 
 
+def _crash(path: Path, name: str) -> str | None:
+    """What Python's faulthandler wrote for a crashed rank ('Segmentation fault at line 9 of x.py; hint: ...')."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    first = next((line for line in text.splitlines() if line.startswith("Fatal Python error")), "")
+    if not first:
+        return None
+    what = first.split(":", 1)[-1].strip()
+    lines = re.findall(r'File "([^"]*)", line (\d+)', text)
+    mine = [line for file, line in lines if Path(file).name == name]
+    where = f" at line {mine[0]} of {name}" if mine else ""
+    return f"{what}{where}{hints.for_crash(what)}"
+
+
 def _load_npz(path: Path) -> dict[str, np.ndarray]:
     """Arrays a rank saved; never unpickles (the learner's process wrote some of these)."""
     try:
@@ -157,6 +178,7 @@ class _Segment:
     outdir: Path
     harness_dups: int = 0
     launch_failed: bool = False  # mpirun ended before any rank imported the learner's file
+    notes: list[str] = field(default_factory=list)  # what the teacher's integrity column shows
 
     def results(self, index: int, ranks: int) -> list[dict[str, np.ndarray]]:
         """Every rank's result and inputs after the call to case `index`."""
@@ -186,23 +208,41 @@ class _Job:
         return seg
 
     def _segment_once(self, root: Path, start: int, end: int) -> _Segment:
+        with contextlib.ExitStack() as self._folders:  # the job's shared-memory folder, removed after it
+            return self._segment_in(root, start, end)
+
+    def _segment_in(self, root: Path, start: int, end: int) -> _Segment:
         from pimpi import procs
         from pimpi.cluster import launch
 
         outdir = Path(tempfile.mkdtemp(prefix="out-", dir=root))
         work = Path(tempfile.mkdtemp(prefix="work-", dir=root))  # the learner's cwd: nothing else in it
-        for sub in ("prep", "res", "mon"):
+        for sub in ("prep", "res", "mon", "tmp"):
             (outdir / sub).mkdir()
+        for rank in range(self.ranks):
+            (work / f"rank{rank}").mkdir()  # the only folder this rank's learner code may write
         src = work / "src"
         src.mkdir()
         copy = src / self.name
         shutil.copyfile(self.path, copy)
+        reference = outdir / "reference.py"  # the worker loads it before the learner's import, then deletes it
+        shutil.copyfile(reference_path(self.exercise.name), reference)
+        shm_root = "/dev/shm" if os.path.isdir("/dev/shm") else str(outdir)
+        shm = Path(self._folders.enter_context(procs.temporary_folder("pimpi-grade-", dir=shm_root)))
         env = launch.mpi_env()
+        env.update(sandbox.shared_memory(str(shm)))
         env.update(OMPI_MCA_pml_monitoring_enable="2", OMPI_MCA_pml_monitoring_enable_output="3",
-                   OMPI_MCA_pml_monitoring_filename=str(outdir / "mon" / "prof"))
+                   OMPI_MCA_pml_monitoring_filename=str(outdir / "mon" / "prof"), TMPDIR=str(outdir / "tmp"),
+                   PIMPI_GRADE_SEED=str(secrets.randbelow(1 << 30)))  # fresh inputs, read and dropped by the worker
         target = ["-m", "pimpi.collectives.exercises.worker", str(outdir), self.exercise.name, str(copy),
-                  str(start), str(end)]
+                  str(start), str(end), f"--reference={reference}"]
         cmd = launch.mpirun_command(launch.Launch(nprocs=self.ranks, target=target))
+        wrapper = sandbox.rank_wrapper(outdir / "rank.sh", work, [src], [outdir, shm],
+                                       [root.parent, reference_path(self.exercise.name).parent])
+        if wrapper:
+            at = cmd.index(sys.executable)  # each rank: `rank.sh python -m mpi4py -m ...worker`
+            cmd[at:at] = wrapper
+        cmd = list(sandbox.job_prefix()) + cmd  # every process of the job ends with mpirun
         tails = [_Tail(outdir / f"rank{r}.jsonl") for r in range(self.ranks)]
         seg = _Segment({}, {}, {}, None, None, outdir)
         done: dict[int, dict[int, dict[str, Any]]] = {}
@@ -210,6 +250,8 @@ class _Job:
         prepared, ended = set(), set()
         failed_at: dict[int, float] = {}
         log_path = outdir / "mpirun.log"
+        exits: dict[int, dict[str, Any]] = {}  # rank -> its os._exit record
+        crashes: dict[int, str] = {}  # rank -> what crashed it
         proc = None
         session = contextlib.ExitStack()  # mpirun's private session directory, removed at the end
         try:
@@ -235,18 +277,27 @@ class _Job:
                             done.setdefault(rec["index"], {})[rank] = rec
                         elif event == "end":
                             ended.add(rank)
+                        elif event == "exit":
+                            exits[rank] = rec
+                for rank in range(self.ranks):  # a crash: Python's own last words, with the learner's line
+                    if rank not in crashes and rank not in ended:
+                        crashes[rank] = _crash(outdir / f"crash{rank}.txt", self.name)
+                        if crashes[rank] is None:
+                            del crashes[rank]
                 if not go and len(prepared) == self.ranks:
                     for index in range(start, end):  # read MPI's answers before the learner's import
                         seg.answers[index] = [_load_npz(outdir / "prep" / f"{r}-{index}.npz")
                                               for r in range(self.ranks)]
+                    shutil.rmtree(outdir / "prep", ignore_errors=True)  # no answer left where a rank can read it
+                    reference.unlink(missing_ok=True)
                     (outdir / "go").write_text("go\n")
                     go, since = True, time.monotonic()
                 while go and current < end and len(done.get(current, {})) == self.ranks:
                     seg.done[current] = [done[current][r] for r in range(self.ranks)]
                     current, since = current + 1, time.monotonic()
-                if exited and current == end:
-                    break
                 now = time.monotonic()
+                if current == end and (exited or self._finished(len(ended) == self.ranks, now - since, seg)):
+                    break
                 if not go and (now - began > STARTUP or exited):
                     what = "ended" if exited else f"did not prepare its cases in {STARTUP:g} s"
                     seg.stop = (current, "ERROR", f"the job {what}: {_tail(log_path)}")
@@ -257,12 +308,19 @@ class _Job:
                 if failed and current not in failed_at:
                     failed_at[current] = now
                 waited = now - failed_at.get(current, now)  # a rank failed: the others may wait for it
+                gone = {r: rec for r, rec in exits.items() if r not in done.get(current, {})}
+                broken = {r: text for r, text in crashes.items() if r not in done.get(current, {})}
+                if go and current < end and (gone or broken):  # a rank left mid-case: no need to wait
+                    rank = min(gone or broken)
+                    seg.stop = (current, "ERROR", self._left(rank, gone.get(rank), broken.get(rank), calls, current))
+                    break
                 if go and current < end and (now - since > self.timeout or exited or waited > GRACE):
                     seg.stop = (current, *self._stuck(current, done.get(current, {}), calls, exited, log_path))
                     break
                 time.sleep(0.05)
             if seg.stop is None:
-                procs.wait(proc, timeout=STARTUP)  # MPI_Finalize writes the monitoring reports
+                if proc.poll() is None:  # every rank ended, but a process it started holds the job open
+                    procs.end_group(proc)
                 if len(ended) == self.ranks:
                     seg.monitor = read_reports(outdir / "mon", self.ranks)
         finally:
@@ -270,6 +328,29 @@ class _Job:
                 procs.end_group(proc)
             session.close()
         return seg
+
+    def _finished(self, all_ended: bool, idle: float, seg: _Segment) -> bool:
+        """Whether to stop waiting for mpirun once every case is done: every rank ended but mpirun
+        goes on for FINISH s (a process the submission started holds a rank's output open), or
+        the ranks did not end within the case timeout (code that runs after the last case)."""
+        if all_ended and idle > FINISH:
+            seg.notes.append("a process the submission started outlived its rank (it was ended)")
+            return True
+        if idle > self.timeout + FINISH:
+            seg.notes.append(f"the ranks did not end within {self.timeout:g} s of the last case (they were ended)")
+            return True
+        return False
+
+    def _left(self, rank: int, exit_rec: dict[str, Any] | None, crash: str | None,
+              calls: dict[int, dict[int, dict[str, Any]]], index: int) -> str:
+        """'rank 1 called os._exit(0) at line 9 of x.py in case ...': how a rank left in the middle of a case."""
+        if exit_rec is not None:
+            where = f" at line {exit_rec['line']} of {self.name}" if exit_rec.get("line") else ""
+            return (f"rank {rank} ended its process with os._exit({exit_rec.get('code')}){where} before its "
+                    f"function returned: return the result instead (the other ranks then wait for it)")
+        last = calls.get(rank, {}).get(index)
+        during = f" during comm.{hints.named_peers(last['call'])}" if last and last.get("call") else ""
+        return f"rank {rank} crashed{during}: {crash}"
 
     def _stuck(self, index: int, done: dict[int, dict[str, Any]], calls: dict[int, dict[int, dict[str, Any]]],
                exited: bool, log_path: Path) -> tuple[str, str]:
@@ -287,13 +368,15 @@ class _Job:
             if rank in done:
                 parts.append(f"rank {rank} returned")
             elif last is None:
-                parts.append(f"rank {rank} made no call")
+                parts.append(f"rank {rank} made no MPI call in this case (still computing, or a loop that never "
+                             f"reaches its MPI call?)")
             elif last["call"] == "":
                 parts.append(f"rank {rank} returned")
             else:
                 where = f" at line {last['line']}" if last.get("line") else ""
-                parts.append(f"rank {rank} last called {last['call']}{where} (then Waitall?)"
-                             if last["call"].startswith("I") else f"rank {rank} waits in {last['call']}{where}")
+                call = hints.named_peers(last["call"])
+                parts.append(f"rank {rank} last called {call}{where} (then Waitall?)"
+                             if call.startswith("I") else f"rank {rank} waits in {call}{where}")
         return "DEADLOCK", f"no result after {self.timeout:g} s: " + "; ".join(parts) + f" ({self.name})"
 
     def _at(self, message: str, line: int | None) -> str:
@@ -313,6 +396,19 @@ class _Job:
             same = [r for r in bad if r["status"] == worst["status"]]
             more = f" (and {len(same) - 1} more ranks)" if len(same) > 1 else ""
             return worst["status"], self._at(worst["message"], worst.get("line")) + more, worst.get("line")
+        rules = self.exercise.rules
+        for rank, rec in enumerate(done):  # the course rules, judged here from what the rank recorded
+            if rules is None:
+                break
+            if not isinstance(rec.get("course"), dict):
+                return "FAIL", (f"rank {rank}: the grader's record of this call is missing (did the code "
+                                f"change the communicator it was given?) (in {func.name} of {self.name})"), def_line
+            case = self.cases[index]
+            found = course.judge(rules, rec["course"], {"length": case.length, "ranks": self.ranks,
+                                                        "itemsize": np.dtype(case.dtype).itemsize})
+            if found is not None:
+                text, line = found
+                return "FAIL", self._at(f"rank {rank} {text}", line or def_line), line or def_line
         for rank, rec in enumerate(done):  # first: the buffers of such a call are not settled
             if rec.get("unfinished"):
                 desc = rec["unfinished"][0]
@@ -329,6 +425,15 @@ class _Job:
                 else:
                     value = None if rec.get("returned_none") else got.get("result")
                     text = compare(Prepared((), {}, lambda r: r, answer.get("expected"), meta["exact"]), value)
+                    if text and value is not None:  # say where, in the exercise's own terms
+                        kind = self.cases[index].kind
+                        if kind == "halo2d":
+                            text = hints.halo_difference(value, answer.get("expected")) or text
+                        elif kind == "split_sums":
+                            text = hints.pair_difference(value, answer.get("expected"),
+                                                         ("row_sum (over your row)", "col_sum (over your column)")) or text
+                    if text and self.cases[index].op == "FIRST":
+                        text += f" ({hints.OP_FIRST})"
                     if text:
                         problems.append(f"rank {rank} {text}")
         if problems:
@@ -369,9 +474,17 @@ class _Job:
         verdicts: dict[int, tuple[str, str, int | None]] = {}
         queue = [(0, len(self.cases))]
         stops = 0
+        notes: dict[str, None] = {}
+        if sandbox.NOTE[sandbox.mode()]:
+            notes[sandbox.NOTE[sandbox.mode()]] = None
         while queue and stops <= MAX_STOPS:
             start, end = queue.pop(0)
             seg = self._segment(root, start, end)
+            notes.update(dict.fromkeys(seg.notes))
+            for index, recs in seg.done.items():
+                for rank, rec in enumerate(recs):
+                    if rec.get("outside"):
+                        notes[f"rank {rank} tried to write outside its folder ({rec['outside']})"] = None
             if seg.stop is None:
                 for index in range(start, end):
                     verdicts[index] = self.judge(index, seg)
@@ -384,16 +497,22 @@ class _Job:
                 queue.insert(0, (start, index))
             if index + 1 < end:
                 queue.append((index + 1, end))
-        for start, end in queue:  # the file hung too often at this rank count
+            if status == "DEADLOCK":  # one timeout per rank count: the next cases would most likely hang too
+                hung = f"not run: the file hung in an earlier case with {self.ranks} ranks (one timeout per rank " \
+                       f"count; fix that case first)"
+                queue = [(s, e) for s, e in queue if e <= index]  # cases before it still get their verdict
+                for index2 in range(index + 1, len(self.cases)):
+                    verdicts.setdefault(index2, ("NOT RUN", hung, None))
+        for start, end in queue:  # the file hung or crashed too often at this rank count
             for index in range(start, end):
-                verdicts.setdefault(index, ("NOT RUN", f"not run: the job hung or crashed {stops} times with "
+                verdicts.setdefault(index, ("NOT RUN", f"not run: the job crashed {stops} times with "
                                                        f"{self.ranks} ranks", None))
         records = []
         for index, case in enumerate(self.cases):
             status, message, line = verdicts[index]
             func = next(f for f in self.exercise.functions if f.kind == case.kind)
             rec = Record(self.exercise.name, self.path, func.name, self.ranks, case.root, case.length, case.dtype,
-                         status, message, case.op, line)
+                         status, message, case.op, line, "; ".join(notes))
             records.append(rec)
             emit(rec)
         return records

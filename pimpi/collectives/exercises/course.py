@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 from pimpi.collectives.trace.record import BUILTIN, PICKLED, ForbiddenCall, TracingComm, _nbytes
 
-__all__ = ["Rules", "RuleBroken", "Work", "parse_rules", "wrap", "in_flight"]
+__all__ = ["Rules", "RuleBroken", "Work", "parse_rules", "wrap", "in_flight", "judge", "caller_line"]
 
 P2P = ("Send", "Ssend", "Rsend", "Bsend", "Isend", "Issend", "Irsend", "Ibsend", "Recv", "Irecv",
        "Sendrecv", "Sendrecv_replace")
@@ -56,12 +56,13 @@ class Rules:
     max_sends_why: str = ""
     any_source: str = ""  # "" | root: the root must receive from MPI.ANY_SOURCE (with 3+ ranks)
     any_source_why: str = ""
+    layout: str = ""  # "" | column: every derived send is Create_vector(rows, 1, size) on the input itself
 
 
 def parse_rules(data: dict[str, Any], where: str) -> Rules:
     """Rules from an exercises.json entry; ValueError naming a bad field."""
     known = {"allowed", "allowed_on", "banned", "banned_why", "required", "derived", "max_sends",
-             "max_sends_why", "any_source", "any_source_why"}
+             "max_sends_why", "any_source", "any_source_why", "layout"}
     unknown = set(data) - known
     if unknown:
         raise ValueError(f"{where}: unknown rule {sorted(unknown)[0]!r}")
@@ -74,11 +75,13 @@ def parse_rules(data: dict[str, Any], where: str) -> Rules:
     rules = Rules(tuple(data.get("allowed", ())), data.get("allowed_on", "any"),
                   tuple(data.get("banned", ())), data.get("banned_why", ""), tuple(required),
                   data.get("derived", ""), data.get("max_sends"), data.get("max_sends_why", ""),
-                  data.get("any_source", ""), data.get("any_source_why", ""))
+                  data.get("any_source", ""), data.get("any_source_why", ""), data.get("layout", ""))
     if rules.allowed_on not in ("any", "new"):
         raise ValueError(f"{where}: allowed_on {rules.allowed_on!r} is not any or new")
     if rules.any_source not in ("", "root"):
         raise ValueError(f"{where}: any_source {rules.any_source!r} is not root")
+    if rules.layout not in ("", "column"):
+        raise ValueError(f"{where}: layout {rules.layout!r} is not column")
     if rules.derived not in ("", "sends", "all"):
         raise ValueError(f"{where}: derived {rules.derived!r} is not sends or all")
     return rules
@@ -122,9 +125,14 @@ class Work:
         return self.job()
 
     def problem(self) -> str | None:
-        if self.calls == 0:
+        return Work.explain(self.calls, self.overlapped)
+
+    @staticmethod
+    def explain(calls: int, overlapped: bool) -> str | None:
+        """What is wrong with how work() was called, or None."""
+        if calls == 0:
             return "never called work(): run it between starting the reduction and waiting for it"
-        if not self.overlapped:
+        if not overlapped:
             return ("called work() while no non-blocking collective was in flight: start it "
                     "(req = comm.Iallreduce(...)), call work(), then req.Wait()")
         return None
@@ -138,6 +146,12 @@ def _is_derived(spec: Any) -> bool:
         return False
     return any(isinstance(item, MPI.Datatype) and item != MPI.DATATYPE_NULL
                and item.combiner not in (MPI.COMBINER_NAMED, MPI.COMBINER_DUP) for item in spec)
+
+
+def peer_name(peer: Any) -> str:
+    """'rank 3', or MPI.PROC_NULL / MPI.ANY_SOURCE by name (not -2 / -1)."""
+    return {-2: "MPI.PROC_NULL", -1: "MPI.ANY_SOURCE"}.get(peer, f"rank {peer}") if isinstance(peer, int) \
+        else f"rank {peer}"
 
 
 def _peer(name: str, verb: str, args: tuple, kwargs: dict[str, Any]) -> Any:
@@ -156,8 +170,16 @@ class _State:
         self.calls: set[str] = set()
         self.requests: list[Any] = []  # requests of non-blocking collectives
         self.problems: list[str] = []  # rule breaks seen during the call
+        self.lines: list[int | None] = []  # the submission's line of each
         self.children: list[tuple[TracingComm, list[int]]] = []
         self.wildcard = False  # a receive or probe was posted with source MPI.ANY_SOURCE
+        self.args: tuple = ()  # the call's arguments (a derived send must come from the input itself)
+        self.types: list[list[Any]] = []  # [peer, combiner, params, base size, from the input, line] per send
+
+    def note(self, text: str) -> None:
+        """A rule break, with the submission's line that made it."""
+        self.problems.append(text)
+        self.lines.append(caller_line())
 
     def announce(self, text: str) -> None:
         if self.outer._watch is not None:
@@ -177,7 +199,9 @@ class _State:
         @functools.wraps(method)
         def call(*args: Any, **kwargs: Any) -> Any:
             req = method(*args, **kwargs)
-            self.requests.append(req)
+            sendbuf = args[0] if args else kwargs.get("sendbuf")
+            if _nbytes(sendbuf) > 0 or sendbuf is None:  # a zero-length collective moves nothing
+                self.requests.append(req)
             return req
         return call
 
@@ -193,14 +217,33 @@ class _State:
                 elif name == "Sendrecv":
                     specs.append(("received", args[3] if len(args) > 3 else kwargs.get("recvbuf")))
             for verb, spec in specs:
+                if self.rules.layout and verb == "sent" and _nbytes(spec) > 0 and _is_derived(spec):
+                    self.types.append(self.describe(spec, _peer(name, verb, args, kwargs)))
                 if _nbytes(spec) > 0 and not _is_derived(spec):
                     peer = _peer(name, verb, args, kwargs)
-                    self.problems.append(
+                    self.note(
                         f"comm.{name} {verb} {_nbytes(spec)} bytes {'to' if verb == 'sent' else 'from'} "
-                        f"rank {peer} as a plain buffer; this exercise asks for a derived datatype: "
+                        f"{peer_name(peer)} as a plain buffer; this exercise asks for a derived datatype: "
                         "[buf, count, newtype] with a committed Create_vector/Create_struct type")
             return method(*args, **kwargs)
         return call
+
+    def describe(self, spec: Any, peer: Any) -> list[Any]:
+        """What a derived datatype send really was: its combiner and parameters (MPI's own
+        envelope), its base type's size, and whether the buffer is the caller's input itself."""
+        import numpy as np
+        from mpi4py import MPI
+
+        dtype = next(item for item in spec if isinstance(item, MPI.Datatype))
+        base, combiner, params = dtype.decode()
+        plain = {k: v for k, v in params.items() if isinstance(v, (int, float))}
+        if isinstance(base, MPI.Datatype):
+            size = base.Get_size()
+        else:
+            size = None
+        buf = spec[0]
+        shares = any(isinstance(a, np.ndarray) and np.may_share_memory(np.asarray(buf), a) for a in self.args)
+        return [peer, combiner, plain, size, shares, caller_line()]
 
     def sourced(self, name: str, method: Callable[..., Any]) -> Callable[..., Any]:
         """`method` (a receive or probe) that notes a posted MPI.ANY_SOURCE."""
@@ -242,29 +285,77 @@ class _State:
                 events.append(event)
         events[:] = sorted((e for e in events if e.peer != MPI.PROC_NULL), key=lambda e: e.time)
 
+    def facts(self, args: tuple) -> dict[str, Any]:
+        """What this call did on this rank, as plain data: the checker judges it (`judge`) in its own
+        process, so nothing the submission patches here decides a verdict."""
+        return {"problems": list(self.problems), "lines": list(self.lines), "calls": sorted(self.calls),
+                "sent": sum(1 for e in self.outer.events if e.kind == "S"), "wildcard": self.wildcard,
+                "work": [[a.calls, a.overlapped] for a in args if isinstance(a, Work)], "types": self.types,
+                "size": self.outer.Get_size(), "rank": self.outer.Get_rank(), "root": self.root}
+
     def verdict(self, args: tuple) -> str | None:
-        """The first rule this call broke on this rank (with a count of the others), or None."""
-        problems = list(self.problems)
-        size, rank = self.outer.Get_size(), self.outer.Get_rank()
-        for req in self.rules.required:
-            applies = (req.when == "always" or (req.when == "ranks>1" and size > 1)
-                       or (req.when == "root" and size > 1 and rank == self.root))
-            if applies and not self.calls.intersection(req.calls):
-                names = " or ".join(f"comm.{c}" for c in req.calls)
-                problems.append(f"never called {names}" + (f"; {req.why}" if req.why else ""))
-        if self.rules.max_sends is not None:
-            sent = sum(1 for e in self.outer.events if e.kind == "S")
-            if sent > self.rules.max_sends:
-                problems.append(f"sent {sent} messages, at most {self.rules.max_sends} allowed"
-                                + (f": {self.rules.max_sends_why}" if self.rules.max_sends_why else ""))
-        if self.rules.any_source == "root" and size > 2 and rank == self.root and not self.wildcard:
-            problems.append("root never received from MPI.ANY_SOURCE"
-                            + (f": {self.rules.any_source_why}" if self.rules.any_source_why else ""))
-        problems += [p for p in (a.problem() for a in args if isinstance(a, Work)) if p]
-        if not problems:
-            return None
-        more = len(problems) - 1
-        return problems[0] + (f" (and {more} more rule break{'s' if more > 1 else ''})" if more else "")
+        """The first rule this call broke on this rank (for `exercises trace`, in the learner's process)."""
+        found = judge(self.rules, self.facts(args))
+        return None if found is None else found[0]
+
+
+def _column_problem(combiner: str, params: dict[str, Any], size: int | None, shares: bool,
+                    context: dict[str, Any]) -> str | None:
+    """Why a derived send is not this exercise's column type (Create_vector(rows, 1, ranks) on the
+    matrix itself, base type of the matrix's item size), or None."""
+    rows, ranks, itemsize = context["length"], context["ranks"], context["itemsize"]
+    want = f"Create_vector({rows}, 1, {ranks}) on the matrix itself"
+    if combiner == "VECTOR":
+        got = (params.get("count"), params.get("blocklength"), params.get("stride"))
+        if got != (rows, 1, ranks):
+            return f"Create_vector{got}: a column of this {rows} x {ranks} matrix is {want}"
+    elif combiner == "HVECTOR":
+        got = (params.get("count"), params.get("blocklength"), params.get("stride"))
+        if got != (rows, 1, ranks * itemsize):
+            return f"Create_hvector{got}: a column is {want} (or Create_hvector with a stride in bytes)"
+    else:
+        return f"a {combiner.lower()} datatype: a column of the matrix is {want}, not a copy made contiguous"
+    if size != itemsize:
+        return (f"a vector of {size}-byte items where the matrix holds {itemsize}-byte ones: build it on "
+                "from_numpy_dtype(matrix.dtype)")
+    if not shares:
+        return "a vector over a copy of the matrix: send from the matrix itself (flat = matrix.reshape(-1))"
+    return None
+
+
+def judge(rules: Rules, facts: dict[str, Any], context: dict[str, Any] | None = None) -> tuple[str, int | None] | None:
+    """(the first rule a call broke, with a count of the others; the line of the call that broke it)
+    from the facts `_State.facts` recorded, or None: run by the checker, outside the learner's process."""
+    problems = [(text, line) for text, line in zip(facts.get("problems", []), facts.get("lines", []))]
+    size, rank, root = facts.get("size", 1), facts.get("rank", 0), facts.get("root", 0)
+    calls = set(facts.get("calls", []))
+    for req in rules.required:
+        applies = (req.when == "always" or (req.when == "ranks>1" and size > 1)
+                   or (req.when == "root" and size > 1 and rank == root))
+        if applies and not calls.intersection(req.calls):
+            names = " or ".join(f"comm.{c}" for c in req.calls)
+            problems.append((f"never called {names}" + (f"; {req.why}" if req.why else ""), None))
+    if rules.max_sends is not None and facts.get("sent", 0) > rules.max_sends:
+        problems.append((f"sent {facts['sent']} messages, at most {rules.max_sends} allowed"
+                         + (f": {rules.max_sends_why}" if rules.max_sends_why else ""), None))
+    if rules.any_source == "root" and size > 2 and rank == root and not facts.get("wildcard"):
+        problems.append(("root never received from MPI.ANY_SOURCE"
+                         + (f": {rules.any_source_why}" if rules.any_source_why else ""), None))
+    if rules.layout == "column" and context:
+        for peer, combiner, params, size, shares, line in facts.get("types", []):
+            text = _column_problem(combiner, params, size, shares, context)
+            if text:
+                problems.append((f"sent its column to {peer_name(peer)} as {text}", line))
+                break
+    for calls_made, overlapped in facts.get("work", []):
+        text = Work.explain(calls_made, overlapped)
+        if text:
+            problems.append((text, None))
+    if not problems:
+        return None
+    more = len(problems) - 1
+    text = problems[0][0] + (f" (and {more} more rule break{'s' if more > 1 else ''})" if more else "")
+    return text, problems[0][1]
 
 
 class _Recording:
@@ -291,20 +382,50 @@ class _Recording:
         if name in state.rules.banned:
             note = f"uses comm.{name}" + (f"; {state.rules.banned_why}" if state.rules.banned_why else "")
             if note not in state.problems:
-                state.problems.append(note)
+                state.note(note)
         if name in P2P:
             method = getattr(object.__getattribute__(self, "_pimpi_tracer"), name)
             method = state.typed(name, method) if state.rules.derived else method
             return state.sourced(name, method) if name in ("Recv", "Irecv") else method
         if name in ("Probe", "Iprobe", "Mprobe", "Improbe"):
             state.announce(f"{name}()")
-            return state.sourced(name.lower(), super().__getattribute__(name))
+            method = state.sourced(name.lower(), super().__getattribute__(name))
+            if name in ("Mprobe", "Improbe"):  # msg.Recv() receives the message: record it
+                return _matched(method, object.__getattribute__(self, "_pimpi_tracer"))
+            return method
         if name in BLOCKING:
             state.announce(f"{name}()")
         if name in MAKERS:
             method = super().__getattribute__(name)
             return lambda *args, **kwargs: state.child(method(*args, **kwargs))
         return super().__getattribute__(name)
+
+
+def _matched(method: Callable[..., Any], tracer: TracingComm) -> Callable[..., Any]:
+    """Mprobe/Improbe whose message, when received with msg.Recv, is logged like comm.Recv."""
+    def call(*args: Any, **kwargs: Any) -> Any:
+        msg = method(*args, **kwargs)
+        if msg is None:  # Improbe: nothing yet
+            return msg
+        traced = _message_class()(msg)
+        traced._pimpi_tracer = tracer
+        return traced
+    return call
+
+
+@functools.lru_cache(maxsize=1)
+def _message_class() -> type:
+    from mpi4py import MPI
+
+    class TracedMessage(MPI.Message):
+        """A matched message whose Recv is recorded by the checker's tracer."""
+
+        def Recv(self, buf: Any, status: Any = None) -> None:  # noqa: N802 - mpi4py's name
+            st = status if status is not None else MPI.Status()
+            super().Recv(buf, st)
+            self._pimpi_tracer._log_recv(st)
+
+    return TracedMessage
 
 
 @functools.lru_cache(maxsize=1)
@@ -339,8 +460,31 @@ def _proxy(cls: type, comm: Any, state: _State, tracer: TracingComm, made: bool)
     return proxy
 
 
-def wrap(rules: Rules | None, func: Callable[..., Any]) -> Callable[..., Any]:
-    """`func` called on a course proxy, its rules checked after it returns (unchanged if no rules)."""
+def caller_line() -> int | None:
+    """The line of the innermost frame outside pimpi, mpi4py and NumPy: the submission's call."""
+    import os
+    import traceback
+
+    skip = tuple(os.path.dirname(m.__file__) + os.sep for m in _packages())
+    for frame in reversed(traceback.extract_stack()):
+        if not frame.filename.startswith(skip) and not frame.filename.startswith("<"):
+            return frame.lineno
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def _packages() -> tuple[Any, ...]:
+    import mpi4py
+    import numpy
+
+    import pimpi
+
+    return (pimpi, mpi4py, numpy)
+
+
+def wrap(rules: Rules | None, func: Callable[..., Any], in_process: bool = True) -> Callable[..., Any]:
+    """`func` called on a course proxy, its rules recorded as facts on the outer TracingComm
+    (`course_facts`) and, with `in_process` (exercises trace), also checked here after it returns."""
     if rules is None:
         return func
 
@@ -350,6 +494,7 @@ def wrap(rules: Rules | None, func: Callable[..., Any]) -> Callable[..., Any]:
 
         outer = comm if isinstance(comm, TracingComm) else TracingComm(comm)
         state = _State(rules, outer, kwargs.get("root", 0))
+        state.args = args
         proxy = _proxy(_classes()[MPI.Intracomm], outer.real, state, outer, made=False)
         _ACTIVE.append(state)
         try:
@@ -357,9 +502,11 @@ def wrap(rules: Rules | None, func: Callable[..., Any]) -> Callable[..., Any]:
         finally:
             _ACTIVE.remove(state)
             state.merge()
-        problem = state.verdict(args)
-        if problem is not None:
-            raise RuleBroken(problem)
+        outer.course_facts = state.facts(args)  # the checker judges these (see judge)
+        if in_process:
+            problem = state.verdict(args)
+            if problem is not None:
+                raise RuleBroken(problem)
         return result
 
     return graded

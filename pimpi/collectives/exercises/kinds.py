@@ -24,8 +24,10 @@ MAX_ITER = 64  # Mandelbrot iterations
 
 def _values(seed: int, n: int, dt: np.dtype) -> np.ndarray:
     """Small distinct non-zero values (sums stay exact in every dtype)."""
+    from .. import cases
+
     i = np.arange(n, dtype=np.int64)
-    out = ((i * 7 + seed * 3) % 11 + 1).astype(dt)
+    out = ((i * 7 + seed * 3 + cases.SALT) % 11 + 1).astype(dt)
     if dt.kind == "c":
         out = out + 1j * ((i + seed) % 5).astype(dt)
     return out
@@ -37,8 +39,9 @@ def _ret(buf: Any) -> Any:
 
 # -- communicators: row and column sums through Split ---------------------------------------
 def grid_columns(p: int) -> int:
-    """Columns of the rank grid of the split_sums cases: 1, 1, 2, 2, 3, 3, ..."""
-    return max(1, (p + 1) // 2)
+    """Columns of the rank grid of the split_sums cases: 1, 1, 1, 2, 2, 2, 2, 2, 3 (floor of the
+    square root), so 3, 5 and 8 ranks have 3 or more rows (a grid of 2 rows hides bugs)."""
+    return max(1, int(p ** 0.5))
 
 
 def _pair(returned: Any) -> np.ndarray:
@@ -66,8 +69,10 @@ def heat_counts(cells: int, p: int) -> list[int]:
 
 
 def heat_initial(cells: int) -> np.ndarray:
+    from .. import cases
+
     i = np.arange(cells)
-    return np.sin(np.pi * (i + 1) / (cells + 1)) + (i % 5) * 0.1
+    return np.sin(np.pi * (i + 1) / (cells + 1)) + ((i + cases.SALT) % 5) * 0.1
 
 
 def heat_serial(u: np.ndarray, steps: int = HEAT_STEPS, alpha: float = HEAT_ALPHA) -> np.ndarray:
@@ -99,7 +104,9 @@ def _halo2d(comm, case: Case, rank: int, p: int, dt: np.dtype) -> Prepared:
     dims = grid_dims(p)
     nr, nc = case.length, case.length + 1
     rows, cols = dims[0] * nr, dims[1] * nc
-    world = (np.arange(rows * cols, dtype=np.int64).reshape(rows, cols) + 1).astype(dt)
+    from .. import cases
+
+    world = (np.arange(rows * cols, dtype=np.int64).reshape(rows, cols) + 1 + cases.SALT).astype(dt)
     r0, c0 = (rank // dims[1]) * nr, (rank % dims[1]) * nc
     block = np.zeros((nr + 2, nc + 2), dt)
     block[1:-1, 1:-1] = world[r0:r0 + nr, c0:c0 + nc]

@@ -52,6 +52,7 @@ class Exercise:
     ops: tuple[str, ...] = ("SUM",)  # reduction ops graded (cases.OPS); FIRST checks rank order
     pattern_check: str = "none"  # "reference": messages per rank and rounds must match the reference
     monitor: bool | None = None  # Open MPI's counts checked (None: when every kind is in MONITORED_KINDS)
+    sizes: tuple[int, ...] = (1, 2, 3, 4, 5, 8)  # `check`'s default rank counts: the ones that expose its bugs
 
     @property
     def monitored(self) -> bool:
@@ -81,7 +82,7 @@ def _load(path: Path) -> dict[str, Exercise]:
         hints = tuple(shared[h[1:]] if h.startswith("@") else h for h in item["hints"])
         extra = {key: tuple(item[key]) if isinstance(item[key], list) else item[key]
                  for key in ("dtypes", "lengths", "large", "trace", "order", "level", "topic", "ops",
-                             "pattern_check", "monitor") if key in item}
+                             "pattern_check", "monitor", "sizes") if key in item}
         extra.update({key: _text(item[key]) for key in ("intro", "provided") if key in item})
         if "rules" in item:
             extra["rules"] = parse_rules(item["rules"], f"exercise {item['name']}")

@@ -47,9 +47,26 @@ def collapsed_lines(records: list[Record], with_file: bool) -> list[str]:
     return out
 
 
-def summary(records: list[Record], files: list[str]) -> list[dict[str, Any]]:
-    """Per student (file): passed, total, score in %, first failure (smallest case of the first cause)."""
+def student_names(files: list[str], names: dict[str, str] | None = None) -> dict[str, str]:
+    """A name per file: from `names` (file path or file name -> name, the --names map), else the
+    folder when every file has its own (class/alice/x.py -> alice), else the file's stem."""
+    import os
+
+    names = names or {}
+    folders = [os.path.basename(os.path.dirname(os.path.abspath(f))) for f in files]
+    by_folder = len(set(folders)) == len(set(files)) > 1
+    out = {}
+    for path, folder in zip(files, folders):
+        given = names.get(path, names.get(os.path.basename(path)))
+        out[path] = given or (folder if by_folder else os.path.splitext(os.path.basename(path))[0])
+    return out
+
+
+def summary(records: list[Record], files: list[str], names: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Per student (file): name, passed, total, score in %, counts per status, integrity notes,
+    first failure (smallest case of the first cause)."""
     out = []
+    who = student_names(list(dict.fromkeys(files)), names)
     for path in dict.fromkeys(files):
         mine = [r for r in records if r.file == path]
         passed = sum(r.status == "PASS" for r in mine)
@@ -58,25 +75,31 @@ def summary(records: list[Record], files: list[str]) -> list[dict[str, Any]]:
         counts: dict[str, int] = {}
         for rec in mine:
             counts[rec.status] = counts.get(rec.status, 0) + 1
-        out.append({"file": path, "exercise": mine[0].exercise if mine else "", "passed": passed,
-                    "total": len(mine), "score": round(100.0 * passed / len(mine), 1) if mine else 0.0,
-                    "statuses": counts, "first_failure": first})
+        integrity = "; ".join(dict.fromkeys(note for rec in mine for note in rec.integrity.split("; ") if note))
+        out.append({"student": who[path], "file": path, "exercise": mine[0].exercise if mine else "",
+                    "passed": passed, "total": len(mine),
+                    "score": round(100.0 * passed / len(mine), 1) if mine else 0.0,
+                    "statuses": counts, "integrity": integrity, "first_failure": first})
     return out
 
 
-def summary_json(records: list[Record], files: list[str]) -> str:
+def summary_json(records: list[Record], files: list[str], names: dict[str, str] | None = None) -> str:
     """The --json file: {"students": [summary...], "records": [one per case]}."""
-    return json.dumps({"students": summary(records, files), "records": [asdict(r) for r in records]},
+    return json.dumps({"students": summary(records, files, names), "records": [asdict(r) for r in records]},
                       indent=1) + "\n"
 
 
-def summary_csv(records: list[Record], files: list[str]) -> str:
-    """The --csv file: one row per student."""
+def summary_csv(records: list[Record], files: list[str], names: dict[str, str] | None = None) -> str:
+    """The --csv file: one row per student, with a count per status and what the sandbox saw."""
+    from .check import STATUSES
+
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["file", "exercise", "passed", "total", "score", "first_failure"])
-    for item in summary(records, files):
-        writer.writerow([item["file"], item["exercise"], item["passed"], item["total"], item["score"],
+    writer.writerow(["student", "file", "exercise", "passed", "total", "score", *STATUSES, "integrity",
+                     "first_failure"])
+    for item in summary(records, files, names):
+        writer.writerow([item["student"], item["file"], item["exercise"], item["passed"], item["total"],
+                         item["score"], *(item["statuses"].get(s, 0) for s in STATUSES), item["integrity"],
                          item["first_failure"]])
     return buf.getvalue()
 

@@ -14,6 +14,7 @@ judges them in its own process.
 
 from __future__ import annotations
 
+import errno
 import importlib.util
 import json
 import os
@@ -26,6 +27,7 @@ from typing import Any, Callable, TextIO
 import numpy as np
 
 from ..cases import Case
+from . import hints
 from .course import wrap
 from .registry import Exercise, cases_for, get_exercise, reference_path
 
@@ -34,8 +36,9 @@ __all__ = ["load_functions", "learner_line", "main"]
 GO_TIMEOUT = 300.0  # seconds a rank waits for the checker's go (it reads every rank's prep)
 
 
-def load_functions(exercise: Exercise, path: str) -> dict[str, Callable[..., Any]]:
-    """Import the learner's file and return its functions by case kind."""
+def load_functions(exercise: Exercise, path: str, in_process: bool = True) -> dict[str, Callable[..., Any]]:
+    """Import the learner's file and return its functions by case kind (in_process: a course
+    exercise's rules also judged here, for `exercises trace`; the checker judges them itself)."""
     spec = importlib.util.spec_from_file_location(f"pimpi_learner_{exercise.name}", path)
     if spec is None or spec.loader is None:
         raise ValueError(f"cannot import {path!r}")
@@ -46,7 +49,7 @@ def load_functions(exercise: Exercise, path: str) -> dict[str, Callable[..., Any
         obj = getattr(module, func.name, None)
         if not callable(obj):
             raise ValueError(f"{path} defines no function {func.name}()")
-        found[func.kind] = wrap(exercise.rules, obj)  # a course exercise's rules, checked
+        found[func.kind] = wrap(exercise.rules, obj, in_process)  # a course exercise's rules, recorded
     return found
 
 
@@ -80,7 +83,7 @@ def _log(events: list[Any]) -> list[list[Any]]:
 
 
 def _prepare_all(harness: Any, exercise: Exercise, cases: list[tuple[int, Case]], outdir: Path,
-                 fh: TextIO) -> tuple[dict[int, Any], dict[int, Any]]:
+                 fh: TextIO, reference_file: str | None = None) -> tuple[dict[int, Any], dict[int, Any]]:
     """Inputs and answers of every case (and the reference's log) before the learner's import."""
     from ..cases import prepare
     from ..trace import TracingComm
@@ -91,7 +94,7 @@ def _prepare_all(harness: Any, exercise: Exercise, cases: list[tuple[int, Case]]
     dups = 1
     reference = None
     if exercise.pattern_check == "reference" or exercise.monitored:
-        reference = load_functions(exercise, str(reference_path(exercise.name)))
+        reference = load_functions(exercise, reference_file or str(reference_path(exercise.name)))
     prepared: dict[int, Any] = {}
     comms: dict[Any, Any] = {}
     for index, case in cases:
@@ -114,6 +117,7 @@ def _prepare_all(harness: Any, exercise: Exercise, cases: list[tuple[int, Case]]
             meta["reference"] = _log(tracer.finish())
             comms[f"ref-{index}"] = ref_comm  # never freed: a reused id would mix Open MPI's counts
         _write(fh, meta)
+        prep.expected = None  # in the checker's hands now: not left where the learner's code could find it
         comm = harness.Dup()
         comm.Set_name(f"pimpi-case-{index}")
         dups += 1
@@ -154,10 +158,20 @@ def _run_case(comm: Any, func: Callable[..., Any], prep: Any, path: str, index: 
     except ForbiddenCall as exc:
         done.update(status="FAIL", message=f"rank {rank} {exc.advice()}",
                     line=learner_line(path, traceback.extract_tb(exc.__traceback__)))
+    except SystemExit as exc:
+        done.update(status="ERROR", message=f"rank {rank} ended its process with sys.exit({exc.code!r}) (or exit() "
+                    f"or raise SystemExit) inside the function: return the result instead; the other ranks "
+                    f"then wait for it", line=learner_line(path, traceback.extract_tb(exc.__traceback__)))
     except Exception as exc:  # noqa: BLE001 - the learner's bug is the report
-        done.update(status="ERROR", message=f"rank {rank} raised {type(exc).__name__}: {exc}",
+        done.update(status="ERROR", message=f"rank {rank} raised {type(exc).__name__}: {exc}{hints.for_error(exc)}",
                     line=learner_line(path, traceback.extract_tb(exc.__traceback__)))
+        if isinstance(exc, OSError) and exc.errno == errno.EROFS and exc.filename \
+                and not os.path.realpath(str(exc.filename)).startswith(os.getcwd()):
+            done["outside"] = str(exc.filename)  # the sandbox refused a write outside the rank's folder
     _write(fh, {"event": "call", "index": index, "call": "", "line": None})  # returned
+    facts = getattr(tracer, "course_facts", None)
+    if facts is not None:
+        done["course"] = facts
     done["unfinished"] = tracer.unfinished()
     done["log"] = _log(tracer.finish())
     store = {k: a for k, a in _arrays(prep.args).items()}
@@ -179,6 +193,23 @@ def _run_case(comm: Any, func: Callable[..., Any], prep: Any, path: str, index: 
     return done
 
 
+def _watch_exits(fh: TextIO, path: str, outdir: Path, rank: int) -> None:
+    """Name an early end plainly: os._exit is recorded (which call, which line, what code) before it
+    happens, and a crash (segfault, abort) leaves Python's traceback in crash<rank>.txt for the checker."""
+    import faulthandler
+
+    crash = open(outdir / f"crash{rank}.txt", "w", encoding="utf-8")  # noqa: SIM115 - open until the end
+    faulthandler.enable(file=crash, all_threads=False)
+    real_exit = os._exit
+
+    def _exit(code: int) -> None:
+        line = learner_line(path, traceback.extract_stack())
+        _write(fh, {"event": "exit", "call": "os._exit", "code": code, "line": line})
+        real_exit(code)
+
+    os._exit = _exit
+
+
 def _private_copy(path: str, rank: int) -> str:
     """Copy the learner's file into a folder of this rank's own and make it the cwd, so what
     one rank's import does to its folder (deleting it, say) cannot touch another rank's."""
@@ -196,10 +227,15 @@ def main(argv: list[str] | None = None) -> int:
     from mpi4py import MPI
 
     args = argv if argv is not None else sys.argv[1:]
-    if len(args) not in (5, 6):
-        raise SystemExit("usage: worker OUTDIR NAME FILE START END [--prepare-only]")
+    options = [a for a in args[5:] if a.startswith("--")]
+    if len(args) - len(options) != 5:
+        raise SystemExit("usage: worker OUTDIR NAME FILE START END [--prepare-only] [--reference=PATH]")
     outdir, name, path, start, end = Path(args[0]), args[1], args[2], int(args[3]), int(args[4])
-    prepare_only = args[5:] == ["--prepare-only"]  # Open MPI's counts of the preparation alone
+    prepare_only = "--prepare-only" in options  # Open MPI's counts of the preparation alone
+    reference_file = next((a.split("=", 1)[1] for a in options if a.startswith("--reference=")), None)
+    from .. import cases as case_inputs
+
+    case_inputs.set_salt(int(os.environ.pop("PIMPI_GRADE_SEED", "0")))  # drawn by the checker, then gone
     world = MPI.COMM_WORLD
     rank = world.Get_rank()
     exercise = get_exercise(name)
@@ -207,16 +243,17 @@ def main(argv: list[str] | None = None) -> int:
     with open(outdir / f"rank{rank}.jsonl", "a", encoding="utf-8") as fh:
         harness = world.Dup()  # the only collective on COMM_WORLD: the checker allows for it
         harness.Set_name("pimpi-harness")
-        prepared, comms = _prepare_all(harness, exercise, cases, outdir, fh)
+        prepared, comms = _prepare_all(harness, exercise, cases, outdir, fh, reference_file)
         comms["harness"] = harness  # not freed (see _prepare_all): the checker sees any collective
         # the learner's code runs on it in Open MPI's counts
         if prepare_only:
             _write(fh, {"event": "end"})
             return 0
-        _wait_go(outdir)
+        _wait_go(outdir)  # the checker has read the answers and removed them and the reference
         path = _private_copy(path, rank)
+        _watch_exits(fh, path, outdir, rank)
         try:
-            funcs: dict[str, Callable[..., Any]] | str = load_functions(exercise, path)
+            funcs: dict[str, Callable[..., Any]] | str = load_functions(exercise, path, in_process=False)
         except BaseException as exc:  # noqa: BLE001 - a broken file is a result, not a crash
             line = learner_line(path, traceback.extract_tb(exc.__traceback__))
             funcs = f"cannot load {Path(path).name}: {type(exc).__name__}: {exc}"
