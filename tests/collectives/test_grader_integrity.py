@@ -282,9 +282,10 @@ def test_the_answers_are_not_in_the_job_folder():
 def test_inputs_are_drawn_fresh_for_every_run():
     from pimpi.collectives.exercises.check import format_record
 
-    runs = [_failed(_grade("scatterv_gatherv", "read_answers.py", sizes=(2,))) for _ in range(2)]
+    # the shift is one of 1000: two runs alike happen once in 1000, three alike once in a million
+    runs = [_failed(_grade("scatterv_gatherv", "read_answers.py", sizes=(2,))) for _ in range(3)]
     firsts = [format_record(next(r for r in run if r.length > 1)) for run in runs]
-    assert firsts[0] != firsts[1]  # the expected values differ: a run's inputs cannot be rebuilt
+    assert len(set(firsts)) > 1  # the expected values differ: a run's inputs cannot be rebuilt
 
 
 @pytest.mark.timeout(300)
