@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 import time
 
@@ -9,14 +10,8 @@ import click
 
 from pimpi import __version__
 from pimpi.cliutil import show_usage_error
+from pimpi.commands import COMMANDS
 from pimpi.mpi import env_rank
-from pimpi.bench.cli import bench
-from pimpi.cluster.cli import doctor, hosts, run
-from pimpi.cluster.slurm.cli import submit
-from pimpi.vcluster.cli import vcluster
-from pimpi.collectives.cli import collectives, exercises
-from pimpi.render.cli import render
-from pimpi.monitor.cli import monitor
 
 USAGE_GRACE_S = 30  # how long a rank other than 0 waits, after a usage error, for rank 0 to end the job
 
@@ -33,8 +28,9 @@ def cli() -> None:
     """
 
 
-for _command in (hosts, doctor, run, submit, collectives, exercises, render, vcluster, bench, monitor):
-    cli.add_command(_command)
+for _name, _where in COMMANDS.items():
+    _module, _, _attr = _where.partition(":")
+    cli.add_command(getattr(importlib.import_module(_module), _attr), _name)
 
 
 def main() -> None:

@@ -30,7 +30,7 @@ TEXT = {
     "command", "--codec", "--arch", "--subnet", "node", "--template", "--profile", "--ops", "--algorithms",
     "--host", "--token",
 }
-INPUT_PATHS = {"path", "--hostfile", "src", "predicted", "measured", "folders", "previous", "now", "blend"}  # read, never written
+INPUT_PATHS = {"path", "--hostfile", "src", "predicted", "measured", "folders", "previous", "now", "blend", "--names"}  # read, never written
 
 
 def _commands(group: click.Command = cli, path: tuple[str, ...] = ("pimpi",)):

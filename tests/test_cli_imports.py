@@ -50,3 +50,10 @@ def test_help_and_usage_errors_import_no_numpy_and_no_mpi(tmp_path, args, code):
     assert seen["code"] == code, proc.stderr
     heavy = [m for m in seen["modules"] if m.split(".")[0] in ("numpy", "mpi4py")]
     assert heavy == [], f"pimpi {' '.join(args)} imported {heavy[:5]}"
+
+
+def test_the_command_list_is_what_the_cli_offers():
+    from pimpi.cli import cli
+    from pimpi.commands import COMMANDS
+
+    assert list(cli.commands) == list(COMMANDS)  # `pimpi run` tells commands from scripts by this list

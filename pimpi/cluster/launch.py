@@ -132,9 +132,9 @@ def python_target(target: list[str]) -> list[str]:
 
 def _pimpi_commands() -> set[str]:
     """The subcommands `pimpi run -- NAME` runs (pimpi's own command line)."""
-    from pimpi.cli import cli
+    from pimpi.commands import COMMANDS
 
-    return set(cli.commands)
+    return set(COMMANDS)
 
 
 def _script_target(path: str, args: list[str], python: list[str]) -> list[str]:

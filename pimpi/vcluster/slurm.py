@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from pimpi import procs
-from pimpi.vcluster import cluster, pids, state
+from pimpi.vcluster import pids, state
 from pimpi.vcluster.spec import Node, Spec
 from pimpi.vcluster.sysrun import VclusterError, require_tools
 from pimpi.fileio import atomic_write
@@ -120,7 +120,7 @@ def _enter(holder: int, node: Node | None = None, layer: Path | None = None) -> 
 
 
 def _holders(name: str) -> tuple[Spec, dict[str, int]]:
-    spec = cluster.load_spec(name)
+    spec = state.loaded(name)[0]
     if spec.rootfs:
         raise VclusterError("Slurm runs on light nodes only (a --rootfs node has no Slurm packages; "
                             "use the Ansible role `slurm` there)")
