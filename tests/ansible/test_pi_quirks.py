@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 from pimpi.testing import down_when_gone
-from pimpi.vcluster.seed import fake_vcgencmd
+from pimpi.vcluster.backends.vm.seed import fake_vcgencmd
 from tests.ansible.conftest import run_tool
 from tests.ansible.nodes import Nodes, changed_lines, pimpi, quote, recap, up_test_cluster
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pimpi.render.journal import JOURNAL_NAME
+from pimpi.journal import JOURNAL_NAME
 from pimpi.testing import marked_processes
 
 pytestmark = pytest.mark.skipif(shutil.which("blender") is None and os.environ.get("CI") != "true",
