@@ -14,7 +14,7 @@ import pytest
 from pimpi.buildhash import build_hash, wheel_hash
 from pimpi.cluster.doctor import find_problems
 from pimpi.cluster.facts import local_facts
-from pimpi.cluster.wheelpack import members, pack
+from pimpi.provision.wheelpack import members, pack
 from tests.ansible.conftest import copy_source
 
 def _wheel(src: Path, out: Path) -> Path:
@@ -95,7 +95,7 @@ def test_each_platform_archive_holds_its_own_newest_pip_and_the_fresh_pimpi(tmp_
         assert pimpi == fresh.read_bytes()  # the build of now, not the folder's stale one
     with pytest.raises(ValueError, match="has no pip wheel"):
         members(tmp_path / "pimpi-0.1.0-abc", fresh)
-    bad = subprocess.run([sys.executable, "-m", "pimpi.cluster.wheelpack", "--folder", str(new), "--pimpi",
+    bad = subprocess.run([sys.executable, "-m", "pimpi.provision.wheelpack", "--folder", str(new), "--pimpi",
                           str(tmp_path / "none.whl"), "--out", str(tmp_path / "x.tar")], capture_output=True,
                          text=True, timeout=60, check=False)
     assert bad.returncode == 2 and bad.stderr.startswith("error: --pimpi") and bad.stderr.count("\n") == 1, bad.stderr

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pimpi.cluster.wheelhouse import WheelhouseError, common_pins, load_targets, resolve
+from pimpi.provision.wheelhouse import WheelhouseError, common_pins, load_targets, resolve
 
 WHEELS = {  # (name, version): [(python tag, machine)], None = py3-none-any
     ("numpy", "2.0.2"): [("cp39", "x86_64"), ("cp39", "aarch64"), ("cp311", "x86_64"), ("cp311", "aarch64")],
@@ -113,7 +113,7 @@ def test_command_line_writes_pins_or_fails_with_one_line(index, tmp_path):
     assert load_targets(json.dumps(by_host)) == [_target("3.11", "x86_64", "pi1", "pi2"),
                                                  _target("3.13", "x86_64", "pi3")]
     out = tmp_path / "pins.json"
-    base = [sys.executable, "-m", "pimpi.cluster.wheelhouse", "--targets", str(targets), "--requirement",
+    base = [sys.executable, "-m", "pimpi.provision.wheelhouse", "--targets", str(targets), "--requirement",
             "pimpi==1.0", "--find-links", str(index), "--no-index", "--out", str(out)]
     ok = subprocess.run([*base, "--prefer", "numpy==2.5.0"], capture_output=True, text=True, timeout=300)
     assert ok.returncode == 0, ok.stderr

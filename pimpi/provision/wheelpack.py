@@ -6,7 +6,7 @@ fetched for that platform), the one pimpi wheel built from the source now (never
 in the folder by an earlier build of the same version) and one pip wheel, the newest in that folder:
 each node bootstraps pip from its own platform's archive, whatever another platform holds.
 
-    python -m pimpi.cluster.wheelpack --folder WHEELHOUSE/cp311-aarch64-glibc2.36 \\
+    python -m pimpi.provision.wheelpack --folder WHEELHOUSE/cp311-aarch64-glibc2.36 \\
         --pimpi BUILD/pimpi-1.0-py3-none-any.whl --out WHEELHOUSE/cp311-aarch64-glibc2.36-HASH.tar
 """
 
@@ -62,7 +62,7 @@ def pack(folder: str | Path, pimpi_wheel: str | Path, out: str | Path) -> list[s
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The command line the role runs on the controller; exit 2 on bad arguments."""
-    parser = argparse.ArgumentParser(prog="python -m pimpi.cluster.wheelpack", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m pimpi.provision.wheelpack", description=__doc__.splitlines()[0])
     parser.add_argument("--folder", required=True, help="the platform's wheelhouse folder")
     parser.add_argument("--pimpi", required=True, help="the pimpi wheel to ship")
     parser.add_argument("--out", required=True, help="the archive written")

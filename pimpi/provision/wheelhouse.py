@@ -6,7 +6,7 @@ resolves once per (machine, Python, glibc) the nodes have, and every pinned pack
 that installs on all of them: the controller's own when every node can take it, else the newest
 that every node can. When none exists the error names the package and the nodes.
 
-    python -m pimpi.cluster.wheelhouse --targets targets.json --requirement 'pimpi[openmpi]==1.0' \\
+    python -m pimpi.provision.wheelhouse --targets targets.json --requirement 'pimpi[openmpi]==1.0' \\
         --prefer numpy==2.3.1 --prefer mpi4py==4.1.0 --prefer openmpi --find-links DIR --out pins.json
 """
 
@@ -159,7 +159,7 @@ def load_targets(text: str) -> list[Target]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The command line the role runs on the controller; exit 2 on bad arguments, 1 when nothing fits."""
-    parser = argparse.ArgumentParser(prog="python -m pimpi.cluster.wheelhouse", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m pimpi.provision.wheelhouse", description=__doc__.splitlines()[0])
     parser.add_argument("--targets", required=True,
                         help="JSON (or a JSON file): {host: {key, machine, python, glibc}} or [{..., hosts}]")
     parser.add_argument("--requirement", action="append", default=[], help="resolved as given (repeatable)")
