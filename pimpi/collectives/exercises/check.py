@@ -254,6 +254,9 @@ class _Job:
         crashes: dict[int, str] = {}  # rank -> what crashed it
         proc = None
         session = contextlib.ExitStack()  # mpirun's private session directory, removed at the end
+        base = outdir / "session"  # in the job's own folder: the sandboxed ranks (private /tmp) reach it
+        base.mkdir(exist_ok=True)
+        env[launch.SESSION_BASE_VARS[0]] = str(base)
         try:
             env = session.enter_context(launch.private_session(env))
             with open(log_path, "w", encoding="utf-8") as log:
