@@ -23,6 +23,7 @@ import os
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 __all__ = ["mode", "job_prefix", "rank_wrapper", "shared_memory", "NOTE"]
@@ -71,6 +72,16 @@ def shared_memory(folder: str) -> dict[str, str]:
     return {f"OMPI_MCA_{name}_backing_directory": folder for name in ("btl_sm", "osc_sm", "osc_rdma")}
 
 
+def _runtime_under_tmp() -> list[Path]:
+    """The Python installation, the venv and the checkout holding pimpi, where they lie under /tmp
+    (which each rank gets empty): bound back read-only, or the rank could not even start Python."""
+    import pimpi
+
+    wanted = {Path(sys.prefix).absolute(), Path(sys.base_prefix).resolve(), Path(pimpi.__file__).resolve().parent.parent}
+    under = sorted(str(p) for p in wanted if str(p).startswith("/tmp/"))
+    return [Path(p) for p in under if not any(p != q and p.startswith(q + "/") for q in under)]
+
+
 def rank_wrapper(script: Path, work: Path, readable: list[Path], writable: list[Path],
                  hidden: list[Path]) -> list[str] | None:
     """Write `script`: run its arguments in a bubblewrap where only work/rank$RANK and `writable`
@@ -81,6 +92,8 @@ def rank_wrapper(script: Path, work: Path, readable: list[Path], writable: list[
         return None
     q = shlex.quote
     args = ["--ro-bind", "/", "/", "--dev-bind", "/dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/dev/shm"]
+    for folder in _runtime_under_tmp():  # a venv or checkout in /tmp (CI's clone) stays visible, read-only
+        args += ["--ro-bind", str(folder), str(folder)]
     for folder in hidden:
         args += ["--tmpfs", str(folder)]
     for folder in readable:
