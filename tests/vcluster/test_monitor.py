@@ -32,7 +32,7 @@ from pimpi.render.png import write_png
 import numpy as np
 start, end, out = int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
 for frame in range(start, end + 1):
-    time.sleep(0.6)
+    time.sleep(1.2)
     if frame == 5:
         sys.exit(f"frame {frame}: texture wood.png is missing")
     y, x = np.mgrid[0:90, 0:160]
@@ -85,13 +85,16 @@ def test_page_follows_a_render_on_the_cluster_in_a_browser(vc, tmp_path):
         assert "?token=" in url  # served on the cluster's network: a token is required
         browser = _browser()
         browser.set_page_load_timeout(60)
+        browser.get(url)
+        deadline = time.monotonic() + 120  # the page is live (its nodes listed) before the job starts
+        while not browser.execute_script(SNAPSHOT)["nodes"] and time.monotonic() < deadline:
+            time.sleep(0.5)
         render = subprocess.Popen(
             [sys.executable, "-m", "pimpi", "vcluster", "exec", "--name", vc.name, "node1", "--", "pimpi", "run",
              "--hostfile", str(vc.hostfile), "-n", "2", "--timeout", "300", "--", "render", "cmd", "--frames",
              f"0-{FRAMES - 1}", "--chunk", "1", "--retries", "1", "--out", str(job_dir), "--expect",
              "frame_{frame:04d}.png", "--", sys.executable, str(vc.shared / "monrender.py"), "{start}", "{end}",
              "{out}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-        browser.get(url)
         counts, etas, nodes, failures, states = [], [], [], [], []
         deadline = time.monotonic() + 420
         while time.monotonic() < deadline:
