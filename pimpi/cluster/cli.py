@@ -214,6 +214,8 @@ def run(nprocs, hostfile, iface, timeout, mpirun_path, oversubscribe, launcher, 
     lost = logs[0].lost if logs else []
     if lost and code == 0:  # Open MPI ends a job that lost a node with status 0: it failed
         code = 1
+    elif code == 1 and not lost and logs and logs[0].usage_exit:
+        code = 2  # a rank refused its input (exit 2) and prterun crashed while ending the job: still bad input
     if code == 1:
         _name_lost(parsed, lost)
     sys.exit(code)

@@ -56,6 +56,7 @@ class JobLog:
         self.marker = marker  # `seen_marker` turns True once a line holds it (a failed start)
         self.seen_marker = False
         self.said_why = False
+        self.usage_exit = False  # the launcher's box said the first process to fail exited 2 (bad input)
         self._threads = [threading.Thread(target=self._copy, args=pair, name="pimpi-joblog", daemon=True)
                          for pair in pairs]
 
@@ -120,6 +121,7 @@ class JobLog:
                         self._note_lost(match.group(1).decode("utf-8", "replace"))
         if closed and _NONZERO_BOX.search(text):
             codes = [int(m.group(1)) for m in map(_BOX_CODE.match, lines) if m]
+            self.usage_exit = self.usage_exit or codes == [2]
             if self.said_why or codes == [2]:
                 return
         if not closed:  # the launcher ended inside a box: pass its lines on as they were

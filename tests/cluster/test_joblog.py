@@ -62,3 +62,9 @@ def test_mpirun_gets_keepalives_unless_the_user_set_them():
     assert env["PRTE_MCA_oob_tcp_keepalive_probes"] == KEEPALIVE_ENV["PRTE_MCA_oob_tcp_keepalive_probes"]
     assert int(KEEPALIVE_ENV["PRTE_MCA_oob_tcp_keepalive_time"]) + int(
         KEEPALIVE_ENV["PRTE_MCA_oob_tcp_keepalive_intvl"]) * int(KEEPALIVE_ENV["PRTE_MCA_oob_tcp_keepalive_probes"]) <= 60
+
+
+def test_a_box_saying_the_first_failing_process_exited_2_marks_a_usage_exit():
+    box = (TEXTS / "nonzero_status_box.txt").read_bytes()
+    assert not _feed(box)[0].usage_exit  # exit code 3: a runtime failure
+    assert _feed(box.replace(b"Exit code:    3", b"Exit code:    2"))[0].usage_exit
