@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from pimpi.cluster.facts import local_facts, lookup
+from pimpi.cluster.facts import SAME_EVERYWHERE, local_facts, lookup
 from pimpi.cluster.hostfile import is_loopback
 from pimpi.cluster.pingpong import pingmatrix as measure_matrix
 from pimpi.cluster.pingpong import slow_links
@@ -15,15 +15,6 @@ from pimpi.fileio import atomic_write
 
 __all__ = ["Report", "run_doctor", "find_problems", "matrix_problems", "write_json"]
 
-# Facts that must be the same on every rank, and how problems name them.
-SAME_EVERYWHERE = {
-    "python": "Python version",
-    "numpy": "numpy version",
-    "mpi4py": "mpi4py version",
-    "pimpi": "pimpi version",
-    "pimpi_build": "pimpi build",
-    "mpi_library": "MPI library",
-}
 
 
 @dataclass

@@ -15,10 +15,20 @@ from typing import Any, Callable, TypeVar
 
 from pimpi.buildhash import build_hash
 
-__all__ = ["local_facts", "lookup", "interface_addresses", "decode_throttled", "THROTTLE_FLAGS",
+__all__ = ["SAME_EVERYWHERE", "local_facts", "lookup", "interface_addresses", "decode_throttled", "THROTTLE_FLAGS",
            "recorded_thermal", "THERMAL_LOG", "mem_available"]
 
 T = TypeVar("T")
+
+# Facts that must be the same on every rank, and how problems name them.
+SAME_EVERYWHERE = {
+    "python": "Python version",
+    "numpy": "numpy version",
+    "mpi4py": "mpi4py version",
+    "pimpi": "pimpi version",
+    "pimpi_build": "pimpi build",
+    "mpi_library": "MPI library",
+}
 
 # Bits of `vcgencmd get_throttled` (Raspberry Pi firmware documentation).
 THROTTLE_FLAGS = {

@@ -14,12 +14,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 from pimpi import procs
+from pimpi.cluster.facts import SAME_EVERYWHERE
 
 __all__ = ["NodeWatcher", "ssh_probe", "is_this_machine", "SSH_OPTIONS"]
 
 HOT_CELSIUS = 80.0  # as `pimpi doctor`
-VERSIONS = {"python": "Python version", "numpy": "numpy version", "mpi4py": "mpi4py version",
-            "pimpi": "pimpi version", "pimpi_build": "pimpi build"}
 SSH_OPTIONS = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "ServerAliveInterval=5",
                "-o", "ServerAliveCountMax=2"]
 
@@ -121,7 +120,7 @@ class NodeWatcher:
             rows = [dict(self._rows[h]) for h in self.hosts]
         reachable = [r for r in rows if r["reachable"]]
         problems = []
-        for key, label in VERSIONS.items():
+        for key, label in SAME_EVERYWHERE.items():  # as `pimpi doctor` compares them
             seen: dict[Any, list[str]] = {}
             for row in reachable:
                 seen.setdefault(row["facts"].get(key), []).append(row["host"])
